@@ -1,0 +1,45 @@
+"""Text normalisation and the keys that decide when two records are the same paper."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+from slugify import slugify
+
+# Control characters (C0, DEL, C1) except the whitespace we collapse anyway; also
+# bidi controls and zero-width characters, which only ever hide or reorder text.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+_SPACE = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise_text(text: str) -> str:
+    """NFKC, control and invisible characters removed, whitespace collapsed; otherwise unchanged."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _CONTROL.sub("", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def title_key(title: str) -> str:
+    """Key for 'equal ignoring case, punctuation and spacing'."""
+    return _NOT_WORD.sub("", normalise_text(title).casefold())
+
+
+def abstract_key(abstract: str) -> str:
+    """Key for 'equal ignoring spacing'."""
+    return _SPACE.sub("", normalise_text(abstract))
+
+
+def content_hash(*parts: str, length: int = 8) -> str:
+    """A short hex digest of the parts; stable across machines, runs and hash seeds."""
+    digest = hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:length]
+
+
+def make_slug(text: str, max_length: int = 60) -> str:
+    """A readable ASCII URL segment (may be empty for text without letters or digits)."""
+    return slugify(normalise_text(text), max_length=max_length, word_boundary=True, save_order=True)
