@@ -1,0 +1,324 @@
+"""The topic taxonomy: load and validate `topics.yml`, and compile its phrases into one matcher.
+
+A taxonomy file is a YAML list of topics, each a mapping with `slug`, `name`, `description`,
+`phrases`, an optional `exclude` and an optional `generic` flag (see `content/topics.yml`).
+Validation collects every problem before raising one `ConfigError` whose lines name the file,
+the topic (index and slug) and the field, the way MkDocs reports `Config value 'x': ...`.
+
+Phrase matching is case-insensitive, on word boundaries, tolerant of plurals (`prover` finds
+`provers`, `theory` finds `theories`) and of hyphens versus spaces (`fine-tuning` = `fine tuning`).
+All phrases of all topics are compiled into a single trie-shaped regular expression, so a text
+is scanned once however many phrases there are (100k abstracts take a few seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .models import Topic
+
+log = logging.getLogger(__name__)
+
+OTHER = Topic(slug="other", name="Other", description="Papers that fit none of the configured topics.")
+"""The fallback topic, used only when nothing else fits."""
+
+ALLOWED_KEYS = ("slug", "name", "description", "phrases", "exclude", "generic")
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_SEPARATORS = re.compile(r"[\s\-‐‑‒–—_/]+")
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """One evidence phrase of a topic."""
+
+    text: str
+    """The phrase as written in the taxonomy (shown in reasons)."""
+    key: str
+    """The phrase normalised for matching (see `normalise_for_matching`)."""
+    weight: float
+    """How strongly the phrase points at its topic (1 = ordinary evidence)."""
+
+
+@dataclass(frozen=True)
+class TaxonomyTopic:
+    """A configured topic with the evidence that places papers in it."""
+
+    topic: Topic
+    """Slug, name and description."""
+    phrases: tuple[Phrase, ...]
+    """Evidence phrases."""
+    exclude: tuple[str, ...] = ()
+    """Normalised phrases whose text never counts as evidence for this topic."""
+    generic: bool = False
+    """A cross-cutting topic (evaluation): a clear field topic of the same paper ranks before it."""
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """A validated taxonomy, topics in display order."""
+
+    topics: tuple[TaxonomyTopic, ...]
+    """The topics, in the file's order."""
+    source: str = "<taxonomy>"
+    """Where it came from (used in messages)."""
+
+
+def normalise_for_matching(text: str) -> str:
+    """Casefolded text with hyphens, slashes and underscores turned into single spaces."""
+    return _SEPARATORS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    """Read and validate a taxonomy file; raise `ConfigError` listing every problem found."""
+    label = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read the taxonomy file: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{label}: not valid YAML: {exc}") from exc
+    return parse_taxonomy(data, label)
+
+
+def parse_taxonomy(data: Any, source: str = "<taxonomy>") -> Taxonomy:
+    """Validate already-parsed YAML data (a list of topic mappings) into a `Taxonomy`."""
+    if isinstance(data, Mapping) and set(data) == {"topics"}:
+        data = data["topics"]
+    if not isinstance(data, list) or not data:
+        raise ConfigError(f"{source}: expected a non-empty list of topics, got {_kind(data)}")
+    errors: list[str] = []
+    topics: list[TaxonomyTopic] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(data, start=1):
+        topic = _parse_topic(item, index, source, errors)
+        if topic is None:
+            continue
+        slug = topic.topic.slug
+        if slug in seen:
+            errors.append(
+                f"{source}: topic {index} ({slug!r}): 'slug': duplicate of topic {seen[slug]}; "
+                "slugs must be unique"
+            )
+        else:
+            seen[slug] = index
+        topics.append(topic)
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return Taxonomy(topics=tuple(topics), source=source)
+
+
+def _parse_topic(item: Any, index: int, source: str, errors: list[str]) -> TaxonomyTopic | None:
+    """Validate one topic mapping, appending every problem to `errors`."""
+    if not isinstance(item, Mapping):
+        errors.append(f"{source}: topic {index}: expected a mapping with slug, name, ..., got {_kind(item)}")
+        return None
+    slug_value = item.get("slug")
+    where = f"{source}: topic {index}" + (f" ({slug_value!r})" if isinstance(slug_value, str) else "")
+    before = len(errors)
+    for key in item:
+        if key not in ALLOWED_KEYS:
+            errors.append(f"{where}: {str(key)!r}: unknown key (allowed: {', '.join(ALLOWED_KEYS)})")
+    for key in ("slug", "name", "description"):
+        value = item.get(key)
+        if value is None:
+            errors.append(f"{where}: {key!r}: missing")
+        elif not isinstance(value, str) or not value.strip():
+            errors.append(f"{where}: {key!r}: expected non-empty text, got {_kind(value)}")
+        elif "\n" in value.strip():
+            errors.append(f"{where}: {key!r}: must be one line")
+    if isinstance(slug_value, str) and slug_value.strip():
+        if not _SLUG.match(slug_value):
+            errors.append(
+                f"{where}: 'slug': {slug_value!r} is not a slug (use lowercase letters, digits, hyphens)"
+            )
+        elif slug_value == OTHER.slug:
+            errors.append(f"{where}: 'slug': 'other' is reserved for papers that fit no topic")
+    phrases = _parse_phrases(item.get("phrases"), where, errors)
+    exclude = _parse_exclude(item.get("exclude"), where, errors)
+    generic = item.get("generic", False)
+    if not isinstance(generic, bool):
+        errors.append(f"{where}: 'generic': expected true or false, got {_kind(generic)}")
+    if len(errors) > before:
+        return None
+    topic = Topic(
+        slug=str(slug_value),
+        name=" ".join(str(item["name"]).split()),
+        description=" ".join(str(item["description"]).split()),
+    )
+    return TaxonomyTopic(topic=topic, phrases=phrases, exclude=exclude, generic=bool(generic))
+
+
+def _parse_phrases(value: Any, where: str, errors: list[str]) -> tuple[Phrase, ...]:
+    """Phrases as plain strings or `{phrase, weight}` mappings; duplicates keep the larger weight."""
+    if value is None:
+        errors.append(f"{where}: 'phrases': missing")
+        return ()
+    if not isinstance(value, list) or not value:
+        errors.append(f"{where}: 'phrases': expected a non-empty list, got {_kind(value)}")
+        return ()
+    found: dict[str, Phrase] = {}
+    for number, entry in enumerate(value, start=1):
+        weight: Any = 1.0
+        if isinstance(entry, Mapping):
+            unknown = sorted(str(k) for k in entry if k not in ("phrase", "weight"))
+            if unknown:
+                errors.append(f"{where}: 'phrases' item {number}: unknown key {unknown[0]!r}")
+            text, weight = entry.get("phrase"), entry.get("weight", 1.0)
+        else:
+            text = entry
+        if not isinstance(text, str) or not normalise_for_matching(text) or text != text.strip():
+            errors.append(f"{where}: 'phrases' item {number}: expected a phrase, got {_kind(text)}")
+            continue
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 100:
+            errors.append(
+                f"{where}: 'phrases' item {number} ({text!r}): 'weight' must be a number in (0, 100]"
+            )
+            continue
+        phrase = Phrase(text=text, key=normalise_for_matching(text), weight=float(weight))
+        if phrase.key not in found or found[phrase.key].weight < phrase.weight:
+            found[phrase.key] = phrase
+    return tuple(found.values())
+
+
+def _parse_exclude(value: Any, where: str, errors: list[str]) -> tuple[str, ...]:
+    """The optional list of excluded phrases, normalised."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and normalise_for_matching(v) for v in value
+    ):
+        errors.append(f"{where}: 'exclude': expected a list of phrases, got {_kind(value)}")
+        return ()
+    return tuple(dict.fromkeys(normalise_for_matching(v) for v in value))
+
+
+def _kind(value: Any) -> str:
+    """A short description of a YAML value for messages."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return f"text {value[:40]!r}"
+    return type(value).__name__
+
+
+@dataclass(frozen=True)
+class Match:
+    """One phrase occurrence: which topic and phrase, and where in the normalised text."""
+
+    topic: int
+    """Index of the topic in the taxonomy."""
+    phrase: int
+    """Index of the phrase within its topic."""
+    start: int
+    """Offset of the first character."""
+    end: int
+    """Offset just past the last character."""
+
+
+class PhraseMatcher:
+    """Finds every phrase of every topic in a text with one scan of a trie-shaped regex."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        # variant text -> [(topic, phrase index or -1 for an exclusion)]
+        targets: dict[str, list[tuple[int, int]]] = {}
+        for t, entry in enumerate(taxonomy.topics):
+            for p, phrase in enumerate(entry.phrases):
+                for variant in _variants(phrase.key):
+                    slot = targets.setdefault(variant, [])
+                    if (t, p) not in slot:
+                        slot.append((t, p))
+            for excluded in entry.exclude:
+                for variant in _variants(excluded):
+                    targets.setdefault(variant, []).append((t, -1))
+        # The same topic can reach a variant through two phrases (`image` and `images`):
+        # keep the phrase whose own text is the variant, so evidence is never counted twice.
+        self._targets: dict[str, tuple[tuple[int, int], ...]] = {}
+        for variant, slot in targets.items():
+            best: dict[int, tuple[int, int]] = {}
+            for t, p in slot:
+                if p < 0:
+                    continue
+                if t not in best or taxonomy.topics[t].phrases[p].key == variant:
+                    best[t] = (t, p)
+            excluded_for = [(t, -1) for t, p in slot if p < 0]
+            self._targets[variant] = tuple(best.values()) + tuple(excluded_for)
+        # A zero-width lookahead finds overlapping phrases starting at different words
+        # ("math benchmark" and "benchmark"); at one start the trie prefers the longest.
+        self._pattern = re.compile(r"(?<![\w])(?=(" + _trie_pattern(self._targets) + r")(?![\w]))")
+
+    def find(self, normalised: str) -> list[Match]:
+        """Every phrase occurrence in already normalised text, exclusions applied."""
+        found: list[Match] = []
+        excluded: list[tuple[int, int, int]] = []
+        for m in self._pattern.finditer(normalised):
+            variant = m.group(1)
+            start, end = m.start(1), m.end(1)
+            for t, p in self._targets[variant]:
+                if p < 0:
+                    excluded.append((t, start, end))
+                else:
+                    found.append(Match(t, p, start, end))
+            # Shorter phrases hidden inside a longer one at the same start ("theorem" inside
+            # "theorem prover") are evidence too: try every prefix that ends on a word boundary.
+            for cut in _word_ends(variant):
+                for t, p in self._targets.get(variant[:cut], ()):
+                    if p < 0:
+                        excluded.append((t, start, start + cut))
+                    else:
+                        found.append(Match(t, p, start, start + cut))
+        if not excluded:
+            return found
+        return [
+            m for m in found if not any(t == m.topic and s <= m.start and m.end <= e for t, s, e in excluded)
+        ]
+
+
+def _word_ends(text: str) -> list[int]:
+    """Offsets of the spaces inside a phrase (the ends of its proper word prefixes)."""
+    return [i for i, ch in enumerate(text) if ch == " "]
+
+
+def _variants(key: str) -> set[str]:
+    """The phrase and its plural spellings."""
+    out = {key}
+    if key[-1:].isalpha():
+        out.add(key + "s")
+        if key.endswith(("s", "x", "z", "ch", "sh")):
+            out.add(key + "es")
+        if key.endswith("y") and len(key) > 2 and key[-2] not in "aeiou":
+            out.add(key[:-1] + "ies")
+    return out
+
+
+def _trie_pattern(strings: Sequence[str] | Mapping[str, Any]) -> str:
+    """A regex matching any of the strings, factored by common prefixes, longest first."""
+    trie: dict[str, Any] = {}
+    for s in strings:
+        node = trie
+        for ch in s:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        alternatives = [re.escape(ch) + build(node[ch]) for ch in sorted(k for k in node if k)]
+        if not alternatives:
+            return ""
+        if "" in node:
+            # Optional tail: the lookahead retries shorter matches if a word boundary fails.
+            return "(?:" + "|".join(alternatives) + ")?"
+        if len(alternatives) == 1:
+            return alternatives[0]
+        return "(?:" + "|".join(alternatives) + ")"
+
+    return build(trie)
