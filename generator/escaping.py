@@ -1,0 +1,72 @@
+"""The one escaping function for untrusted text (titles, abstracts, names from sources).
+
+Text from scraped pages must show literally: never as HTML, Markdown or template syntax.
+`escape_text` turns every character that means something to HTML, Python-Markdown or its
+extensions into a numeric character reference, which both Markdown and HTML show as the
+character itself. `$...$` math is kept: it becomes `<span class="math">` whose (escaped)
+text KaTeX renders in the browser; a `$` that does not delimit math ("$5 or $10") stays a
+literal dollar. Jinja2 templates call this for every value that is not `Markup`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+from markupsafe import Markup
+
+# Characters with a meaning in HTML, Markdown, attr_list, emoji, tables, footnotes or Jinja.
+_SPECIAL = set("&<>\"'\\`*_{}[]()#+-.!|~^$:=%@")
+_TABLE = {ord(char): f"&#{ord(char)};" for char in _SPECIAL}
+_MATH = re.compile(r"(?<![\\$])\$(\$?)(?=\S)(?!\$)([^$]+?)(?<=\S)(?<!\\)\$\1(?!\d)(?!\$)")
+
+
+def _escape_plain(text: str) -> str:
+    return text.translate(_TABLE)
+
+
+def split_math(text: str) -> list[tuple[bool, str]]:
+    """Split text into (is_math, piece) runs; math is `$...$` or `$$...$$` by pandoc's rules.
+
+    An opening `$` has a non-space character after it, a closing `$` a non-space before it
+    and no digit after it, so prices such as "$5 or $10" are not math.
+    """
+    pieces: list[tuple[bool, str]] = []
+    index = 0
+    for match in _MATH.finditer(text):
+        if match.start() > index:
+            pieces.append((False, text[index : match.start()]))
+        pieces.append((True, match.group(0)))
+        index = match.end()
+    if index < len(text):
+        pieces.append((False, text[index:]))
+    return pieces
+
+
+def escape_text(text: str) -> Markup:
+    """Escape untrusted text for a Markdown or HTML context; `$...$` math becomes a math span."""
+    out: list[str] = []
+    for is_math, piece in split_math(str(text)):
+        if is_math:
+            display = piece.startswith("$$")
+            tex = piece[2:-2] if display else piece[1:-1]
+            css = "math math-display" if display else "math"
+            out.append(f'<span class="{css}">{_escape_plain(tex)}</span>')
+        else:
+            out.append(_escape_plain(piece))
+    return Markup("".join(out))
+
+
+def escape_attribute(text: str) -> Markup:
+    """Escape untrusted plain text for an HTML attribute or a raw-HTML template slot."""
+    return Markup(html.escape(str(text), quote=True))
+
+
+def front_matter_value(text: str) -> Markup:
+    """A YAML scalar for front matter whose value is HTML-escaped plain text.
+
+    Material prints `page.meta.title` and `page.meta.description` without escaping, so the
+    value itself is escaped; json.dumps gives a double-quoted scalar YAML reads back as is.
+    """
+    return Markup(json.dumps(html.escape(str(text), quote=True), ensure_ascii=True))

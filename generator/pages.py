@@ -1,0 +1,318 @@
+"""Pages: the view models each page template receives. Pure: no I/O, no Markdown syntax.
+
+Every page is a `PageSpec`: the Markdown path it becomes, its template, and a context of
+plain values. Untrusted text stays plain `str` here; the writers' template environment
+escapes every non-`Markup` value. Links are `Markup` relative `.md` paths, which MkDocs
+checks and turns into URLs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from markupsafe import Markup
+
+from .models import Corpus, Paper, Source
+
+MONTH_NAMES = [
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One generated Markdown page."""
+
+    path: str
+    """Markdown path relative to the docs root, e.g. `papers/2406-20015.md`."""
+    template: str
+    """Template file name."""
+    context: dict[str, Any] = field(default_factory=dict)
+    """Values for the template (the page's `link` function is added by the writer)."""
+
+
+def paper_md(paper_id: str) -> str:
+    """Markdown path of a paper page (URL `papers/<id>/`)."""
+    return f"papers/{paper_id}.md"
+
+
+def topic_md(slug: str, page: int = 1) -> str:
+    """Markdown path of a topic listing page (page 1 at `topics/<slug>/`)."""
+    return f"topics/{slug}.md" if page == 1 else f"topics/{slug}/{page}.md"
+
+
+def day_md(day: dt.date | None) -> str:
+    """Markdown path of a day's page, or of the undated page."""
+    return "dates/undated.md" if day is None else f"dates/{day:%Y/%m/%d}.md"
+
+
+def digest_md(slug: str) -> str:
+    """Markdown path of a source's digest page."""
+    return f"digests/{slug}.md"
+
+
+def relative_link(from_md: str, to_md: str) -> Markup:
+    """A relative Markdown link target from one generated page to another."""
+    return Markup(posixpath.relpath(to_md, posixpath.dirname(from_md) or "."))
+
+
+def human_date(day: dt.date | None) -> str:
+    """`May 29, 2025`, or `undated`."""
+    return "undated" if day is None else f"{MONTH_NAMES[day.month - 1]} {day.day}, {day.year}"
+
+
+class PageBuilder:
+    """Builds every page spec from a corpus; lookups are computed once."""
+
+    def __init__(self, corpus: Corpus, *, page_size: int = 100, similar_count: int = 5) -> None:
+        self.corpus = corpus
+        self.page_size = page_size
+        self.similar_count = similar_count
+        self.papers = {paper.id: paper for paper in corpus.papers}
+        self.topics = {topic.slug: topic for topic in corpus.topics.topics}
+        self.sources = {source.name: source for source in corpus.sources}
+
+    # -- shared pieces -------------------------------------------------------------------
+
+    def topic_refs(self, paper: Paper) -> list[dict[str, Any]]:
+        """The paper's topics, ranked, with why it is there."""
+        refs = []
+        for rank, assignment in enumerate(self.corpus.topics.assignments.get(paper.id, ())):
+            topic = self.topics.get(assignment.slug)
+            if topic is not None:
+                refs.append(
+                    {"name": topic.name, "md": topic_md(topic.slug), "reason": assignment.reason,
+                     "primary": rank == 0, "slug": topic.slug}
+                )
+        return refs
+
+    def item(self, paper: Paper, *, topic: str | None = None) -> dict[str, Any]:
+        """A compact listing entry for a paper."""
+        refs = self.topic_refs(paper)
+        entry: dict[str, Any] = {
+            "title": paper.title,
+            "md": paper_md(paper.id),
+            "date": human_date(paper.last_date),
+            "topics": refs[:3],
+            "near_duplicate": bool(self.corpus.similarity.near_duplicates.get(paper.id)),
+            "primary": False,
+            "reason": "",
+        }
+        if topic is not None:
+            for ref in refs:
+                if ref["slug"] == topic:
+                    entry["primary"] = ref["primary"]
+                    entry["reason"] = ref["reason"]
+        return entry
+
+    def topic_counts(self) -> list[dict[str, Any]]:
+        """Every topic with its paper count, in taxonomy order."""
+        counts: dict[str, int] = defaultdict(int)
+        primary: dict[str, int] = defaultdict(int)
+        for assignments in self.corpus.topics.assignments.values():
+            for rank, assignment in enumerate(assignments):
+                counts[assignment.slug] += 1
+                primary[assignment.slug] += rank == 0
+        return [
+            {"slug": t.slug, "name": t.name, "description": t.description, "md": topic_md(t.slug),
+             "count": counts[t.slug], "primary": primary[t.slug]}
+            for t in self.corpus.topics.topics
+        ]
+
+    def days(self) -> dict[dt.date | None, list[Paper]]:
+        """Papers per appearance day (a paper seen on several days is on each), newest day first."""
+        by_day: dict[dt.date | None, list[Paper]] = defaultdict(list)
+        for paper in self.corpus.papers:
+            days = paper.dates or (None,)
+            for day in days:
+                by_day[day].append(paper)
+            if paper.dates and any(a.date is None for a in paper.appearances):
+                by_day[None].append(paper)
+        return dict(sorted(by_day.items(), key=lambda kv: (kv[0] is None, -(kv[0] or dt.date.min).toordinal())))
+
+    # -- pages --------------------------------------------------------------------------
+
+    def pages(self) -> Iterable[PageSpec]:
+        """Every generated page, in a fixed order."""
+        yield self.home()
+        yield from self.paper_pages()
+        yield from self.topic_pages()
+        yield from self.date_pages()
+        yield from self.digest_pages()
+        yield self.week()
+
+    def paper_pages(self) -> Iterable[PageSpec]:
+        for paper in self.corpus.papers:
+            yield self.paper_page(paper)
+
+    def paper_page(self, paper: Paper) -> PageSpec:
+        """The page of one paper: abstract, where it appeared, topics, duplicates, similar, links."""
+        sim = self.corpus.similarity
+        near = [
+            {"title": self.papers[n.id].title, "md": paper_md(n.id), "score": f"{n.score:.2f}",
+             "kind": n.kind, "date": human_date(self.papers[n.id].last_date)}
+            for n in sim.near_duplicates.get(paper.id, ()) if n.id in self.papers
+        ]
+        similar = [
+            {"title": self.papers[s.id].title, "md": paper_md(s.id), "score": f"{s.score:.2f}"}
+            for s in sim.similar.get(paper.id, ())[: self.similar_count] if s.id in self.papers
+        ]
+        appearances = []
+        for appearance in paper.appearances:
+            source = self.sources.get(appearance.source)
+            appearances.append(
+                {"date": human_date(appearance.date), "day_md": day_md(appearance.date),
+                 "source": source.title if source else appearance.source,
+                 "digest_md": digest_md(source.slug) if source else None,
+                 "position": appearance.position}
+            )
+        if paper.arxiv_id:
+            links = [("arXiv abstract", f"https://arxiv.org/abs/{paper.arxiv_id}"),
+                     ("PDF", f"https://arxiv.org/pdf/{paper.arxiv_id}")]
+        else:
+            links = [("Search arXiv for this title",
+                      "https://arxiv.org/search/?searchtype=title&query=" + quote(paper.title, safe=""))]
+        if paper.url:
+            links.insert(0, ("Source page", quote(paper.url, safe=":/?&=#%+@,;~")))
+        return PageSpec(
+            paper_md(paper.id),
+            "paper.md.j2",
+            {"paper": paper, "title": paper.title, "abstract": paper.abstract, "authors": paper.authors,
+             "appearances": appearances, "topics": self.topic_refs(paper), "near": near,
+             "similar": similar, "links": [(label, Markup(url)) for label, url in links],
+             "arxiv_id": paper.arxiv_id or "", "id": paper.id},
+        )
+
+    def home(self) -> PageSpec:
+        """Newest digest first, totals, topics with counts, links into every grouping."""
+        newest = next((s for s in self.corpus.sources if s.date), self.corpus.sources[0] if self.corpus.sources else None)
+        dated = [p for p in self.corpus.papers if p.dates]
+        return PageSpec(
+            "index.md",
+            "home.md.j2",
+            {"newest": self.source_view(newest) if newest else None,
+             "totals": {"papers": len(self.corpus.papers),
+                        "appearances": sum(len(p.appearances) for p in self.corpus.papers),
+                        "sources": len(self.corpus.sources),
+                        "days": len({d for p in self.corpus.papers for d in p.dates}),
+                        "repeated": sum(1 for p in self.corpus.papers if len(p.sources) > 1),
+                        "near": sum(1 for v in self.corpus.similarity.near_duplicates.values() if v),
+                        "undated": len(self.corpus.papers) - len(dated),
+                        "first": human_date(min((p.first_date for p in dated), default=None)) if dated else "",
+                        "last": human_date(max((p.last_date for p in dated), default=None)) if dated else ""},
+             "topics": self.topic_counts(),
+             "digests": [self.source_summary(s) for s in self.corpus.sources[:10]]},
+        )
+
+    def source_summary(self, source: Source) -> dict[str, Any]:
+        return {"title": source.title, "md": digest_md(source.slug), "date": human_date(source.date),
+                "count": len(source.paper_ids), "name": source.name}
+
+    def source_view(self, source: Source) -> dict[str, Any]:
+        return {**self.source_summary(source),
+                "items": [self.item(self.papers[i]) for i in source.paper_ids if i in self.papers]}
+
+    def topic_pages(self) -> Iterable[PageSpec]:
+        counts = self.topic_counts()
+        yield PageSpec("topics/index.md", "topics_index.md.j2",
+                       {"topics": counts, "chart": Markup(self.topic_chart(counts)),
+                        "timeline": Markup(self.topic_timeline())})
+        members: dict[str, list[Paper]] = defaultdict(list)
+        for paper in self.corpus.papers:
+            for assignment in self.corpus.topics.assignments.get(paper.id, ()):
+                members[assignment.slug].append(paper)
+        for topic in counts:
+            papers = members[topic["slug"]]
+            pages = max(1, -(-len(papers) // self.page_size))
+            for number in range(1, pages + 1):
+                chunk = papers[(number - 1) * self.page_size : number * self.page_size]
+                yield PageSpec(
+                    topic_md(topic["slug"], number), "topic.md.j2",
+                    {"topic": topic, "items": [self.item(p, topic=topic["slug"]) for p in chunk],
+                     "page": number, "pages": pages,
+                     "page_links": [(n, topic_md(topic["slug"], n)) for n in range(1, pages + 1)],
+                     "start": (number - 1) * self.page_size + 1},
+                )
+
+    def topic_chart(self, counts: list[dict[str, Any]]) -> str:
+        from .charts import topic_bar_chart
+
+        return topic_bar_chart([(t["slug"], t["name"], t["count"]) for t in counts])
+
+    def topic_timeline(self) -> str:
+        from .charts import topic_timeline_chart
+
+        series: dict[str, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
+        for paper in self.corpus.papers:
+            assignments = self.corpus.topics.assignments.get(paper.id, ())
+            if assignments and paper.first_date:
+                series[assignments[0].slug][paper.first_date] += 1
+        names = {t.slug: t.name for t in self.corpus.topics.topics}
+        return topic_timeline_chart(
+            {slug: sorted(days.items()) for slug, days in sorted(series.items())}, names
+        )
+
+    def date_pages(self) -> Iterable[PageSpec]:
+        days = self.days()
+        archive: dict[int, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+        for day, papers in days.items():
+            if day is not None:
+                archive[day.year][day.month].append(
+                    {"day": day.day, "date": human_date(day), "md": day_md(day), "count": len(papers)})
+        years = [
+            {"year": year, "months": [{"name": MONTH_NAMES[m - 1], "days": archive[year][m],
+                                       "count": sum(d["count"] for d in archive[year][m])}
+                                      for m in sorted(archive[year], reverse=True)]}
+            for year in sorted(archive, reverse=True)
+        ]
+        undated = len(days.get(None, []))
+        yield PageSpec("dates/index.md", "dates_index.md.j2", {"years": years, "undated": undated})
+        for day, papers in days.items():
+            digests = sorted({a.source for p in papers for a in p.appearances if a.date == day})
+            yield PageSpec(
+                day_md(day), "day.md.j2",
+                {"date": human_date(day), "undated": day is None,
+                 "items": [self.item(p) for p in papers],
+                 "digests": [self.source_summary(self.sources[name]) for name in digests if name in self.sources]},
+            )
+
+    def digest_pages(self) -> Iterable[PageSpec]:
+        yield PageSpec("digests/index.md", "digests_index.md.j2",
+                       {"digests": [self.source_summary(s) for s in self.corpus.sources]})
+        for source in self.corpus.sources:
+            view = self.source_view(source)
+            view["day_md"] = day_md(source.date) if source.date else None
+            view["layout"] = source.layout
+            yield PageSpec(digest_md(source.slug), "digest.md.j2", {"source": view})
+
+    def week(self) -> PageSpec:
+        """The papers of the seven days up to the newest date in the corpus, grouped by day."""
+        days = [d for d in self.days() if d is not None]
+        groups = []
+        if days:
+            newest = days[0]
+            start = newest - dt.timedelta(days=6)
+            by_day = self.days()
+            groups = [
+                {"date": human_date(d), "md": day_md(d), "items": [self.item(p) for p in by_day[d]]}
+                for d in days if d >= start
+            ]
+            span = f"{human_date(start)} – {human_date(newest)}"
+        else:
+            span = ""
+        return PageSpec("week.md", "week.md.j2", {"groups": groups, "span": span})
+
+
+def build_pages(corpus: Corpus, *, page_size: int = 100, similar_count: int = 5) -> list[PageSpec]:
+    """Every page spec of the site, in a deterministic order."""
+    return list(PageBuilder(corpus, page_size=page_size, similar_count=similar_count).pages())
+
+
+LinkFunction = Callable[[str], Markup]

@@ -1,0 +1,93 @@
+"""The MkDocs plugin: runs the generator inside `mkdocs build` and `mkdocs serve`.
+
+The generated tree lives in the cache dir, outside `docs_dir`, and is added to MkDocs'
+files in `on_files`; so generated Markdown never clutters `content/` and `mkdocs serve`
+does not rebuild in a loop. Sources and the taxonomy are watched, so editing or adding a
+listing while `mkdocs serve` runs updates the preview.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files, InclusionLevel
+
+from .build import GenerateResult, generate
+from .config import BuildOptions, DigestConfig, build_options
+from .errors import DigestError, Problem
+
+# Under "mkdocs." so that MkDocs counts our warnings and `--strict` fails on them.
+log = logging.getLogger("mkdocs.plugins.paper_digest")
+
+HUB_PAGES = frozenset({"index.md", "topics/index.md", "dates/index.md", "digests/index.md", "week.md"})
+"""Generated pages that may appear in the nav; every other generated page is `not_in_nav`."""
+
+
+def report_problems(problems: list[Problem]) -> None:
+    """Log input problems where MkDocs (and `--strict`) counts them."""
+    for problem in problems:
+        (log.error if problem.level == "error" else log.warning)(str(problem))
+
+
+class DigestPlugin(BasePlugin[DigestConfig]):
+    """`plugins: - paper-digest` in mkdocs.yml."""
+
+    supports_multiple_instances = False
+
+    def __init__(self) -> None:
+        self.source_override: list[Path] | None = None
+        """Set by `paper-digest build --sources`: replaces the configured sources."""
+        self.options: BuildOptions | None = None
+        self.result: GenerateResult | None = None
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        config_dir = Path(config.config_file_path or "mkdocs.yml").resolve().parent
+        options = build_options(
+            self.config, config_dir, site_name=config.site_name, site_url=config.site_url or ""
+        )
+        if self.source_override:
+            options = BuildOptions(**{**options.__dict__, "sources": tuple(p.resolve() for p in self.source_override)})
+        self.options = options
+        return config
+
+    def on_pre_build(self, config: MkDocsConfig) -> None:
+        assert self.options is not None
+        try:
+            self.result = generate(self.options)
+        except DigestError as exc:
+            # Raised before MkDocs cleans site_dir: the previously built site stays intact.
+            raise PluginError(f"paper-digest: {exc}") from exc
+        report_problems(self.result.problems)
+
+    def on_files(self, files: Files, config: MkDocsConfig) -> Files:
+        assert self.result is not None
+        root = self.result.tree
+        for path in sorted(root.rglob("*")):
+            if not path.is_file() or path.name == ".manifest.json":
+                continue
+            src_uri = path.relative_to(root).as_posix()
+            existing = files.get_file_from_path(src_uri)
+            if existing is not None:
+                log.warning("paper-digest: %s in docs_dir is replaced by the generated page", src_uri)
+                files.remove(existing)
+            inclusion = (
+                InclusionLevel.INCLUDED
+                if src_uri in HUB_PAGES or not src_uri.endswith(".md")
+                else InclusionLevel.NOT_IN_NAV
+            )
+            files.append(File.generated(config, src_uri, abs_src_path=str(path), inclusion=inclusion))
+        return files
+
+    def on_serve(self, server: Any, config: MkDocsConfig, builder: Any) -> Any:
+        assert self.options is not None
+        for source in self.options.sources:
+            if source.exists():
+                server.watch(str(source))
+        if self.options.topics_file and self.options.topics_file.exists():
+            server.watch(str(self.options.topics_file))
+        return server

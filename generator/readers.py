@@ -1,0 +1,398 @@
+"""Readers: turn source files into `Listing`s of raw records. All input I/O happens here.
+
+A reader has one method, `read(path, name) -> (Listing, problems)`, and is registered for
+file extensions in `READERS` (as Pelican's readers are): a new dump format is one new class.
+Whole-file failures raise `SourceError`; problems with single entries are returned and the
+entry is skipped or kept with a warning, never shifting the entries that follow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import yaml
+
+from .errors import Problem, SourceError
+from .models import Listing, RawRecord
+from .text import normalise_text
+
+log = logging.getLogger(__name__)
+
+MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+_HEADER_DATE = re.compile(r"^([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:,?\s+(\d{4}))?$")
+_HEADER_LINES = (
+    re.compile(r"^new$", re.I),
+    re.compile(r"^get trending papers in your email inbox\b.*$", re.I),
+    re.compile(r"^subscribe$", re.I),
+    re.compile(r"^by\s*ak and the research community$", re.I),
+)
+_SUBSCRIBE = re.compile(r"^subscribe(?=\S)", re.I)
+# A sentence boundary: ". " or "! " then a capital; "?" is left out because titles ask questions.
+_SENTENCE_END = re.compile(r"(?<!\bvs)(?<!\be\.g)(?<!\bi\.e)(?<!\bal)(?<!\bFig)(?<!\bEq)(?<!\bet)[.!][\"')\]]?\s+[A-Z(\"']")
+_ABSTRACT_OPENERS = re.compile(
+    r"^(we|in this|this (paper|work|study|article)|here,? we|recent|despite|although|while|"
+    r"large language models|the |a |an |our )\b",
+    re.I,
+)
+_ARXIV_ID = re.compile(r"^(?:arxiv:)?(\d{4}\.\d{4,5}|[a-z][a-z.\-]*/\d{7})(?:v\d+)?$", re.I)
+
+
+class Reader(Protocol):
+    """The reader contract: read one file into a listing, reporting per-entry problems."""
+
+    def read(self, path: Path, name: str) -> tuple[Listing, list[Problem]]:
+        """Read `path` (shown to people as `name`); raise `SourceError` if nothing can be read."""
+        ...
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    """Decode UTF-8 text (BOM allowed); raise `SourceError` for empty, binary or non-UTF-8 files."""
+    if not data.replace(b"\xef\xbb\xbf", b"").strip(b" \t\r\n\x00"):
+        raise SourceError(str(path), None, "empty file")
+    controls = sum(1 for b in data[:4096] if b < 9 or 13 < b < 32)
+    if controls > max(8, len(data[:4096]) // 10):
+        raise SourceError(str(path), None, "binary file (not a text listing)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SourceError(str(path), line, f"not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines without their ends (LF, CRLF or CR), trailing space and control characters removed."""
+    return [normalise_text(line) for line in re.split(r"\r\n|\r|\n", text)]
+
+
+def parse_header_date(line: str) -> tuple[int, int] | None:
+    """(month, day) from a header date line such as `May 29`, or None."""
+    match = _HEADER_DATE.match(line.strip())
+    if not match or match.group(3):
+        return None
+    month = MONTHS.get(match.group(1).lower())
+    day = int(match.group(2))
+    if month is None or not 1 <= day <= 31:
+        return None
+    return month, day
+
+
+def looks_like_abstract(line: str) -> bool | None:
+    """True for abstract-shaped text, False for title-shaped, None when the shape does not say."""
+    sentences = len(_SENTENCE_END.findall(line))
+    if len(line) >= 300 or sentences >= 2 or (sentences >= 1 and line.endswith(".")):
+        return True
+    if len(line) <= 250 and sentences == 0 and not line.endswith("."):
+        # A short, cut-off abstract has a title's length but a sentence's opening.
+        return None if len(line) >= 100 and _ABSTRACT_OPENERS.match(line) else False
+    return None
+
+
+class ListingReader:
+    """Reader for scraped listing pages (`.txt`): layout A (search/trending) and B (daily)."""
+
+    def read(self, path: Path, name: str) -> tuple[Listing, list[Problem]]:
+        """Read a listing dump; see `pair_entries` for how titles and abstracts are told apart."""
+        lines = split_lines(decode_text(path, path.read_bytes()))
+        numbered = [(number, line) for number, line in enumerate(lines, start=1) if line]
+        if not numbered:
+            raise SourceError(str(path), None, "empty file")
+        layout, header_date, body = self._split_header(path, numbered)
+        problems: list[Problem] = []
+        records = list(self._pair_entries(name, str(path), body, problems))
+        if not records:
+            raise SourceError(str(path), None, f"no papers found in this {layout} listing")
+        return Listing(name, str(path), layout, tuple(records), header_date), problems
+
+    def _split_header(
+        self, path: Path, numbered: list[tuple[int, str]]
+    ) -> tuple[str, tuple[int, int] | None, list[tuple[int, str]]]:
+        """Recognise the layout by its header lines; return (layout, header date, body lines)."""
+        index = 0
+        seen: list[str] = []
+        header_date: tuple[int, int] | None = None
+        while index < len(numbered) and index < 8:
+            line = numbered[index][1]
+            if any(pattern.match(line) for pattern in _HEADER_LINES):
+                seen.append(line.lower())
+            elif seen and header_date is None and parse_header_date(line):
+                header_date = parse_header_date(line)
+            else:
+                break
+            index += 1
+        body = numbered[index:]
+        if body and _SUBSCRIBE.match(body[0][1]):
+            # Layout A glues the first title to the "Subscribe" button's label.
+            number, line = body[0]
+            body = [(number, _SUBSCRIBE.sub("", line).strip()), *body[1:]]
+            seen.append("subscribe")
+        if not any(line.startswith("get trending papers") for line in seen):
+            first = numbered[0]
+            raise SourceError(
+                str(path),
+                first[0],
+                f"unknown layout: expected a listing page header, found {first[1][:60]!r}",
+            )
+        layout = "listing-b" if (header_date or "new" in seen or any("byak" in s for s in seen)) else "listing-a"
+        return layout, header_date, body
+
+    def _pair_entries(
+        self, name: str, path: str, body: Sequence[tuple[int, str]], problems: list[Problem]
+    ) -> Iterator[RawRecord]:
+        """Pair titles with abstracts by shape, expecting alternation when the shape is unclear."""
+        position = 0
+        pending: tuple[int, str] | None = None
+        for number, line in body:
+            shape = looks_like_abstract(line)
+            is_abstract = (pending is not None) if shape is None else shape
+            if pending is None and is_abstract and shape is None:
+                is_abstract = False
+            if is_abstract and pending is None:
+                problems.append(Problem("error", path, number, "abstract without a title; skipped"))
+                continue
+            if is_abstract and pending is not None:
+                position += 1
+                yield RawRecord(name, pending[0], position, pending[1], line)
+                pending = None
+                continue
+            if pending is not None:
+                position += 1
+                problems.append(
+                    Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}")
+                )
+                yield RawRecord(name, pending[0], position, pending[1], "")
+            pending = (number, line)
+        if pending is not None:
+            position += 1
+            problems.append(Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}"))
+            yield RawRecord(name, pending[0], position, pending[1], "")
+
+
+class RecordFileReader:
+    """Reader for record files: YAML (a list), JSON (a list or `{"papers": [...]}`), JSON Lines."""
+
+    FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"title", "abstract", "id", "arxiv_id", "url", "authors", "date", "source"}
+    )
+
+    def read(self, path: Path, name: str) -> tuple[Listing, list[Problem]]:
+        """Read every record; invalid ones are reported with their line or number and skipped."""
+        text = decode_text(path, path.read_bytes())
+        suffix = path.suffix.lower()
+        problems: list[Problem] = []
+        items = list(self._load(path, suffix, text, problems))
+        records: list[RawRecord] = []
+        for number, (line, item) in enumerate(items, start=1):
+            record = self._record(name, str(path), number, line, len(records) + 1, item, problems)
+            if record is not None:
+                records.append(record)
+        layout = {".yml": "yaml", ".yaml": "yaml"}.get(suffix, suffix.lstrip("."))
+        return Listing(name, str(path), layout, tuple(records)), problems
+
+    def _load(
+        self, path: Path, suffix: str, text: str, problems: list[Problem]
+    ) -> Iterable[tuple[int | None, Any]]:
+        """(line or None, raw item) pairs from the file; whole-file syntax errors raise SourceError."""
+        if suffix == ".jsonl":
+            for number, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield number, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    problems.append(Problem("error", str(path), number, f"invalid JSON: {exc.msg}; skipped"))
+            return
+        if suffix == ".json":
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise SourceError(str(path), exc.lineno, f"invalid JSON: {exc.msg}") from None
+            if isinstance(data, dict) and isinstance(data.get("papers"), list):
+                data = data["papers"]
+            if not isinstance(data, list):
+                raise SourceError(str(path), 1, 'expected a list of records or {"papers": [...]}')
+            yield from ((None, item) for item in data)
+            return
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            raise SourceError(str(path), line, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        if isinstance(data, dict) and isinstance(data.get("papers"), list):
+            data = data["papers"]
+            node = next(v for k, v in node.value if k.value == "papers")
+        if not isinstance(data, list):
+            raise SourceError(str(path), 1, "expected a list of records")
+        lines = [child.start_mark.line + 1 for child in node.value]
+        yield from zip(lines, data, strict=True)
+
+    def _record(
+        self,
+        name: str,
+        path: str,
+        number: int,
+        line: int | None,
+        position: int,
+        item: Any,
+        problems: list[Problem],
+    ) -> RawRecord | None:
+        """Validate one record; report and return None when it cannot be used."""
+
+        def problem(level: str, message: str) -> None:
+            problems.append(Problem(level, path, line, message, record=number))  # type: ignore[arg-type]
+
+        if not isinstance(item, dict):
+            problem("error", f"record is a {type(item).__name__}, not a mapping; skipped")
+            return None
+        unknown = sorted(set(map(str, item)) - self.FIELDS)
+        if unknown:
+            problem("warning", f"unknown field(s) {', '.join(unknown)} ignored")
+        title = item.get("title")
+        abstract = item.get("abstract")
+        if not isinstance(title, str) or not normalise_text(title):
+            problem("error", "record without a title; skipped")
+            return None
+        if not isinstance(abstract, str):
+            problem("error", "record without an abstract (field 'abstract' is required); skipped")
+            return None
+        if not normalise_text(abstract):
+            problem("warning", f"empty abstract: {normalise_text(title)[:80]!r}")
+        arxiv_id = self._arxiv_id(item.get("arxiv_id"), problem)
+        url = item.get("url")
+        if url is not None and not (isinstance(url, str) and re.match(r"^https?://\S+$", url.strip())):
+            problem("warning", f"field 'url' must be an http(s) URL; ignored: {str(url)[:60]!r}")
+            url = None
+        authors = item.get("authors") or []
+        if isinstance(authors, str):
+            authors = [authors]
+        if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
+            problem("warning", "field 'authors' must be a list of names; ignored")
+            authors = []
+        record_id = item.get("id")
+        if record_id is not None and not isinstance(record_id, (str, int)):
+            problem("warning", "field 'id' must be a string; ignored")
+            record_id = None
+        source = item.get("source")
+        if source is not None and not (isinstance(source, str) and source.strip()):
+            problem("warning", "field 'source' must be a non-empty string; ignored")
+            source = None
+        return RawRecord(
+            source=normalise_text(source) if source else name,
+            line=line or number,
+            position=position,
+            title=title,
+            abstract=abstract,
+            id=str(record_id).strip() if record_id is not None else None,
+            arxiv_id=arxiv_id,
+            url=url.strip() if isinstance(url, str) else None,
+            authors=tuple(normalise_text(a) for a in authors if normalise_text(a)),
+            date=self._date(item.get("date"), problem),
+        )
+
+    @staticmethod
+    def _arxiv_id(value: Any, problem: Any) -> str | None:
+        if value is None:
+            return None
+        match = _ARXIV_ID.match(str(value).strip())
+        if not match:
+            problem("warning", f"field 'arxiv_id' is not an arXiv identifier; ignored: {str(value)[:40]!r}")
+            return None
+        return match.group(1).lower()
+
+    @staticmethod
+    def _date(value: Any, problem: Any) -> dt.date | None:
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            problem("warning", f"field 'date' must be YYYY-MM-DD; ignored: {text[:40]!r}")
+            return None
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            problem("warning", f"impossible date {text!r} ignored")
+            return None
+
+
+READERS: dict[str, Reader] = {
+    ".txt": ListingReader(),
+    ".yaml": RecordFileReader(),
+    ".yml": RecordFileReader(),
+    ".json": RecordFileReader(),
+    ".jsonl": RecordFileReader(),
+}
+
+
+def find_source_files(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[Problem]]:
+    """Expand files and folders into (path, name) pairs sorted by name; names are relative to their folder."""
+    found: dict[str, Path] = {}
+    problems: list[Problem] = []
+    for given in paths:
+        if given.is_dir():
+            for path in sorted(given.rglob("*")):
+                if path.is_file() and path.suffix.lower() in READERS and not path.name.startswith("."):
+                    name = path.relative_to(given).as_posix()
+                    if name in found and found[name] != path:
+                        problems.append(Problem("error", str(path), None, f"another source is named {name!r}; skipped"))
+                        continue
+                    found[name] = path
+        elif given.is_file():
+            if given.suffix.lower() not in READERS:
+                problems.append(
+                    Problem("error", str(given), None, f"unsupported file type {given.suffix!r}; skipped")
+                )
+                continue
+            found.setdefault(given.name, given)
+        else:
+            problems.append(Problem("error", str(given), None, "sources path does not exist"))
+    return sorted(((path, name) for name, path in found.items()), key=lambda pair: pair[1]), problems
+
+
+def read_sources(paths: Sequence[Path]) -> tuple[list[Listing], list[Problem]]:
+    """Read every source file under `paths`; a file that cannot be read is reported and skipped."""
+    files, problems = find_source_files(paths)
+    listings: list[Listing] = []
+    for path, name in files:
+        reader = READERS[path.suffix.lower()]
+        try:
+            listing, found = reader.read(path, name)
+        except SourceError as exc:
+            problems.append(Problem("error", exc.path, exc.line, f"{exc.message}; file skipped"))
+            continue
+        except OSError as exc:
+            problems.append(Problem("error", str(path), None, f"cannot read: {exc.strerror}; file skipped"))
+            continue
+        listings.append(listing)
+        problems.extend(found)
+    return listings, problems

@@ -1,0 +1,191 @@
+"""Records: normalise raw records and merge exact duplicates into papers with stable ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .dates import SourceSettings
+from .errors import Problem
+from .models import Appearance, Listing, Paper, RawRecord, Source
+from .text import abstract_key, content_hash, make_slug, normalise_text, title_key
+
+log = logging.getLogger(__name__)
+
+_NO_DATE = dt.date.max
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A normalised record with its place and date."""
+
+    record: RawRecord
+    path: str
+    listing: str
+    date: dt.date | None
+    title: str
+    abstract: str
+    title_key: str
+    abstract_key: str
+
+    @property
+    def order(self) -> tuple[dt.date, str, int]:
+        return (self.date or _NO_DATE, self.record.source, self.record.position)
+
+
+class _UnionFind:
+    """Disjoint sets over entry indexes (path halving)."""
+
+    def __init__(self, size: int) -> None:
+        self.parent = list(range(size))
+
+    def find(self, item: int) -> int:
+        while self.parent[item] != item:
+            self.parent[item] = self.parent[self.parent[item]]
+            item = self.parent[item]
+        return item
+
+    def union(self, a: int, b: int) -> None:
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a != root_b:
+            self.parent[max(root_a, root_b)] = min(root_a, root_b)
+
+
+def merge_records(
+    listings: list[Listing], dates: Mapping[tuple[str, int], dt.date | None]
+) -> tuple[list[Paper], list[Problem]]:
+    """Merge records that are the same paper; return papers sorted newest first, then by id.
+
+    Two records are the same paper when their titles are equal ignoring case, punctuation and
+    spacing and their abstracts equal ignoring spacing, or when they share an arXiv id or id.
+    """
+    entries: list[_Entry] = []
+    for listing in listings:
+        for record in listing.records:
+            title = normalise_text(record.title)
+            abstract = normalise_text(record.abstract)
+            entries.append(
+                _Entry(
+                    record, listing.path, listing.source, dates.get((listing.source, record.position)),
+                    title, abstract, title_key(title), abstract_key(abstract),
+                )
+            )
+    # Input order must not matter: sort before grouping so every choice below is stable.
+    entries.sort(key=lambda e: (e.order, e.listing, e.title_key))
+    problems: list[Problem] = []
+    sets = _UnionFind(len(entries))
+    first_by_key: dict[tuple[str, ...], int] = {}
+    for index, entry in enumerate(entries):
+        keys: list[tuple[str, ...]] = [("text", entry.title_key, entry.abstract_key)]
+        keys += [("id", value.lower()) for value in (entry.record.arxiv_id, entry.record.id) if value]
+        for key in keys:
+            first = first_by_key.setdefault(key, index)
+            if first == index:
+                continue
+            if key[0] == "id" and entries[first].title_key != entry.title_key:
+                other = entries[first]
+                problems.append(
+                    Problem(
+                        "warning", entry.path, entry.record.line,
+                        f"id {key[1]!r} is also used at {other.path}:{other.record.line} for a different "
+                        f"title ({other.title[:60]!r}); merged as one paper",
+                    )
+                )
+            sets.union(first, index)
+    groups: dict[int, list[_Entry]] = defaultdict(list)
+    for index, entry in enumerate(entries):
+        groups[sets.find(index)].append(entry)
+    papers = [_paper(group) for group in groups.values()]
+    papers = _unique_ids(papers, problems)
+    papers.sort(key=paper_order)
+    return papers, problems
+
+
+def paper_order(paper: Paper) -> tuple[int, int, str]:
+    """Sort key: newest date first, undated last, then id."""
+    last = paper.last_date
+    return (0 if last else 1, -(last.toordinal() if last else 0), paper.id)
+
+
+def _paper(group: list[_Entry]) -> Paper:
+    """Build one paper from its merged entries (already in appearance order)."""
+    first = group[0]
+    arxiv_ids = sorted({e.record.arxiv_id for e in group if e.record.arxiv_id})
+    given_ids = sorted({e.record.id for e in group if e.record.id})
+    if arxiv_ids:
+        paper_id = make_slug(arxiv_ids[0], max_length=40)
+    elif given_ids and make_slug(given_ids[0], max_length=60):
+        paper_id = make_slug(given_ids[0], max_length=60)
+    else:
+        stem = make_slug(first.title, max_length=60) or "paper"
+        paper_id = f"{stem}-{content_hash(first.title_key, first.abstract_key)}"
+    appearances = tuple(
+        Appearance(e.record.source, e.date, e.record.position, e.record.line) for e in group
+    )
+    return Paper(
+        id=paper_id,
+        title=first.title,
+        abstract=next((e.abstract for e in group if e.abstract), ""),
+        appearances=appearances,
+        arxiv_id=arxiv_ids[0] if arxiv_ids else None,
+        url=next((e.record.url for e in group if e.record.url), None),
+        authors=next((e.record.authors for e in group if e.record.authors), ()),
+    )
+
+
+def _unique_ids(papers: list[Paper], problems: list[Problem]) -> list[Paper]:
+    """Make ids unique deterministically (a clash needs two ids that slugify alike)."""
+    by_id: dict[str, list[Paper]] = defaultdict(list)
+    for paper in papers:
+        by_id[paper.id].append(paper)
+    result: list[Paper] = []
+    for paper_id, clash in by_id.items():
+        if len(clash) == 1:
+            result.append(clash[0])
+            continue
+        clash.sort(key=lambda p: (title_key(p.title), abstract_key(p.abstract)))
+        for paper in clash:
+            new_id = f"{paper_id}-{content_hash(title_key(paper.title), abstract_key(paper.abstract), length=6)}"
+            problems.append(Problem("warning", paper.appearances[0].source, None, f"id {paper_id!r} is shared; "
+                                    f"{paper.title[:60]!r} gets {new_id!r}"))
+            result.append(Paper(new_id, paper.title, paper.abstract, paper.appearances,
+                                paper.arxiv_id, paper.url, paper.authors))
+    return result
+
+
+def build_sources(
+    listings: list[Listing], papers: list[Paper], settings: Mapping[str, SourceSettings]
+) -> list[Source]:
+    """One digest per appearance source, its papers in the source's own order."""
+    layout = {listing.source: listing.layout for listing in listings}
+    entries: dict[str, list[tuple[int, str, dt.date | None]]] = defaultdict(list)
+    for paper in papers:
+        for appearance in paper.appearances:
+            entries[appearance.source].append((appearance.position, paper.id, appearance.date))
+    sources: list[Source] = []
+    used_slugs: set[str] = set()
+    for name in sorted(entries):
+        items = sorted(entries[name])
+        day_set = {day for _, _, day in items}
+        day = day_set.pop() if len(day_set) == 1 else None
+        stem = name.rsplit(".", 1)[0] if "." in name else name
+        slug = make_slug(stem, max_length=60) or "source"
+        if slug in used_slugs:
+            slug = f"{slug}-{content_hash(name, length=6)}"
+        used_slugs.add(slug)
+        configured = settings.get(name, SourceSettings()).title
+        sources.append(
+            Source(
+                name=name,
+                slug=slug,
+                title=configured or name,
+                date=day,
+                layout=layout.get(name, "records"),
+                paper_ids=tuple(dict.fromkeys(paper_id for _, paper_id, _ in items)),
+            )
+        )
+    sources.sort(key=lambda s: (0 if s.date else 1, -(s.date.toordinal() if s.date else 0), s.name))
+    return sources

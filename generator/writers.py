@@ -1,0 +1,232 @@
+"""Writers: templates -> Markdown, papers.json, feeds, BibTeX, search files. All output I/O is here.
+
+Everything is rendered in memory first; then `write_tree` puts the files into a new
+directory (hard-linking the files that did not change, so they are not rewritten) and swaps
+it in with one atomic symlink replacement. A build that fails before the swap leaves the
+previous tree untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from .bibtex import bibtex_entry, bibtex_file
+from .config import BuildOptions
+from .escaping import escape_attribute, escape_text, front_matter_value
+from .feeds import absolute_url, entries_in_topic, latest_entries, make_feeds
+from .meta import first_sentence
+from .models import Corpus, Paper
+from .pages import PageSpec, relative_link
+from .search import SearchDoc, build_search_files
+
+log = logging.getLogger(__name__)
+
+TREE_LINK = "generated"
+"""Name of the symlink (inside the cache dir) that points at the current generated tree."""
+
+
+def _finalize(value: Any) -> Any:
+    """Escape every template value that is not already `Markup` (the one escaping point)."""
+    if isinstance(value, Markup):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return escape_text(str(value))
+
+
+def template_environment() -> jinja2.Environment:
+    """The Jinja2 environment for Markdown templates: strict, with escaping by default."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("generator", "templates"),
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["fm"] = front_matter_value
+    env.filters["attr"] = escape_attribute
+    return env
+
+
+def render_pages(specs: Iterable[PageSpec], options: BuildOptions) -> dict[str, bytes]:
+    """Render every page spec to Markdown bytes, keyed by Markdown path."""
+    env = template_environment()
+    templates: dict[str, jinja2.Template] = {}
+    out: dict[str, bytes] = {}
+    for spec in specs:
+        template = templates.get(spec.template) or templates.setdefault(
+            spec.template, env.get_template(spec.template)
+        )
+        link: Callable[[str], Markup] = lambda target, here=spec.path: relative_link(here, target)  # noqa: E731
+        context = {"link": link, "site_name": options.site_name, **spec.context}
+        if spec.template == "paper.md.j2":
+            paper: Paper = spec.context["paper"]
+            context["description"] = first_sentence(paper.abstract) or paper.title
+            context["bibtex"] = bibtex_entry(paper, url=absolute_url(options.site_url, paper.path))
+        out[spec.path] = template.render(context).encode("utf-8")
+    return out
+
+
+def papers_json(corpus: Corpus) -> bytes:
+    """`papers.json`: every paper with its appearances, topics, near-duplicates and similar papers."""
+    sim = corpus.similarity
+    papers = []
+    for paper in sorted(corpus.papers, key=lambda p: p.id):
+        papers.append(
+            {
+                "id": paper.id,
+                "title": paper.title,
+                "abstract": paper.abstract,
+                "url": paper.path,
+                "arxiv_id": paper.arxiv_id,
+                "authors": list(paper.authors),
+                "dates": [day.isoformat() for day in paper.dates],
+                "sources": list(paper.sources),
+                "appearances": [
+                    {"source": a.source, "date": a.date.isoformat() if a.date else None, "position": a.position}
+                    for a in paper.appearances
+                ],
+                "topics": [a.slug for a in corpus.topics.assignments.get(paper.id, ())],
+                "near_duplicates": [
+                    {"id": n.id, "score": n.score, "kind": n.kind} for n in sim.near_duplicates.get(paper.id, ())
+                ],
+                "similar": [{"id": s.id, "score": s.score} for s in sim.similar.get(paper.id, ())],
+            }
+        )
+    return (json.dumps({"papers": papers}, ensure_ascii=False, indent=1, sort_keys=False) + "\n").encode()
+
+
+def topic_names(corpus: Corpus) -> dict[str, list[str]]:
+    """Topic display names per paper id, ranked."""
+    names = {topic.slug: topic.name for topic in corpus.topics.topics}
+    return {
+        paper_id: [names[a.slug] for a in assignments if a.slug in names]
+        for paper_id, assignments in corpus.topics.assignments.items()
+    }
+
+
+def feed_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
+    """`feed.xml` (Atom) and `rss.xml` for the whole digest, and `topics/<slug>/feed.xml` per topic."""
+    names = topic_names(corpus)
+    every = latest_entries(corpus.papers, names, options.site_url, None)
+    newest = every[0].date if every else None
+    atom, rss = make_feeds(
+        every, title=options.site_name, site_url=options.site_url, feed_url_atom="feed.xml",
+        feed_url_rss="rss.xml", description=f"The newest papers of {options.site_name}",
+        limit=options.feed_size, updated=newest,
+    )
+    files = {"feed.xml": atom, "rss.xml": rss}
+    for topic in corpus.topics.topics:
+        topic_atom, _ = make_feeds(
+            entries_in_topic(every, topic.name), title=f"{options.site_name}: {topic.name}",
+            site_url=options.site_url, feed_url_atom=f"topics/{topic.slug}/feed.xml",
+            feed_url_rss=f"topics/{topic.slug}/rss.xml", description=topic.description,
+            limit=options.feed_size, updated=newest,
+        )
+        files[f"topics/{topic.slug}/feed.xml"] = topic_atom
+    return files
+
+
+def bib_file(corpus: Corpus, options: BuildOptions) -> bytes:
+    """`papers.bib`: a BibTeX entry per paper."""
+    return bibtex_file(corpus.papers, lambda paper: absolute_url(options.site_url, paper.path)).encode("utf-8")
+
+
+def search_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
+    """The prebuilt search index parts, reusing unchanged parts from the cache."""
+    names = {topic.slug: topic.name for topic in corpus.topics.topics}
+    docs = []
+    for paper in corpus.papers:
+        slugs = tuple(a.slug for a in corpus.topics.assignments.get(paper.id, ()) if a.slug in names)
+        docs.append(
+            SearchDoc(
+                id=paper.id, url=paper.path, title=paper.title, abstract=paper.abstract,
+                date=paper.last_date, topics=tuple(names[s] for s in slugs), topic_slugs=slugs,
+            )
+        )
+    return build_search_files(docs, cache_dir=options.cache_dir / "search-cache", workers=2)
+
+
+@dataclass(frozen=True)
+class WriteStats:
+    """What `write_tree` did."""
+
+    root: Path
+    """The directory now holding the generated tree."""
+    written: int
+    """Files whose bytes changed or are new."""
+    unchanged: int
+    """Files carried over without rewriting them."""
+    removed: int
+    """Files of the previous tree that are gone."""
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def current_tree(cache_dir: Path) -> Path | None:
+    """The directory of the current generated tree, if a build has swapped one in."""
+    link = cache_dir / TREE_LINK
+    return link.resolve() if link.is_dir() else None
+
+
+def write_tree(files: dict[str, bytes], cache_dir: Path) -> WriteStats:
+    """Write `files` as a new tree and swap it in atomically; unchanged files are hard links."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    old_root = current_tree(cache_dir)
+    old_manifest: dict[str, str] = {}
+    if old_root is not None and (old_root / ".manifest.json").is_file():
+        old_manifest = json.loads((old_root / ".manifest.json").read_text("utf-8"))
+    for stale in cache_dir.glob("tree-*"):
+        if stale != old_root:
+            shutil.rmtree(stale, ignore_errors=True)
+    new_root = cache_dir / f"tree-{uuid.uuid4().hex[:12]}"
+    new_root.mkdir()
+    manifest: dict[str, str] = {}
+    written = unchanged = 0
+    made_dirs: set[Path] = set()
+    for rel in sorted(files):
+        data = files[rel]
+        digest = _digest(data)
+        manifest[rel] = digest
+        target = new_root / rel
+        if target.parent not in made_dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made_dirs.add(target.parent)
+        if old_root is not None and old_manifest.get(rel) == digest:
+            try:
+                os.link(old_root / rel, target)
+                unchanged += 1
+                continue
+            except OSError:
+                pass
+        target.write_bytes(data)
+        written += 1
+    (new_root / ".manifest.json").write_text(json.dumps(manifest, sort_keys=True), "utf-8")
+    link_tmp = cache_dir / f".{TREE_LINK}.tmp"
+    if link_tmp.is_symlink() or link_tmp.exists():
+        link_tmp.unlink()
+    link_tmp.symlink_to(new_root.name)
+    os.replace(link_tmp, cache_dir / TREE_LINK)
+    if old_root is not None:
+        shutil.rmtree(old_root, ignore_errors=True)
+    removed = len(set(old_manifest) - set(manifest))
+    return WriteStats(new_root, written, unchanged, removed)
+
