@@ -1,0 +1,217 @@
+"""Tests for generator/search.py: the prebuilt, month-split lunr search files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lunr.index import Index
+
+from generator import search
+from generator.search import SearchDoc, build_search_files, build_search_parts, index_words
+
+TOPICS = {
+    "quantum": "Quantum Physics",
+    "llm": "Large Language Models",
+    "vision": "Computer Vision",
+}
+
+
+def make_doc(
+    n: int,
+    title: str,
+    abstract: str = "",
+    date: dt.date | None = None,
+    slugs: tuple[str, ...] = ("llm",),
+) -> SearchDoc:
+    return SearchDoc(
+        id=f"2406.{n:05d}",
+        url=f"papers/2406.{n:05d}/",
+        title=title,
+        abstract=abstract,
+        date=date,
+        topics=tuple(TOPICS[s] for s in slugs),
+        topic_slugs=slugs,
+    )
+
+
+@pytest.fixture
+def docs() -> list[SearchDoc]:
+    """Three months, an undated doc, titles that share words."""
+    return [
+        make_doc(
+            1, "A Solvable Model of Neural Scaling Laws", "Power laws in parameters.", dt.date(2025, 5, 29)
+        ),
+        make_doc(
+            2,
+            "Neural Quantum States for Fermions",
+            "Hidden fermion determinant states.",
+            dt.date(2025, 5, 3),
+            ("quantum",),
+        ),
+        make_doc(
+            3,
+            "Scaling Vision Transformers",
+            "Images at scale with many parameters.",
+            dt.date(2025, 4, 10),
+            ("vision", "llm"),
+        ),
+        make_doc(
+            4, "Specializing Smaller Language Models", "Multi-step math reasoning.", dt.date(2025, 3, 1)
+        ),
+        make_doc(
+            5, "Spin Glass <img src=x onerror=alert(1)> Heisenberg", "Frustrated magnets.", None, ("quantum",)
+        ),
+        make_doc(
+            6, "Café Schrödinger: GPT-3.5 and $t-J$ models", "Über-accurate results.", dt.date(2025, 4, 30)
+        ),
+    ]
+
+
+def manifest(files: dict[str, bytes]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(files[search.MANIFEST_PATH])
+    return data
+
+
+def load_part(files: dict[str, bytes], part: dict[str, Any]) -> tuple[Index, list[list[Any]]]:
+    index = Index.load(json.loads(files[part["index"]]))
+    store: list[list[Any]] = json.loads(files[part["docs"]])
+    return index, store
+
+
+def find(files: dict[str, bytes], query: str) -> list[str]:
+    """Search every part like the browser does (words as indexed), return urls best first."""
+    hits = []
+    for part in manifest(files)["parts"]:
+        index, store = load_part(files, part)
+        for hit in index.search(index_words(query)):
+            hits.append((hit["score"], store[int(hit["ref"])][0]))
+    return [url for _score, url in sorted(hits, key=lambda h: -h[0])]
+
+
+def test_every_doc_in_exactly_one_part(docs: list[SearchDoc]) -> None:
+    files = build_search_files(docs, workers=1)
+    urls: list[str] = []
+    for part in manifest(files)["parts"]:
+        _index, store = load_part(files, part)
+        assert len(store) == part["count"]
+        urls.extend(entry[0] for entry in store)
+    assert sorted(urls) == sorted(d.url for d in docs)
+    assert manifest(files)["count"] == len(docs)
+
+
+def test_parts_newest_first_undated_last(docs: list[SearchDoc]) -> None:
+    parts = manifest(build_search_files(docs, workers=1))["parts"]
+    assert [p["key"] for p in parts] == ["2025-05", "2025-04", "2025-03", "undated"]
+    assert parts[0]["first"] == "2025-05-03" and parts[0]["last"] == "2025-05-29"
+    assert parts[-1]["first"] is None
+
+
+def test_files_are_under_search_and_named_by_content_hash(docs: list[SearchDoc]) -> None:
+    files = build_search_files(docs, workers=1)
+    assert all(path.startswith("search/") for path in files)
+    for part in manifest(files)["parts"]:
+        for key in ("index", "docs"):
+            path = part[key]
+            assert path in files
+            assert path.endswith(f"-{search._short_hash(files[path])}.json")
+
+
+def test_title_words_find_that_doc_first(docs: list[SearchDoc]) -> None:
+    files = build_search_files(docs, workers=1)
+    assert find(files, "solvable model neural scaling")[0] == "papers/2406.00001/"
+    assert find(files, "neural quantum states")[0] == "papers/2406.00002/"
+    # A title word beats the same word in an abstract (title boost).
+    assert find(files, "scaling")[:2] == ["papers/2406.00001/", "papers/2406.00003/"]
+
+
+def test_abstract_and_topics_are_searchable(docs: list[SearchDoc]) -> None:
+    files = build_search_files(docs, workers=1)
+    assert find(files, "determinant") == ["papers/2406.00002/"]
+    assert set(find(files, "computer vision")) == {"papers/2406.00003/"}
+    # Topic names go to the topics field only.
+    index, store = load_part(files, manifest(files)["parts"][1])
+    hits = index.query(index.create_query().term("comput", fields=["topics"]))
+    assert [store[int(h["ref"])][0] for h in hits] == ["papers/2406.00003/"]
+
+
+def test_words_split_like_the_browser(docs: list[SearchDoc]) -> None:
+    assert index_words("Café Schrödinger: GPT-3.5 and $t-J$") == "café schrödinger gpt 3 5 and t j"
+    files = build_search_files(docs, workers=1)
+    assert find(files, "schrödinger café")[0] == "papers/2406.00006/"
+    assert find(files, "gpt 3.5")[0] == "papers/2406.00006/"
+
+
+def test_store_keeps_text_as_data(docs: list[SearchDoc]) -> None:
+    files = build_search_files(docs, workers=1)
+    parts = manifest(files)["parts"]
+    _index, store = load_part(files, parts[-1])
+    url, title, date, slugs, excerpt = store[0]
+    assert (url, date, slugs) == ("papers/2406.00005/", None, ["quantum"])
+    assert title == "Spin Glass <img src=x onerror=alert(1)> Heisenberg"
+    assert excerpt == "Frustrated magnets."
+    assert manifest(files)["topics"] == [
+        ["vision", "Computer Vision"],
+        ["llm", "Large Language Models"],
+        ["quantum", "Quantum Physics"],
+    ]
+
+
+def test_excerpt_is_short() -> None:
+    text = "word " * 200
+    cut = search.excerpt(text)
+    assert len(cut) <= search.EXCERPT_CHARS + 1 and cut.endswith("…")
+    assert search.excerpt("  short \n text ") == "short text"
+
+
+def test_deterministic_across_calls_order_and_workers(docs: list[SearchDoc]) -> None:
+    first = build_search_files(docs, workers=1)
+    shuffled = docs[:]
+    random.Random(7).shuffle(shuffled)
+    assert build_search_files(shuffled, workers=2) == first
+    assert build_search_files(list(reversed(docs)), workers=1) == first
+
+
+def test_duplicate_ids_rejected(docs: list[SearchDoc]) -> None:
+    with pytest.raises(ValueError, match="duplicate"):
+        build_search_files([*docs, docs[0]], workers=1)
+
+
+def test_cache_rebuilds_only_the_changed_part(docs: list[SearchDoc], tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = build_search_parts(docs, cache_dir=cache, workers=2)
+    assert first.built == ("2025-05", "2025-04", "2025-03", "undated") and first.reused == ()
+
+    again = build_search_parts(docs, cache_dir=cache, workers=2)
+    assert again.built == () and again.files == first.files
+
+    new_day = make_doc(7, "A New Day of Papers", "Fresh.", dt.date(2025, 5, 30))
+    mtimes = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    third = build_search_parts([*docs, new_day], cache_dir=cache, workers=2)
+    assert third.built == ("2025-05",)
+    assert third.reused == ("2025-04", "2025-03", "undated")
+    assert third.files == build_search_files([*docs, new_day], workers=1)
+    # Unchanged parts were not rewritten; the replaced May part was pruned from the cache.
+    after = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert len(after) == 2 * 4
+    assert sum(1 for name, t in after.items() if mtimes.get(name) == t) == 2 * 3
+
+
+def test_big_month_splits_by_whole_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search, "MAX_PART_DOCS", 3)
+    docs = [make_doc(i, f"Paper {i}", date=dt.date(2025, 6, 1 + i // 2)) for i in range(8)]
+    parts = manifest(build_search_files(docs, workers=1))["parts"]
+    assert [p["count"] for p in parts] == [2, 2, 2, 2]
+    assert [p["key"] for p in parts] == ["2025-06-04", "2025-06-03", "2025-06-02", "2025-06-01"]
+    # Adding a newer day changes only the newest part.
+    more = build_search_parts([*docs, make_doc(99, "Later", date=dt.date(2025, 6, 9))], workers=1)
+    assert [p["key"] for p in manifest(more.files)["parts"]][1:] == [p["key"] for p in parts][1:]
+
+
+def test_empty_input() -> None:
+    files = build_search_files([], workers=1)
+    assert manifest(files)["parts"] == [] and manifest(files)["count"] == 0
