@@ -119,6 +119,10 @@ def generate(options: BuildOptions, timer: StageTimer | None = None) -> Generate
         stats = write_tree(files, options.cache_dir)
     log.info(
         "paper-digest: %d papers, %d files (%d written, %d unchanged, %d removed)",
-        len(corpus.papers), len(files), stats.written, stats.unchanged, stats.removed,
+        len(corpus.papers),
+        len(files),
+        stats.written,
+        stats.unchanged,
+        stats.removed,
     )
     return GenerateResult(corpus, problems, dict(timer.timings), stats)

@@ -50,7 +50,9 @@ def _setup_logging(verbose: bool) -> _Counter:
     return counter
 
 
-def _load(config_file: str, sources: tuple[str, ...], site_dir: str | None, strict: bool) -> tuple[object, DigestPlugin]:
+def _load(
+    config_file: str, sources: tuple[str, ...], site_dir: str | None, strict: bool
+) -> tuple[object, DigestPlugin]:
     """Load mkdocs.yml (validated by MkDocs) and find the plugin; apply `--sources`."""
     if not Path(config_file).is_file():
         raise click.ClickException(f"configuration file not found: {config_file}")
@@ -73,8 +75,15 @@ def main() -> None:
 
 
 @main.command()
-@click.option("-f", "--config-file", default="mkdocs.yml", show_default=True, help="The MkDocs configuration.")
-@click.option("--sources", multiple=True, type=click.Path(), help="A source file or folder (repeatable); replaces the configured sources.")
+@click.option(
+    "-f", "--config-file", default="mkdocs.yml", show_default=True, help="The MkDocs configuration."
+)
+@click.option(
+    "--sources",
+    multiple=True,
+    type=click.Path(),
+    help="A source file or folder (repeatable); replaces the configured sources.",
+)
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
 @click.option("-v", "--verbose", is_flag=True)
 def check(config_file: str, sources: tuple[str, ...], strict: bool, verbose: bool) -> None:
@@ -104,27 +113,42 @@ def _print_summary(corpus: object, problems: list[Problem], options: BuildOption
     assert isinstance(corpus, Corpus)
     records = sum(len(p.appearances) for p in corpus.papers)
     click.echo(f"records: {records}")
-    click.echo(f"papers:  {len(corpus.papers)} ({records - len(corpus.papers)} records merged; "
-               f"{sum(1 for p in corpus.papers if len(p.sources) > 1)} papers seen in more than one source)")
+    click.echo(
+        f"papers:  {len(corpus.papers)} ({records - len(corpus.papers)} records merged; "
+        f"{sum(1 for p in corpus.papers if len(p.sources) > 1)} papers seen in more than one source)"
+    )
     click.echo(f"near-duplicate papers: {sum(1 for v in corpus.similarity.near_duplicates.values() if v)}")
     counts = Counter(a.slug for v in corpus.topics.assignments.values() for a in v[:1])
     click.echo("primary topics: " + ", ".join(f"{t.slug} {counts[t.slug]}" for t in corpus.topics.topics))
     click.echo("sources:")
     for source in sorted(corpus.sources, key=lambda s: s.name):
-        click.echo(f"  {source.name}: {len(source.paper_ids)} papers, {source.layout}, "
-                   f"date {source.date.isoformat() if source.date else 'undated'}")
+        click.echo(
+            f"  {source.name}: {len(source.paper_ids)} papers, {source.layout}, "
+            f"date {source.date.isoformat() if source.date else 'undated'}"
+        )
 
 
 @main.command()
-@click.option("-f", "--config-file", default="mkdocs.yml", show_default=True, help="The MkDocs configuration.")
-@click.option("--sources", multiple=True, type=click.Path(), help="A source file or folder (repeatable); replaces the configured sources.")
-@click.option("--site-dir", type=click.Path(), help="Where to put the built site (default: site_dir of mkdocs.yml).")
+@click.option(
+    "-f", "--config-file", default="mkdocs.yml", show_default=True, help="The MkDocs configuration."
+)
+@click.option(
+    "--sources",
+    multiple=True,
+    type=click.Path(),
+    help="A source file or folder (repeatable); replaces the configured sources.",
+)
+@click.option(
+    "--site-dir", type=click.Path(), help="Where to put the built site (default: site_dir of mkdocs.yml)."
+)
 @click.option("--strict", is_flag=True, help="Fail (exit 1) on any warning.")
 @click.option("-v", "--verbose", is_flag=True)
-def build(config_file: str, sources: tuple[str, ...], site_dir: str | None, strict: bool, verbose: bool) -> None:
+def build(
+    config_file: str, sources: tuple[str, ...], site_dir: str | None, strict: bool, verbose: bool
+) -> None:
     """Build the site. The new site replaces the old one only when the whole build succeeded."""
     counter = _setup_logging(verbose)
-    config, plugin = _load(config_file, sources, site_dir, strict)
+    config, _ = _load(config_file, sources, site_dir, strict)
     final = Path(config["site_dir"])  # type: ignore[index]
     staging = final.with_name(final.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)

@@ -64,7 +64,7 @@ class DigestConfig(base.Config):
     page_size = c.Type(int, default=100)
     """Papers per page on topic listings (longer listings are split into numbered pages)."""
 
-    def validate(self) -> tuple[list[Any], list[Any]]:  # type: ignore[override]
+    def validate(self) -> tuple[list[Any], list[Any]]:
         failed, warnings = super().validate()
         if isinstance(self.feed_size, int) and self.feed_size < 1:
             failed.append(("feed_size", base.ValidationError("must be at least 1")))
@@ -108,7 +108,8 @@ def build_options(config: DigestConfig, config_dir: Path, *, site_name: str, sit
         cache_dir=(config_dir / config.cache_dir).resolve(),
         year=config.year,
         settings={
-            name: SourceSettings(date=o.date, title=o.title, year=o.year) for name, o in config.overrides.items()
+            name: SourceSettings(date=o.date, title=o.title, year=o.year)
+            for name, o in config.overrides.items()
         },
         topics_file=(config_dir / config.topics).resolve() if config.topics else None,
         site_name=site_name,

@@ -75,7 +75,9 @@ def listing_date(
         return dt.date(header_year, month, day), []
     except ValueError:
         return None, [
-            Problem("warning", listing.path, None, f"impossible header date {header_year}-{month:02d}-{day:02d}")
+            Problem(
+                "warning", listing.path, None, f"impossible header date {header_year}-{month:02d}-{day:02d}"
+            )
         ]
 
 

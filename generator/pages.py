@@ -88,8 +88,13 @@ class PageBuilder:
             topic = self.topics.get(assignment.slug)
             if topic is not None:
                 refs.append(
-                    {"name": topic.name, "md": topic_md(topic.slug), "reason": assignment.reason,
-                     "primary": rank == 0, "slug": topic.slug}
+                    {
+                        "name": topic.name,
+                        "md": topic_md(topic.slug),
+                        "reason": assignment.reason,
+                        "primary": rank == 0,
+                        "slug": topic.slug,
+                    }
                 )
         return refs
 
@@ -121,8 +126,14 @@ class PageBuilder:
                 counts[assignment.slug] += 1
                 primary[assignment.slug] += rank == 0
         return [
-            {"slug": t.slug, "name": t.name, "description": t.description, "md": topic_md(t.slug),
-             "count": counts[t.slug], "primary": primary[t.slug]}
+            {
+                "slug": t.slug,
+                "name": t.name,
+                "description": t.description,
+                "md": topic_md(t.slug),
+                "count": counts[t.slug],
+                "primary": primary[t.slug],
+            }
             for t in self.corpus.topics.topics
         ]
 
@@ -135,7 +146,9 @@ class PageBuilder:
                 by_day[day].append(paper)
             if paper.dates and any(a.date is None for a in paper.appearances):
                 by_day[None].append(paper)
-        return dict(sorted(by_day.items(), key=lambda kv: (kv[0] is None, -(kv[0] or dt.date.min).toordinal())))
+        return dict(
+            sorted(by_day.items(), key=lambda kv: (kv[0] is None, -(kv[0] or dt.date.min).toordinal()))
+        )
 
     # -- pages --------------------------------------------------------------------------
 
@@ -156,74 +169,119 @@ class PageBuilder:
         """The page of one paper: abstract, where it appeared, topics, duplicates, similar, links."""
         sim = self.corpus.similarity
         near = [
-            {"title": self.papers[n.id].title, "md": paper_md(n.id), "score": f"{n.score:.2f}",
-             "kind": n.kind, "date": human_date(self.papers[n.id].last_date)}
-            for n in sim.near_duplicates.get(paper.id, ()) if n.id in self.papers
+            {
+                "title": self.papers[n.id].title,
+                "md": paper_md(n.id),
+                "score": f"{n.score:.2f}",
+                "kind": n.kind,
+                "date": human_date(self.papers[n.id].last_date),
+            }
+            for n in sim.near_duplicates.get(paper.id, ())
+            if n.id in self.papers
         ]
         similar = [
             {"title": self.papers[s.id].title, "md": paper_md(s.id), "score": f"{s.score:.2f}"}
-            for s in sim.similar.get(paper.id, ())[: self.similar_count] if s.id in self.papers
+            for s in sim.similar.get(paper.id, ())[: self.similar_count]
+            if s.id in self.papers
         ]
         appearances = []
         for appearance in paper.appearances:
             source = self.sources.get(appearance.source)
             appearances.append(
-                {"date": human_date(appearance.date), "day_md": day_md(appearance.date),
-                 "source": source.title if source else appearance.source,
-                 "digest_md": digest_md(source.slug) if source else None,
-                 "position": appearance.position}
+                {
+                    "date": human_date(appearance.date),
+                    "day_md": day_md(appearance.date),
+                    "source": source.title if source else appearance.source,
+                    "digest_md": digest_md(source.slug) if source else None,
+                    "position": appearance.position,
+                }
             )
         if paper.arxiv_id:
-            links = [("arXiv abstract", f"https://arxiv.org/abs/{paper.arxiv_id}"),
-                     ("PDF", f"https://arxiv.org/pdf/{paper.arxiv_id}")]
+            links = [
+                ("arXiv abstract", f"https://arxiv.org/abs/{paper.arxiv_id}"),
+                ("PDF", f"https://arxiv.org/pdf/{paper.arxiv_id}"),
+            ]
         else:
-            links = [("Search arXiv for this title",
-                      "https://arxiv.org/search/?searchtype=title&query=" + quote(paper.title, safe=""))]
+            links = [
+                (
+                    "Search arXiv for this title",
+                    "https://arxiv.org/search/?searchtype=title&query=" + quote(paper.title, safe=""),
+                )
+            ]
         if paper.url:
             links.insert(0, ("Source page", quote(paper.url, safe=":/?&=#%+@,;~")))
         return PageSpec(
             paper_md(paper.id),
             "paper.md.j2",
-            {"paper": paper, "title": paper.title, "abstract": paper.abstract, "authors": paper.authors,
-             "appearances": appearances, "topics": self.topic_refs(paper), "near": near,
-             "similar": similar, "links": [(label, Markup(url)) for label, url in links],
-             "arxiv_id": paper.arxiv_id or "", "id": paper.id},
+            {
+                "paper": paper,
+                "title": paper.title,
+                "abstract": paper.abstract,
+                "authors": paper.authors,
+                "appearances": appearances,
+                "topics": self.topic_refs(paper),
+                "near": near,
+                "similar": similar,
+                "links": [(label, Markup(url)) for label, url in links],
+                "arxiv_id": paper.arxiv_id or "",
+                "id": paper.id,
+            },
         )
 
     def home(self) -> PageSpec:
         """Newest digest first, totals, topics with counts, links into every grouping."""
-        newest = next((s for s in self.corpus.sources if s.date), self.corpus.sources[0] if self.corpus.sources else None)
+        newest = next(
+            (s for s in self.corpus.sources if s.date),
+            self.corpus.sources[0] if self.corpus.sources else None,
+        )
         dated = [p for p in self.corpus.papers if p.dates]
         return PageSpec(
             "index.md",
             "home.md.j2",
-            {"newest": self.source_view(newest) if newest else None,
-             "totals": {"papers": len(self.corpus.papers),
-                        "appearances": sum(len(p.appearances) for p in self.corpus.papers),
-                        "sources": len(self.corpus.sources),
-                        "days": len({d for p in self.corpus.papers for d in p.dates}),
-                        "repeated": sum(1 for p in self.corpus.papers if len(p.sources) > 1),
-                        "near": sum(1 for v in self.corpus.similarity.near_duplicates.values() if v),
-                        "undated": len(self.corpus.papers) - len(dated),
-                        "first": human_date(min((p.first_date for p in dated), default=None)) if dated else "",
-                        "last": human_date(max((p.last_date for p in dated), default=None)) if dated else ""},
-             "topics": self.topic_counts(),
-             "digests": [self.source_summary(s) for s in self.corpus.sources[:10]]},
+            {
+                "newest": self.source_view(newest) if newest else None,
+                "totals": {
+                    "papers": len(self.corpus.papers),
+                    "appearances": sum(len(p.appearances) for p in self.corpus.papers),
+                    "sources": len(self.corpus.sources),
+                    "days": len({d for p in self.corpus.papers for d in p.dates}),
+                    "repeated": sum(1 for p in self.corpus.papers if len(p.sources) > 1),
+                    "near": sum(1 for v in self.corpus.similarity.near_duplicates.values() if v),
+                    "undated": len(self.corpus.papers) - len(dated),
+                    "first": human_date(min(d for p in dated for d in p.dates)) if dated else "",
+                    "last": human_date(max(d for p in dated for d in p.dates)) if dated else "",
+                },
+                "topics": self.topic_counts(),
+                "digests": [self.source_summary(s) for s in self.corpus.sources[:10]],
+            },
         )
 
     def source_summary(self, source: Source) -> dict[str, Any]:
-        return {"title": source.title, "md": digest_md(source.slug), "date": human_date(source.date),
-                "count": len(source.paper_ids), "name": source.name}
+        return {
+            "title": source.title,
+            "md": digest_md(source.slug),
+            "date": human_date(source.date),
+            "count": len(source.paper_ids),
+            "name": source.name,
+        }
 
     def source_view(self, source: Source) -> dict[str, Any]:
-        return {**self.source_summary(source),
-                "items": [self.item(self.papers[i]) for i in source.paper_ids if i in self.papers]}
+        return {
+            **self.source_summary(source),
+            "items": [self.item(self.papers[i]) for i in source.paper_ids if i in self.papers],
+        }
 
     def topic_pages(self) -> Iterable[PageSpec]:
         counts = self.topic_counts()
-        yield PageSpec("topics/index.md", "topics_index.md.j2",
-                       {"topics": counts, "chart": Markup(self.topic_chart(counts)),
-                        "timeline": Markup(self.topic_timeline())})
+        yield PageSpec(
+            "topics/index.md",
+            "topics_index.md.j2",
+            {
+                "topics": counts,
+                "chart": Markup(self.topic_chart(counts)),
+                "timeline": Markup(self.topic_timeline()),
+            },
+        )
         members: dict[str, list[Paper]] = defaultdict(list)
         for paper in self.corpus.papers:
             for assignment in self.corpus.topics.assignments.get(paper.id, ()):
@@ -234,11 +292,16 @@ class PageBuilder:
             for number in range(1, pages + 1):
                 chunk = papers[(number - 1) * self.page_size : number * self.page_size]
                 yield PageSpec(
-                    topic_md(topic["slug"], number), "topic.md.j2",
-                    {"topic": topic, "items": [self.item(p, topic=topic["slug"]) for p in chunk],
-                     "page": number, "pages": pages,
-                     "page_links": [(n, topic_md(topic["slug"], n)) for n in range(1, pages + 1)],
-                     "start": (number - 1) * self.page_size + 1},
+                    topic_md(topic["slug"], number),
+                    "topic.md.j2",
+                    {
+                        "topic": topic,
+                        "items": [self.item(p, topic=topic["slug"]) for p in chunk],
+                        "page": number,
+                        "pages": pages,
+                        "page_links": [(n, topic_md(topic["slug"], n)) for n in range(1, pages + 1)],
+                        "start": (number - 1) * self.page_size + 1,
+                    },
                 )
 
     def topic_chart(self, counts: list[dict[str, Any]]) -> str:
@@ -265,11 +328,20 @@ class PageBuilder:
         for day, papers in days.items():
             if day is not None:
                 archive[day.year][day.month].append(
-                    {"day": day.day, "date": human_date(day), "md": day_md(day), "count": len(papers)})
+                    {"day": day.day, "date": human_date(day), "md": day_md(day), "count": len(papers)}
+                )
         years = [
-            {"year": year, "months": [{"name": MONTH_NAMES[m - 1], "days": archive[year][m],
-                                       "count": sum(d["count"] for d in archive[year][m])}
-                                      for m in sorted(archive[year], reverse=True)]}
+            {
+                "year": year,
+                "months": [
+                    {
+                        "name": MONTH_NAMES[m - 1],
+                        "days": archive[year][m],
+                        "count": sum(d["count"] for d in archive[year][m]),
+                    }
+                    for m in sorted(archive[year], reverse=True)
+                ],
+            }
             for year in sorted(archive, reverse=True)
         ]
         undated = len(days.get(None, []))
@@ -277,15 +349,24 @@ class PageBuilder:
         for day, papers in days.items():
             digests = sorted({a.source for p in papers for a in p.appearances if a.date == day})
             yield PageSpec(
-                day_md(day), "day.md.j2",
-                {"date": human_date(day), "undated": day is None,
-                 "items": [self.item(p) for p in papers],
-                 "digests": [self.source_summary(self.sources[name]) for name in digests if name in self.sources]},
+                day_md(day),
+                "day.md.j2",
+                {
+                    "date": human_date(day),
+                    "undated": day is None,
+                    "items": [self.item(p) for p in papers],
+                    "digests": [
+                        self.source_summary(self.sources[name]) for name in digests if name in self.sources
+                    ],
+                },
             )
 
     def digest_pages(self) -> Iterable[PageSpec]:
-        yield PageSpec("digests/index.md", "digests_index.md.j2",
-                       {"digests": [self.source_summary(s) for s in self.corpus.sources]})
+        yield PageSpec(
+            "digests/index.md",
+            "digests_index.md.j2",
+            {"digests": [self.source_summary(s) for s in self.corpus.sources]},
+        )
         for source in self.corpus.sources:
             view = self.source_view(source)
             view["day_md"] = day_md(source.date) if source.date else None
@@ -302,7 +383,8 @@ class PageBuilder:
             by_day = self.days()
             groups = [
                 {"date": human_date(d), "md": day_md(d), "items": [self.item(p) for p in by_day[d]]}
-                for d in days if d >= start
+                for d in days
+                if d >= start
             ]
             span = f"{human_date(start)} – {human_date(newest)}"
         else:

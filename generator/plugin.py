@@ -51,7 +51,9 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             self.config, config_dir, site_name=config.site_name, site_url=config.site_url or ""
         )
         if self.source_override:
-            options = BuildOptions(**{**options.__dict__, "sources": tuple(p.resolve() for p in self.source_override)})
+            options = BuildOptions(
+                **{**options.__dict__, "sources": tuple(p.resolve() for p in self.source_override)}
+            )
         self.options = options
         return config
 

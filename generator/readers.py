@@ -54,7 +54,9 @@ _HEADER_LINES = (
 )
 _SUBSCRIBE = re.compile(r"^subscribe(?=\S)", re.I)
 # A sentence boundary: ". " or "! " then a capital; "?" is left out because titles ask questions.
-_SENTENCE_END = re.compile(r"(?<!\bvs)(?<!\be\.g)(?<!\bi\.e)(?<!\bal)(?<!\bFig)(?<!\bEq)(?<!\bet)[.!][\"')\]]?\s+[A-Z(\"']")
+_SENTENCE_END = re.compile(
+    r"(?<!\bvs)(?<!\be\.g)(?<!\bi\.e)(?<!\bal)(?<!\bFig)(?<!\bEq)(?<!\bet)[.!][\"')\]]?\s+[A-Z(\"']"
+)
 _ABSTRACT_OPENERS = re.compile(
     r"^(we|in this|this (paper|work|study|article)|here,? we|recent|despite|although|while|"
     r"large language models|the |a |an |our )\b",
@@ -158,7 +160,9 @@ class ListingReader:
                 first[0],
                 f"unknown layout: expected a listing page header, found {first[1][:60]!r}",
             )
-        layout = "listing-b" if (header_date or "new" in seen or any("byak" in s for s in seen)) else "listing-a"
+        layout = (
+            "listing-b" if (header_date or "new" in seen or any("byak" in s for s in seen)) else "listing-a"
+        )
         return layout, header_date, body
 
     def _pair_entries(
@@ -189,7 +193,9 @@ class ListingReader:
             pending = (number, line)
         if pending is not None:
             position += 1
-            problems.append(Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}"))
+            problems.append(
+                Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}")
+            )
             yield RawRecord(name, pending[0], position, pending[1], "")
 
 
@@ -239,12 +245,14 @@ class RecordFileReader:
             yield from ((None, item) for item in data)
             return
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            node: Any = yaml.compose(text, Loader=yaml.SafeLoader)
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            raise SourceError(str(path), line, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+            error_line: int | None = mark.line + 1 if mark is not None else None
+            raise SourceError(
+                str(path), error_line, f"invalid YAML: {getattr(exc, 'problem', exc)}"
+            ) from None
         if isinstance(data, dict) and isinstance(data.get("papers"), list):
             data = data["papers"]
             node = next(v for k, v in node.value if k.value == "papers")
@@ -364,7 +372,9 @@ def find_source_files(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], li
                 if path.is_file() and path.suffix.lower() in READERS and not path.name.startswith("."):
                     name = path.relative_to(given).as_posix()
                     if name in found and found[name] != path:
-                        problems.append(Problem("error", str(path), None, f"another source is named {name!r}; skipped"))
+                        problems.append(
+                            Problem("error", str(path), None, f"another source is named {name!r}; skipped")
+                        )
                         continue
                     found[name] = path
         elif given.is_file():

@@ -69,8 +69,14 @@ def merge_records(
             abstract = normalise_text(record.abstract)
             entries.append(
                 _Entry(
-                    record, listing.path, listing.source, dates.get((listing.source, record.position)),
-                    title, abstract, title_key(title), abstract_key(abstract),
+                    record,
+                    listing.path,
+                    listing.source,
+                    dates.get((listing.source, record.position)),
+                    title,
+                    abstract,
+                    title_key(title),
+                    abstract_key(abstract),
                 )
             )
     # Input order must not matter: sort before grouping so every choice below is stable.
@@ -89,7 +95,9 @@ def merge_records(
                 other = entries[first]
                 problems.append(
                     Problem(
-                        "warning", entry.path, entry.record.line,
+                        "warning",
+                        entry.path,
+                        entry.record.line,
                         f"id {key[1]!r} is also used at {other.path}:{other.record.line} for a different "
                         f"title ({other.title[:60]!r}); merged as one paper",
                     )
@@ -122,9 +130,7 @@ def _paper(group: list[_Entry]) -> Paper:
     else:
         stem = make_slug(first.title, max_length=60) or "paper"
         paper_id = f"{stem}-{content_hash(first.title_key, first.abstract_key)}"
-    appearances = tuple(
-        Appearance(e.record.source, e.date, e.record.position, e.record.line) for e in group
-    )
+    appearances = tuple(Appearance(e.record.source, e.date, e.record.position, e.record.line) for e in group)
     return Paper(
         id=paper_id,
         title=first.title,
@@ -148,11 +154,28 @@ def _unique_ids(papers: list[Paper], problems: list[Problem]) -> list[Paper]:
             continue
         clash.sort(key=lambda p: (title_key(p.title), abstract_key(p.abstract)))
         for paper in clash:
-            new_id = f"{paper_id}-{content_hash(title_key(paper.title), abstract_key(paper.abstract), length=6)}"
-            problems.append(Problem("warning", paper.appearances[0].source, None, f"id {paper_id!r} is shared; "
-                                    f"{paper.title[:60]!r} gets {new_id!r}"))
-            result.append(Paper(new_id, paper.title, paper.abstract, paper.appearances,
-                                paper.arxiv_id, paper.url, paper.authors))
+            new_id = (
+                f"{paper_id}-{content_hash(title_key(paper.title), abstract_key(paper.abstract), length=6)}"
+            )
+            problems.append(
+                Problem(
+                    "warning",
+                    paper.appearances[0].source,
+                    None,
+                    f"id {paper_id!r} is shared; {paper.title[:60]!r} gets {new_id!r}",
+                )
+            )
+            result.append(
+                Paper(
+                    new_id,
+                    paper.title,
+                    paper.abstract,
+                    paper.appearances,
+                    paper.arxiv_id,
+                    paper.url,
+                    paper.authors,
+                )
+            )
     return result
 
 

@@ -8,13 +8,14 @@ previous tree untouched.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def template_environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("generator", "templates"),
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
-        autoescape=False,
+        autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
@@ -62,6 +63,10 @@ def template_environment() -> jinja2.Environment:
     env.filters["fm"] = front_matter_value
     env.filters["attr"] = escape_attribute
     return env
+
+
+def _link_from(here: str, target: str) -> Markup:
+    return relative_link(here, target)
 
 
 def render_pages(specs: Iterable[PageSpec], options: BuildOptions) -> dict[str, bytes]:
@@ -73,7 +78,7 @@ def render_pages(specs: Iterable[PageSpec], options: BuildOptions) -> dict[str, 
         template = templates.get(spec.template) or templates.setdefault(
             spec.template, env.get_template(spec.template)
         )
-        link: Callable[[str], Markup] = lambda target, here=spec.path: relative_link(here, target)  # noqa: E731
+        link = functools.partial(_link_from, spec.path)
         context = {"link": link, "site_name": options.site_name, **spec.context}
         if spec.template == "paper.md.j2":
             paper: Paper = spec.context["paper"]
@@ -99,12 +104,17 @@ def papers_json(corpus: Corpus) -> bytes:
                 "dates": [day.isoformat() for day in paper.dates],
                 "sources": list(paper.sources),
                 "appearances": [
-                    {"source": a.source, "date": a.date.isoformat() if a.date else None, "position": a.position}
+                    {
+                        "source": a.source,
+                        "date": a.date.isoformat() if a.date else None,
+                        "position": a.position,
+                    }
                     for a in paper.appearances
                 ],
                 "topics": [a.slug for a in corpus.topics.assignments.get(paper.id, ())],
                 "near_duplicates": [
-                    {"id": n.id, "score": n.score, "kind": n.kind} for n in sim.near_duplicates.get(paper.id, ())
+                    {"id": n.id, "score": n.score, "kind": n.kind}
+                    for n in sim.near_duplicates.get(paper.id, ())
                 ],
                 "similar": [{"id": s.id, "score": s.score} for s in sim.similar.get(paper.id, ())],
             }
@@ -127,17 +137,26 @@ def feed_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
     every = latest_entries(corpus.papers, names, options.site_url, None)
     newest = every[0].date if every else None
     atom, rss = make_feeds(
-        every, title=options.site_name, site_url=options.site_url, feed_url_atom="feed.xml",
-        feed_url_rss="rss.xml", description=f"The newest papers of {options.site_name}",
-        limit=options.feed_size, updated=newest,
+        every,
+        title=options.site_name,
+        site_url=options.site_url,
+        feed_url_atom="feed.xml",
+        feed_url_rss="rss.xml",
+        description=f"The newest papers of {options.site_name}",
+        limit=options.feed_size,
+        updated=newest,
     )
     files = {"feed.xml": atom, "rss.xml": rss}
     for topic in corpus.topics.topics:
         topic_atom, _ = make_feeds(
-            entries_in_topic(every, topic.name), title=f"{options.site_name}: {topic.name}",
-            site_url=options.site_url, feed_url_atom=f"topics/{topic.slug}/feed.xml",
-            feed_url_rss=f"topics/{topic.slug}/rss.xml", description=topic.description,
-            limit=options.feed_size, updated=newest,
+            entries_in_topic(every, topic.name),
+            title=f"{options.site_name}: {topic.name}",
+            site_url=options.site_url,
+            feed_url_atom=f"topics/{topic.slug}/feed.xml",
+            feed_url_rss=f"topics/{topic.slug}/rss.xml",
+            description=topic.description,
+            limit=options.feed_size,
+            updated=newest,
         )
         files[f"topics/{topic.slug}/feed.xml"] = topic_atom
     return files
@@ -145,7 +164,9 @@ def feed_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
 
 def bib_file(corpus: Corpus, options: BuildOptions) -> bytes:
     """`papers.bib`: a BibTeX entry per paper."""
-    return bibtex_file(corpus.papers, lambda paper: absolute_url(options.site_url, paper.path)).encode("utf-8")
+    return bibtex_file(corpus.papers, lambda paper: absolute_url(options.site_url, paper.path)).encode(
+        "utf-8"
+    )
 
 
 def search_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
@@ -156,8 +177,13 @@ def search_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
         slugs = tuple(a.slug for a in corpus.topics.assignments.get(paper.id, ()) if a.slug in names)
         docs.append(
             SearchDoc(
-                id=paper.id, url=paper.path, title=paper.title, abstract=paper.abstract,
-                date=paper.last_date, topics=tuple(names[s] for s in slugs), topic_slugs=slugs,
+                id=paper.id,
+                url=paper.path,
+                title=paper.title,
+                abstract=paper.abstract,
+                date=paper.last_date,
+                topics=tuple(names[s] for s in slugs),
+                topic_slugs=slugs,
             )
         )
     return build_search_files(docs, cache_dir=options.cache_dir / "search-cache", workers=2)
@@ -229,4 +255,3 @@ def write_tree(files: dict[str, bytes], cache_dir: Path) -> WriteStats:
         shutil.rmtree(old_root, ignore_errors=True)
     removed = len(set(old_manifest) - set(manifest))
     return WriteStats(new_root, written, unchanged, removed)
-
