@@ -67,6 +67,17 @@ def front_matter_value(text: str) -> Markup:
     """A YAML scalar for front matter whose value is HTML-escaped plain text.
 
     Material prints `page.meta.title` and `page.meta.description` without escaping, so the
-    value itself is escaped; json.dumps gives a double-quoted scalar YAML reads back as is.
+    value itself is escaped; json.dumps gives a double-quoted scalar YAML reads back as is,
+    except that YAML reads JSON's surrogate pairs (`\\ud83d\\ude80`) as two broken characters:
+    every non-ASCII character is written as YAML's own `\\uXXXX` or `\\UXXXXXXXX` escape.
     """
-    return Markup(json.dumps(html.escape(str(text), quote=True), ensure_ascii=True))
+    quoted = json.dumps(html.escape(str(text), quote=True), ensure_ascii=False)
+    return Markup(_NON_ASCII.sub(_yaml_escape, quoted))
+
+
+_NON_ASCII = re.compile(r"[^\x20-\x7e]")
+
+
+def _yaml_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"

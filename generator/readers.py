@@ -199,6 +199,58 @@ class ListingReader:
             yield RawRecord(name, pending[0], position, pending[1], "")
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that an impossible date (`2025-02-30`) or an absurd integer
+    stays text.
+
+    PyYAML raises ValueError for an impossible date, and `str()` for an integer of over 4300
+    digits, losing the whole file; as text, the one record's field is reported and ignored.
+    """
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
+        try:
+            value = super().construct_yaml_int(node)
+        except ValueError:
+            return self.construct_scalar(node)
+        return value if value.bit_length() <= 64 else self.construct_scalar(node)
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _YamlLoader.construct_yaml_timestamp)
+_YamlLoader.add_constructor("tag:yaml.org,2002:int", _YamlLoader.construct_yaml_int)
+
+
+def _parse_json_int(digits: str) -> int | str:
+    """A JSON integer; an absurdly long one stays text (int() refuses over 4300 digits)."""
+    return int(digits) if len(digits) <= 20 else digits
+
+
+def _load_yaml(text: str) -> tuple[Any, Any]:
+    """(node, data) of a one-document YAML text, composed once (nodes give records' lines)."""
+    loader = _YamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
+def _reason(exc: Exception) -> str:
+    """A person's reason for a JSON or YAML loading failure other than a syntax error."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if "integer string conversion" in str(exc):
+        return "a number has too many digits"
+    return str(exc)
+
+
 class RecordFileReader:
     """Reader for record files: YAML (a list), JSON (a list or `{"papers": [...]}`), JSON Lines."""
 
@@ -225,19 +277,21 @@ class RecordFileReader:
     ) -> Iterable[tuple[int | None, Any]]:
         """(line or None, raw item) pairs from the file; whole-file syntax errors raise SourceError."""
         if suffix == ".jsonl":
-            for number, line in enumerate(text.splitlines(), start=1):
+            # Only line ends end a record: str.splitlines would also split at U+2028 in a string.
+            for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
                 if not line.strip():
                     continue
                 try:
-                    yield number, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    problems.append(Problem("error", str(path), number, f"invalid JSON: {exc.msg}; skipped"))
+                    yield number, json.loads(line, parse_int=_parse_json_int)
+                except (ValueError, RecursionError) as exc:
+                    problems.append(Problem("error", str(path), number, f"invalid JSON: {_reason(exc)}; skipped"))
             return
         if suffix == ".json":
             try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise SourceError(str(path), exc.lineno, f"invalid JSON: {exc.msg}") from None
+                data = json.loads(text, parse_int=_parse_json_int)
+            except (ValueError, RecursionError) as exc:
+                line = exc.lineno if isinstance(exc, json.JSONDecodeError) else None
+                raise SourceError(str(path), line, f"invalid JSON: {_reason(exc)}") from None
             if isinstance(data, dict) and isinstance(data.get("papers"), list):
                 data = data["papers"]
             if not isinstance(data, list):
@@ -245,8 +299,9 @@ class RecordFileReader:
             yield from ((None, item) for item in data)
             return
         try:
-            node: Any = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            node, data = _load_yaml(text)
+        except (ValueError, RecursionError) as exc:
+            raise SourceError(str(path), None, f"invalid YAML: {_reason(exc)}") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             error_line: int | None = mark.line + 1 if mark is not None else None
@@ -255,11 +310,15 @@ class RecordFileReader:
             ) from None
         if isinstance(data, dict) and isinstance(data.get("papers"), list):
             data = data["papers"]
-            node = next(v for k, v in node.value if k.value == "papers")
+            # The last `papers:` wins, as in the loaded data; a merge key (`<<:`) has no node here.
+            nodes = [v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == "papers"]
+            node = nodes[-1] if nodes else None
         if not isinstance(data, list):
             raise SourceError(str(path), 1, "expected a list of records")
-        lines = [child.start_mark.line + 1 for child in node.value]
-        yield from zip(lines, data, strict=True)
+        if isinstance(node, yaml.SequenceNode) and len(node.value) == len(data):
+            yield from zip([child.start_mark.line + 1 for child in node.value], data, strict=True)
+        else:
+            yield from ((None, item) for item in data)
 
     def _record(
         self,
