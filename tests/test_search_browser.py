@@ -56,15 +56,14 @@ def search(page: Any, text: str) -> None:
 
 
 def wait_all_parts(page: Any) -> None:
-    page.wait_for_function(
-        "() => { const s = document.querySelector('[data-ds-status]');"
-        " return s && s.textContent && !s.textContent.includes('searching'); }"
-    )
+    """Wait until every index part is loaded and merged into the results."""
+    page.wait_for_selector('[data-ds-root][data-ds-state="ready"]', state="attached")
 
 
 def test_title_words_find_the_paper_and_enter_opens_it(page: Any, search_site: str) -> None:
     page.goto(search_site)
     search(page, "solvable model neural scal")  # last word still being typed: a prefix
+    wait_all_parts(page)
     first = page.locator(".ds__result").first
     assert first.locator(".ds__title").text_content() == SEED_TITLE
     assert first.locator("mark").count() >= 4  # matched words highlighted
@@ -78,6 +77,7 @@ def test_title_words_find_the_paper_and_enter_opens_it(page: Any, search_site: s
 
     # From the paper page (two levels down) links still resolve against the site root.
     search(page, OTHER_SEED_TITLE.lower())
+    wait_all_parts(page)
     first = page.locator(".ds__result").first
     assert first.locator(".ds__title").text_content().startswith(OTHER_SEED_TITLE)
     other = first.locator("a").get_attribute("href")
@@ -130,9 +130,7 @@ def test_topic_filter_narrows_to_that_topic(page: Any, search_site: str) -> None
     wait_all_parts(page)
     before = page.locator(".ds__status").text_content()
     page.locator("[data-ds-topic]").select_option(slug)
-    page.wait_for_function(
-        f"() => document.querySelector('[data-ds-status]').textContent !== {json.dumps(before)}"
-    )
+    page.wait_for_function(f"() => document.querySelector('[data-ds-status]').textContent !== {json.dumps(before)}")
     results = page.locator(".ds__result")
     assert 0 < results.count() < len(matching)
     for i in range(results.count()):
@@ -142,9 +140,7 @@ def test_topic_filter_narrows_to_that_topic(page: Any, search_site: str) -> None
 
     # With no words at all the filter alone lists that topic's papers.
     page.locator("[data-ds-input]").fill("")
-    page.wait_for_function(
-        "() => !document.querySelector('[data-ds-status]').textContent.includes('Loading')"
-    )
+    page.wait_for_function("() => !document.querySelector('[data-ds-status]').textContent.includes('Loading')")
     hrefs = set(page.locator(".ds__result a").evaluate_all("links => links.map(a => a.href)"))
     assert hrefs and hrefs <= topic_urls
 

@@ -59,9 +59,18 @@
     return new URL(base, location.href);
   }
 
-  function init() {
+  /* Runs on every page: at load, and after each of Material's instant navigations. */
+  function onPage() {
     var root = document.querySelector("[data-ds-root]");
-    if (!root || root.getAttribute("data-ds-bound") === "1") return;
+    if (!root) return;
+    if (root.getAttribute("data-ds-bound") === "1") {
+      closePanel(true); // the header survived an instant navigation: a new page, a closed panel
+      return;
+    }
+    init(root);
+  }
+
+  function init(root) {
     root.setAttribute("data-ds-bound", "1");
     ui = {
       root: root,
@@ -82,6 +91,7 @@
       scheduled: false,
     };
     root.classList.add("ds--ready");
+    setState(currentState());
 
     ui.input.addEventListener("focus", function () {
       start();
@@ -111,8 +121,11 @@
       var item = event.target.closest && event.target.closest("[data-ds-index]");
       if (item) setActive(Number(item.getAttribute("data-ds-index")), false);
     });
-    document.addEventListener("click", function (event) {
-      if (ui && !ui.root.contains(event.target)) closePanel(false);
+    root.addEventListener("focusout", function (event) {
+      if (event.relatedTarget && !root.contains(event.relatedTarget)) closePanel(false);
+    });
+    ui.list.addEventListener("click", function (event) {
+      if (event.target.closest && event.target.closest("a")) closePanel(true);
     });
     if (data.manifest) fillTopics();
 
@@ -137,9 +150,21 @@
 
   /* ---------- loading ---------- */
 
+  /* `data-ds-state` on the box: idle, loading, ready or error (for tests and benchmarks). */
+  function setState(state) {
+    if (ui) ui.root.setAttribute("data-ds-state", state);
+  }
+
+  function currentState() {
+    if (data.error) return "error";
+    if (!data.started) return "idle";
+    return data.manifest && data.pending === 0 ? "ready" : "loading";
+  }
+
   function start() {
     if (data.started) return;
     data.started = true;
+    setState("loading");
     data.ready = Promise.all([loadLunr(), fetchJSON(new URL("search/manifest.json", ROOT), "no-cache")])
       .then(function (values) {
         var manifest = values[1];
@@ -151,6 +176,7 @@
           return { meta: meta, index: null, docs: null, loaded: false, failed: false };
         });
         data.pending = data.parts.length;
+        setState(currentState());
         fillTopics();
         loadParts();
         if (ui && (ui.input.value || hasFilters())) runSearch();
@@ -158,6 +184,7 @@
       })
       .catch(function (error) {
         data.error = error;
+        setState("error");
         updateStatus();
         if (window.console) console.error("digest-search:", error);
       });
@@ -213,6 +240,7 @@
 
   function onPartLoaded(part) {
     if (!ui) return;
+    setState(currentState());
     if (ui.query && part.loaded) {
       ui.perPart.set(part.meta.key, searchPart(part, ui.query));
       merge();
@@ -280,7 +308,7 @@
         key: part.meta.key + "/" + hit.ref,
         doc: doc,
         score: hit.score,
-        coverage: countSatisfied(query.required, matched, false),
+        coverage: countSatisfied(query.required, matched, null),
         titleHits: 0,
         tier: 0,
       };
@@ -293,12 +321,12 @@
     return term === t.stem || (t.prefix && (term.lastIndexOf(t.word, 0) === 0 || term.lastIndexOf(t.stem, 0) === 0));
   }
 
-  function countSatisfied(terms, candidates, stemCandidates) {
+  /* How many of `terms` some candidate satisfies (candidates: index terms, or a title's words and stems). */
+  function countSatisfied(terms, candidates, stems) {
     var n = 0;
     terms.forEach(function (t) {
       for (var i = 0; i < candidates.length; i++) {
-        var c = candidates[i];
-        if (satisfies(t, c) || (stemCandidates && satisfies(t, stem(c)))) {
+        if (satisfies(t, candidates[i]) || (stems && satisfies(t, stems[i]))) {
           n += 1;
           return;
         }
@@ -307,10 +335,18 @@
     return n;
   }
 
+  var titleCache = new WeakMap(); // doc -> {words, stems} of its title
+
   /* Title evidence: the typed words as a phrase in the title beat all of them scattered in it. */
   function rankTitle(result, query) {
-    var title = words(result.doc[1]);
-    result.titleHits = countSatisfied(query.required, title, true);
+    var cached = titleCache.get(result.doc);
+    if (!cached) {
+      var w = words(result.doc[1]);
+      cached = { words: w, stems: w.map(stem) };
+      titleCache.set(result.doc, cached);
+    }
+    var title = cached.words;
+    result.titleHits = countSatisfied(query.required, title, cached.stems);
     var n = query.words.length;
     var phrase = false;
     for (var i = 0; i + n <= title.length && !phrase; i++) {
@@ -521,7 +557,7 @@
       link.appendChild(title);
       var meta = el("div", "ds__meta");
       if (doc[2]) {
-        var time = el("time", "ds__date", doc[2]);
+        var time = el("time", "ds__when", doc[2]);
         time.dateTime = doc[2];
         meta.appendChild(time);
       }
@@ -612,11 +648,14 @@
   }
 
   document.addEventListener("keydown", onGlobalKey, true);
+  document.addEventListener("click", function (event) {
+    if (ui && !ui.root.contains(event.target)) closePanel(false);
+  });
   if (window.document$ && typeof window.document$.subscribe === "function") {
-    window.document$.subscribe(init);
+    window.document$.subscribe(onPage);
   } else if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", init);
+    document.addEventListener("DOMContentLoaded", onPage);
   } else {
-    init();
+    onPage();
   }
 })();
