@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +47,7 @@ def make_doc(
 def docs() -> list[SearchDoc]:
     """Three months, an undated doc, titles that share words."""
     return [
-        make_doc(
-            1, "A Solvable Model of Neural Scaling Laws", "Power laws in parameters.", dt.date(2025, 5, 29)
-        ),
+        make_doc(1, "A Solvable Model of Neural Scaling Laws", "Power laws in parameters.", dt.date(2025, 5, 29)),
         make_doc(
             2,
             "Neural Quantum States for Fermions",
@@ -60,15 +62,9 @@ def docs() -> list[SearchDoc]:
             dt.date(2025, 4, 10),
             ("vision", "llm"),
         ),
-        make_doc(
-            4, "Specializing Smaller Language Models", "Multi-step math reasoning.", dt.date(2025, 3, 1)
-        ),
-        make_doc(
-            5, "Spin Glass <img src=x onerror=alert(1)> Heisenberg", "Frustrated magnets.", None, ("quantum",)
-        ),
-        make_doc(
-            6, "Café Schrödinger: GPT-3.5 and $t-J$ models", "Über-accurate results.", dt.date(2025, 4, 30)
-        ),
+        make_doc(4, "Specializing Smaller Language Models", "Multi-step math reasoning.", dt.date(2025, 3, 1)),
+        make_doc(5, "Spin Glass <img src=x onerror=alert(1)> Heisenberg", "Frustrated magnets.", None, ("quantum",)),
+        make_doc(6, "Café Schrödinger: GPT-3.5 and $t-J$ models", "Über-accurate results.", dt.date(2025, 4, 30)),
     ]
 
 
@@ -215,3 +211,45 @@ def test_big_month_splits_by_whole_days(monkeypatch: pytest.MonkeyPatch) -> None
 def test_empty_input() -> None:
     files = build_search_files([], workers=1)
     assert manifest(files)["parts"] == [] and manifest(files)["count"] == 0
+
+
+HASH_SEED_SCRIPT = """
+import datetime as dt, hashlib, json, sys
+from generator.search import SearchDoc, build_search_files
+docs = [SearchDoc(id=f"p{i}", url=f"papers/p{i}/", title=f"Neural {w} graph {i % 13}", abstract="alpha beta " * i,
+                  date=dt.date(2025, 1 + i % 3, 1 + i % 27), topics=("A b", "C"), topic_slugs=("a", "c"))
+        for i, w in enumerate(["x", "y", "zeta", "eta"] * 10)]
+files = build_search_files(docs, workers=1)
+print(hashlib.sha256(json.dumps({k: v.hex() for k, v in files.items()}, sort_keys=True).encode()).hexdigest())
+"""
+
+
+def test_bytes_do_not_depend_on_the_hash_seed() -> None:
+    """Worker processes may run with other hash seeds (spawn): set iteration must not leak into bytes."""
+    outputs = set()
+    for seed in ("1", "2", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        result = subprocess.run(
+            [sys.executable, "-c", HASH_SEED_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        outputs.add(result.stdout.strip())
+    assert len(outputs) == 1
+
+
+def test_spawned_workers_when_threads_run(docs: list[SearchDoc]) -> None:
+    """In a threaded caller (`mkdocs serve`) parts are built in spawned processes, same bytes."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    try:
+        assert search._start_method() == "spawn"
+        assert build_search_files(docs, workers=2) == build_search_files(docs, workers=1)
+    finally:
+        stop.set()
+        thread.join()
+    assert search._start_method() in {"fork", "spawn"}
