@@ -172,5 +172,77 @@ def build(
     click.echo(f"Site built in {final}")
 
 
+
+def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part.replace("_", "")) for part in value.split(",") if part.strip())
+    except ValueError as exc:
+        raise click.BadParameter("expected sizes separated by commas, e.g. 1000,10000") from exc
+
+
+@main.group()
+def bench() -> None:
+    """Benchmark the digest on synthetic corpora (see docs-bench.md)."""
+
+
+@bench.command("corpus")
+@click.argument("n", type=click.IntRange(min=1))
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace the day files already in OUT_DIR.")
+def bench_corpus(n: int, out_dir: Path, seed: int, overwrite: bool) -> None:
+    """Write N synthetic papers as daily layout-B dumps into OUT_DIR."""
+    from .bench.corpus import plan_path, write_corpus
+
+    try:
+        plan = write_corpus(n, out_dir, seed=seed, overwrite=overwrite)
+    except (FileExistsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"{plan.records} records ({plan.papers} papers, {plan.exact_duplicates} exact and "
+        f"{len(plan.near_duplicates)} near duplicates) in {plan.days} files; plan: {plan_path(out_dir)}"
+    )
+
+
+@bench.command("run")
+@click.option("-f", "--config-file", default="mkdocs.yml", show_default=True, help="The site to benchmark.")
+@click.option("--sizes", default="1000,10000", show_default=True, callback=_sizes, help="Sizes built in full.")
+@click.option("--generator-only-sizes", default="100000", show_default=True, callback=_sizes,
+              help="Sizes run through the generator stages only.")  # fmt: skip
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Also write the result as JSON here.")
+@click.option("--work", type=click.Path(path_type=Path), help="Work folder, kept (default: a temporary one).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--search-latency/--no-search-latency", default=False, show_default=True,
+              help="Time the first search result in chromium at the largest full size.")  # fmt: skip
+def bench_run(config_file: str, sizes: tuple[int, ...], generator_only_sizes: tuple[int, ...],
+              json_out: Path | None, work: Path | None, seed: int, search_latency: bool) -> None:  # fmt: skip
+    """Build synthetic digests and plain Material sites; print timings, memory and targets."""
+    import json
+    import tempfile
+
+    from .bench.run import BenchOptions, format_report, run_bench
+    from .bench.sites import ChildFailed
+
+    repo = Path(config_file).resolve().parent
+    if not (repo / Path(config_file).name).is_file():
+        raise click.ClickException(f"configuration file not found: {config_file}")
+    folder = work or Path(tempfile.mkdtemp(prefix="paper-digest-bench-"))
+    options = BenchOptions(
+        repo=repo, work=folder.resolve(), sizes=sizes, generator_only_sizes=generator_only_sizes,
+        search_latency=search_latency, seed=seed, say=lambda line: click.echo(line, err=True),
+    )  # fmt: skip
+    try:
+        result = run_bench(options)
+    except ChildFailed as exc:
+        raise click.ClickException(f"{exc}\n(logs in {folder})") from exc
+    finally:
+        if work is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    click.echo(format_report(result))
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=1) + "\n", "utf-8")
+        click.echo(f"JSON written to {json_out}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

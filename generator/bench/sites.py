@@ -1,0 +1,252 @@
+"""Benchmark projects and measurements: the digest site, the plain Material floor, child processes.
+
+- `digest_project` copies the repository's `mkdocs.yml`, `theme_overrides/`, `content/topics.yml`
+  and `content/pages/` into a work folder, pointing the plugin's `sources` at a synthetic corpus.
+- `plain_project` makes the floor to compare against: the same theme and Markdown extensions, no
+  plugin, and `n` small pages (a title and a paragraph) outside the nav (`not_in_nav`).
+- `run_child` runs one `generator.bench.worker` build in a fresh interpreter and measures its
+  wall time and peak memory: the largest single process (`RUSAGE_CHILDREN`, as `/usr/bin/time`
+  reports) and the whole process tree (the search stage forks workers), sampled from `/proc`.
+- `measure_site` reads a built site's size, its largest HTML page and its search index size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.bench.pool import load_pool
+from generator.bench.worker import RESULT_PREFIX
+
+PLUGIN = "paper-digest"
+SAMPLE_SECONDS = 0.05
+"""How often the process tree's memory is sampled."""
+
+
+class ChildFailed(RuntimeError):
+    """A benchmark child process exited with an error."""
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A finished child process: what it reported and what it cost."""
+
+    result: dict[str, Any]
+    """The JSON object the worker printed."""
+    wall_seconds: float
+    """From start to exit, interpreter start-up and imports included."""
+    peak_rss_mb: float
+    """Peak resident memory of the largest single process (the child or one of its workers)."""
+    peak_tree_rss_mb: float
+    """Peak of the summed resident memory of the child and its workers, sampled."""
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """A YAML value with a tag such as `!ENV` or `!!python/name:`, kept to be written back unchanged."""
+
+    tag: str
+    value: Any
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _construct_tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Tagged:
+    if isinstance(node, yaml.SequenceNode):
+        return Tagged(node.tag, loader.construct_sequence(node, deep=True))
+    if isinstance(node, yaml.MappingNode):
+        return Tagged(node.tag, loader.construct_mapping(node, deep=True))
+    return Tagged(node.tag, loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+def _represent_tagged(dumper: yaml.SafeDumper, data: Tagged) -> yaml.Node:
+    if isinstance(data.value, list):
+        return dumper.represent_sequence(data.tag, data.value)
+    if isinstance(data.value, dict):
+        return dumper.represent_mapping(data.tag, data.value)
+    return dumper.represent_scalar(data.tag, data.value)
+
+
+for _prefix in ("!", "tag:yaml.org,2002:python/"):
+    _Loader.add_multi_constructor(_prefix, _construct_tagged)
+_Dumper.add_representer(Tagged, _represent_tagged)
+
+
+def _dump(config: dict[str, Any], path: Path) -> None:
+    path.write_text(yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True), "utf-8")
+
+
+def _base_config(repo: Path) -> dict[str, Any]:
+    config = yaml.load((repo / "mkdocs.yml").read_text("utf-8"), Loader=_Loader)  # a SafeLoader subclass
+    if not isinstance(config, dict):
+        raise ValueError(f"{repo / 'mkdocs.yml'} is not a mapping")
+    return config
+
+
+def _digest_options(config: dict[str, Any]) -> dict[str, Any]:
+    for entry in config.get("plugins") or ():
+        if isinstance(entry, dict) and PLUGIN in entry:
+            return dict(entry[PLUGIN] or {})
+    return {}
+
+
+def digest_project(repo: Path, project: Path, corpus: Path) -> Path:
+    """A copy of the repository's site configuration whose plugin reads `corpus`; returns its mkdocs.yml."""
+    config = _base_config(repo)
+    options = _digest_options(config)
+    options.pop("overrides", None)  # they name the real seed files
+    options["sources"] = [str(corpus.resolve())]
+    topics = options.get("topics")
+    config["plugins"] = [{PLUGIN: options}]
+    project.mkdir(parents=True, exist_ok=True)
+    docs_dir = config.get("docs_dir", "docs")
+    shutil.copytree(repo / docs_dir, project / docs_dir, dirs_exist_ok=True)
+    custom_dir = (config.get("theme") or {}).get("custom_dir")
+    if custom_dir:
+        shutil.copytree(repo / custom_dir, project / custom_dir, dirs_exist_ok=True)
+    if topics:
+        (project / topics).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / topics, project / topics)
+    config["site_dir"] = "site"
+    config["strict"] = False
+    path = project / "mkdocs.yml"
+    _dump(config, path)
+    return path
+
+
+def plain_project(repo: Path, project: Path, n: int, *, seed: int = 0) -> Path:
+    """`n` small pages (title and paragraph, not in the nav) with the digest's theme and no plugin."""
+    base = _base_config(repo)
+    config: dict[str, Any] = {
+        "site_name": "plain",
+        "docs_dir": "docs",
+        "site_dir": "site",
+        "use_directory_urls": base.get("use_directory_urls", True),
+        "theme": base.get("theme", {"name": "material"}),
+        "markdown_extensions": base.get("markdown_extensions", []),
+        "plugins": [],
+        "nav": [{"Home": "index.md"}],
+        "not_in_nav": "/papers/\n",
+    }
+    custom_dir = (config["theme"] or {}).get("custom_dir")
+    if custom_dir:
+        shutil.copytree(repo / custom_dir, project / custom_dir, dirs_exist_ok=True)
+    docs = project / "docs"
+    (docs / "papers").mkdir(parents=True, exist_ok=True)
+    (docs / "index.md").write_text("# Plain\n\nA plain Material site of small pages.\n", "utf-8")
+    rng = random.Random(seed)
+    sentences = [s for topic in load_pool().topics for s in topic.sentences]
+    for index in range(n):
+        paragraph = " ".join(rng.choice(sentences) for _ in range(6))
+        text = f"# Paper {index}: {rng.choice(sentences)[:80]}\n\n{paragraph}\n"
+        (docs / "papers" / f"p{index:06d}.md").write_text(text, "utf-8")
+    path = project / "mkdocs.yml"
+    _dump(config, path)
+    return path
+
+
+def _tree_rss_kb(root_pid: int) -> int:
+    """Summed VmRSS (KiB) of `root_pid` and its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", encoding="utf-8") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:
+            continue
+        pid = int(entry)
+        parents[pid] = int(fields.get("PPid", "0").strip())
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> ChildRun:
+    """Run `python -m generator.bench.worker ARGS`, its stderr going to `log_file`; raise on failure."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
+    with log_file.open("wb") as log:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "generator.bench.worker", *args],
+            stdout=subprocess.PIPE, stderr=log, cwd=cwd, env=env,
+        )  # fmt: skip
+        peak = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(SAMPLE_SECONDS):
+                peak = max(peak, _tree_rss_kb(process.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        stdout, _ = process.communicate()
+        wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if process.returncode != 0:
+        tail = log_file.read_text("utf-8", errors="replace").splitlines()[-15:]
+        raise ChildFailed(f"worker {' '.join(args)} failed ({process.returncode}):\n" + "\n".join(tail))
+    lines = [line for line in stdout.decode().splitlines() if line.startswith(RESULT_PREFIX)]
+    if not lines:
+        raise ChildFailed(f"worker {' '.join(args)} printed no result")
+    result = json.loads(lines[-1][len(RESULT_PREFIX) :])
+    # RUSAGE_CHILDREN is a maximum over every child so far: it only tells about this child when
+    # it grew; the child's own report (self and its finished workers) is exact.
+    own = result.get("peak_rss_mb", {})
+    largest = max(own.get("self", 0.0), own.get("children", 0.0), after / 1024 if after > before else 0.0)
+    return ChildRun(result, wall, round(largest, 1), round(max(peak / 1024, largest), 1))
+
+
+def measure_site(site: Path) -> dict[str, Any]:
+    """Size of a built site, its largest HTML page and its search index (files under `search/`)."""
+    total = 0
+    files = 0
+    largest = ("", 0)
+    search = 0
+    for dirpath, _, names in os.walk(site):
+        for name in names:
+            path = Path(dirpath, name)
+            size = path.stat().st_size
+            total += size
+            files += 1
+            rel = path.relative_to(site).as_posix()
+            if name.endswith(".html") and size > largest[1]:
+                largest = (rel, size)
+            if rel.startswith("search/"):
+                search += size
+    return {
+        "site_mb": round(total / 1e6, 1),
+        "site_files": files,
+        "largest_html": largest[0],
+        "largest_html_kb": round(largest[1] / 1024, 1),
+        "search_index_mb": round(search / 1e6, 2),
+    }
