@@ -21,16 +21,21 @@ Limits, and how they are enforced:
   and are left alone.
 
 The stage is pure and deterministic: papers are sorted by id first, nothing depends on input
-order, string hashing or unseeded randomness. Without a taxonomy, topics are discovered by
-clustering instead (`generator.discover`).
+order, string hashing or unseeded randomness. For large corpora the phrase scan runs in a
+forked worker process while this process builds the TF-IDF matrix (the machine has two cores);
+the result is the same either way. Without a taxonomy, topics are discovered by clustering
+instead (`generator.discover`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -64,14 +69,24 @@ MAX_OTHER_SHARE = 0.05
 MAX_TOPIC_SHARE = 0.25
 MIN_PAPERS_FOR_PRIMARY_CAP = 20
 """Below this many papers, the 25% limit only drops extras; it never moves a primary topic."""
+PARALLEL_MIN_PAPERS = 20_000
+"""From this many papers, phrases are matched in a worker process alongside the TF-IDF work."""
+
+Contributions = dict[int, dict[int, float]]
+"""Per topic index, per phrase index: the phrase's weighted contribution to the topic's score."""
 
 
 @dataclass(frozen=True)
 class _Evidence:
-    """Phrase scores of one paper: per topic, the score and the matched phrases by contribution."""
+    """Phrase evidence of one paper."""
 
-    scores: np.ndarray
-    phrases: tuple[tuple[str, ...], ...]
+    contributions: Contributions
+
+    def phrases(self, taxonomy: Taxonomy, t: int) -> list[str]:
+        """The matched phrases of topic `t` as written in the taxonomy, strongest first."""
+        weighted = self.contributions.get(t, {})
+        phrases = taxonomy.topics[t].phrases
+        return [phrases[p].text for p in sorted(weighted, key=lambda p: (-weighted[p], phrases[p].key))]
 
 
 def assign_topics(papers: Sequence[Paper], taxonomy: Taxonomy | None) -> Topics:
@@ -83,13 +98,14 @@ def assign_topics(papers: Sequence[Paper], taxonomy: Taxonomy | None) -> Topics:
         return discover_topics(ordered)
     if not ordered:
         return Topics(topics=tuple(t.topic for t in taxonomy.topics), assignments={})
-    matcher = PhraseMatcher(taxonomy)
-    evidence = [_phrase_evidence(p, taxonomy, matcher) for p in ordered]
-    keyword = np.vstack([e.scores for e in evidence])
-    similarity = _centroid_similarity(ordered, keyword)
+    texts = [(p.title, p.abstract) for p in ordered]
+    pending = _start_matching(taxonomy, texts)
+    matrix = _tfidf(ordered)
+    evidence = [_Evidence(c) for c in (pending.result() if pending else match_phrases(taxonomy, texts))]
+    keyword = _keyword_scores(evidence, len(taxonomy.topics))
+    similarity = _centroid_similarity(matrix, keyword)
     total = keyword + SIMILARITY_WEIGHT * similarity
-    names = [t.topic.name for t in taxonomy.topics]
-    assignments = _rank(ordered, evidence, keyword, similarity, total, names, taxonomy)
+    assignments = _rank(ordered, evidence, keyword, similarity, total, taxonomy)
     used_other = any(a[0].slug == OTHER.slug for a in assignments.values())
     topics = tuple(t.topic for t in taxonomy.topics) + ((OTHER,) if used_other else ())
     _log_summary(assignments, len(ordered))
@@ -101,43 +117,57 @@ def paper_text(paper: Paper) -> str:
     return f"{paper.title}. {paper.title}. {paper.abstract}"
 
 
-def _phrase_evidence(paper: Paper, taxonomy: Taxonomy, matcher: PhraseMatcher) -> _Evidence:
-    """Score every topic by the phrases found in the paper's title and abstract."""
-    n = len(taxonomy.topics)
-    in_title: list[set[int]] = [set() for _ in range(n)]
-    counts: list[dict[int, int]] = [{} for _ in range(n)]
-    for m in matcher.find(normalise_for_matching(paper.title)):
-        in_title[m.topic].add(m.phrase)
-    for m in matcher.find(normalise_for_matching(paper.abstract)):
-        counts[m.topic][m.phrase] = counts[m.topic].get(m.phrase, 0) + 1
-    scores = np.zeros(n, dtype=np.float64)
-    phrases: list[tuple[str, ...]] = []
-    for t in range(n):
-        contributions: dict[int, float] = {}
-        for p in in_title[t]:
-            contributions[p] = TITLE_FACTOR
-        for p, c in counts[t].items():
-            # The first mention is full evidence; repeats add a little, up to twice.
-            contributions[p] = contributions.get(p, 0.0) + 1.0 + 0.5 * min(c - 1, 2)
-        entry = taxonomy.topics[t]
-        weighted = {p: v * entry.phrases[p].weight for p, v in contributions.items()}
-        scores[t] = sum(weighted.values())
-        ranked = sorted(weighted, key=lambda p: (-weighted[p], entry.phrases[p].key))
-        phrases.append(tuple(entry.phrases[p].text for p in ranked))
-    return _Evidence(scores=scores, phrases=tuple(phrases))
+def match_phrases(taxonomy: Taxonomy, texts: Sequence[tuple[str, str]]) -> list[Contributions]:
+    """Phrase contributions for each (title, abstract); module-level so a worker can run it."""
+    matcher = PhraseMatcher(taxonomy)
+    return [_contributions(title, abstract, taxonomy, matcher) for title, abstract in texts]
 
 
-def _centroid_similarity(papers: Sequence[Paper], keyword: np.ndarray) -> np.ndarray:
-    """Cosine similarity of every paper to the centroid of each topic's confident papers."""
-    n_papers, n_topics = keyword.shape
-    similarity = np.zeros((n_papers, n_topics), dtype=np.float64)
-    top = keyword.argmax(axis=1)
-    ordered_scores = np.sort(keyword, axis=1)
-    best = ordered_scores[:, -1]
-    runner_up = ordered_scores[:, -2] if n_topics > 1 else np.zeros(n_papers)
-    confident = (best >= CONFIDENT_SCORE) & (best >= CONFIDENT_MARGIN * runner_up)
-    if not confident.any():
-        return similarity
+def _start_matching(taxonomy: Taxonomy, texts: list[tuple[str, str]]) -> Future[list[Contributions]] | None:
+    """Match phrases in a forked worker for large corpora; None means "do it here"."""
+    if len(texts) < PARALLEL_MIN_PAPERS or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    try:
+        # Fork, not spawn: the worker needs no re-import and no copy of the texts through a pipe.
+        executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        future = executor.submit(match_phrases, taxonomy, texts)
+        executor.shutdown(wait=False)
+        return future
+    except (OSError, RuntimeError) as exc:  # no processes allowed here: do the work in this one
+        log.debug("topics: matching phrases in-process (%s)", exc)
+        return None
+
+
+def _contributions(title: str, abstract: str, taxonomy: Taxonomy, matcher: PhraseMatcher) -> Contributions:
+    """The weighted contribution of every phrase found in a title and abstract."""
+    in_title = {(m.topic, m.phrase) for m in matcher.find(normalise_for_matching(title))}
+    counts: dict[tuple[int, int], int] = {}
+    for m in matcher.find(normalise_for_matching(abstract)):
+        key = (m.topic, m.phrase)
+        counts[key] = counts.get(key, 0) + 1
+    contributions: Contributions = {}
+    for key in sorted(in_title | counts.keys()):
+        t, p = key
+        # A title mention is strong evidence; in the abstract the first mention counts fully
+        # and repeats add a little, at most twice.
+        c = counts.get(key, 0)
+        value = (TITLE_FACTOR if key in in_title else 0.0) + (1.0 + 0.5 * min(c - 1, 2) if c else 0.0)
+        contributions.setdefault(t, {})[p] = value * taxonomy.topics[t].phrases[p].weight
+    return contributions
+
+
+def _keyword_scores(evidence: Sequence[_Evidence], n_topics: int) -> np.ndarray:
+    """The papers x topics matrix of phrase scores."""
+    scores = np.zeros((len(evidence), n_topics), dtype=np.float64)
+    for r, e in enumerate(evidence):
+        for t, weighted in e.contributions.items():
+            scores[r, t] = sum(weighted.values())
+    return scores
+
+
+def _tfidf(papers: Sequence[Paper]) -> Any:
+    """The TF-IDF matrix (sparse, rows L2-normalised) of the papers, or None without usable words."""
+    n_papers = len(papers)
     vectorizer = TfidfVectorizer(
         stop_words="english",
         sublinear_tf=True,
@@ -146,8 +176,21 @@ def _centroid_similarity(papers: Sequence[Paper], keyword: np.ndarray) -> np.nda
         dtype=np.float32,
     )
     try:
-        matrix = vectorizer.fit_transform([paper_text(p) for p in papers])
+        return vectorizer.fit_transform([paper_text(p) for p in papers])
     except ValueError:  # no usable words at all (empty or stop-word-only texts)
+        return None
+
+
+def _centroid_similarity(matrix: Any, keyword: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every paper to the centroid of each topic's confident papers."""
+    n_papers, n_topics = keyword.shape
+    similarity = np.zeros((n_papers, n_topics), dtype=np.float64)
+    top = keyword.argmax(axis=1)
+    ordered_scores = np.sort(keyword, axis=1)
+    best = ordered_scores[:, -1]
+    runner_up = ordered_scores[:, -2] if n_topics > 1 else np.zeros(n_papers)
+    confident = (best >= CONFIDENT_SCORE) & (best >= CONFIDENT_MARGIN * runner_up)
+    if matrix is None or not confident.any():
         return similarity
     centroids = np.zeros((n_topics, matrix.shape[1]), dtype=np.float64)
     for t in range(n_topics):
@@ -155,35 +198,35 @@ def _centroid_similarity(papers: Sequence[Paper], keyword: np.ndarray) -> np.nda
         if rows.size:
             centroids[t] = np.asarray(matrix[rows].mean(axis=0)).ravel()
     centroids = normalize(centroids)
-    similarity = np.asarray(matrix @ centroids.T, dtype=np.float64)
-    return similarity
+    return np.asarray(matrix @ centroids.T, dtype=np.float64)
 
 
 def _rank(
     papers: Sequence[Paper],
     evidence: Sequence[_Evidence],
-    keyword: np.ndarray,
+    keyword_matrix: np.ndarray,
     similarity: np.ndarray,
-    total: np.ndarray,
-    names: Sequence[str],
+    total_matrix: np.ndarray,
     taxonomy: Taxonomy,
 ) -> dict[str, tuple[TopicAssignment, ...]]:
     """Choose primaries and extras, then enforce the `other` and 25% limits."""
-    n_papers, n_topics = total.shape
-    slugs = [t.topic.slug for t in taxonomy.topics]
+    n_papers, n_topics = total_matrix.shape
     # Candidates per paper: topic indices by descending total score (ties: taxonomy order).
-    order = np.lexsort((np.tile(np.arange(n_topics), (n_papers, 1)), -total), axis=1)
+    order = np.lexsort((np.tile(np.arange(n_topics), (n_papers, 1)), -total_matrix), axis=1).tolist()
+    keyword: list[list[float]] = keyword_matrix.tolist()
+    total: list[list[float]] = total_matrix.tolist()
     generic = [t.generic for t in taxonomy.topics]
-    orders = [_field_first([int(t) for t in order[r]], keyword[r], generic) for r in range(n_papers)]
-    is_other = (keyword.max(axis=1) <= 0) & (similarity.max(axis=1) < MIN_SIMILARITY)
-    other_rows = [int(r) for r in np.flatnonzero(is_other)]
+    orders = [_field_first(order[r], keyword[r], generic) for r in range(n_papers)]
+    best_similarity: list[float] = similarity.max(axis=1).tolist()
+    is_other = [max(keyword[r]) <= 0 and best_similarity[r] < MIN_SIMILARITY for r in range(n_papers)]
+    other_rows = [r for r in range(n_papers) if is_other[r]]
     allowed_other = math.floor(MAX_OTHER_SHARE * n_papers)
     if len(other_rows) > allowed_other:
         # Place the most similar of them anyway, keeping `other` within its share.
-        by_similarity = sorted(other_rows, key=lambda r: (-similarity[r].max(), papers[r].id))
-        for row in by_similarity[: len(other_rows) - allowed_other]:
-            if similarity[row].max() > 0:
-                is_other[row] = False
+        by_similarity = sorted(other_rows, key=lambda r: (-best_similarity[r], r))
+        for r in by_similarity[: len(other_rows) - allowed_other]:
+            if best_similarity[r] > 0:
+                is_other[r] = False
     chosen: list[list[int]] = []
     for r in range(n_papers):
         if is_other[r]:
@@ -194,10 +237,12 @@ def _rank(
         for t in orders[r][1:]:
             if len(picks) == MAX_TOPICS:
                 break
-            if keyword[r, t] >= EXTRA_MIN_SCORE and total[r, t] >= EXTRA_RATIO * total[r, primary]:
+            if keyword[r][t] >= EXTRA_MIN_SCORE and total[r][t] >= EXTRA_RATIO * total[r][primary]:
                 picks.append(t)
         chosen.append(picks)
-    _enforce_share(chosen, orders, total, n_topics)
+    enforce_share(chosen, orders, total, n_topics)
+    slugs = [t.topic.slug for t in taxonomy.topics]
+    names = [t.topic.name for t in taxonomy.topics]
     assignments: dict[str, tuple[TopicAssignment, ...]] = {}
     for r, paper in enumerate(papers):
         if not chosen[r]:
@@ -206,15 +251,15 @@ def _rank(
         assignments[paper.id] = tuple(
             TopicAssignment(
                 slug=slugs[t],
-                score=round(float(total[r, t]), 3),
-                reason=_reason(evidence[r], keyword[r, t], t, names[t]),
+                score=round(total[r][t], 3),
+                reason=_reason(evidence[r], keyword[r][t], t, names[t], taxonomy),
             )
             for t in chosen[r]
         )
     return assignments
 
 
-def _field_first(row: list[int], keyword_row: np.ndarray, generic: Sequence[bool]) -> list[int]:
+def _field_first(row: list[int], keyword_row: Sequence[float], generic: Sequence[bool]) -> list[int]:
     """Move the best field topic before a leading generic one when its own evidence is clear."""
     if not generic[row[0]]:
         return row
@@ -227,10 +272,14 @@ def _field_first(row: list[int], keyword_row: np.ndarray, generic: Sequence[bool
     return row
 
 
-def _enforce_share(
-    chosen: list[list[int]], order: Sequence[list[int]], total: np.ndarray, n_topics: int
+def enforce_share(
+    chosen: list[list[int]], order: Sequence[list[int]], total: Sequence[Sequence[float]], n_topics: int
 ) -> None:
-    """Keep every topic within `MAX_TOPIC_SHARE` of the papers (see the module docstring)."""
+    """Keep every topic within `MAX_TOPIC_SHARE` of the papers (see the module docstring).
+
+    `chosen` holds each paper's picks (primary first) and is changed in place; `order` ranks all
+    topics per paper, best first; `total` scores them. Papers are rows in id order.
+    """
     n_papers = len(chosen)
     cap = max(1, math.floor(MAX_TOPIC_SHARE * n_papers))
     for _ in range(n_topics * 2):  # moving primaries can overfill another topic; a few rounds settle it
@@ -238,45 +287,44 @@ def _enforce_share(
         for r, picks in enumerate(chosen):
             for t in picks:
                 holders[t].append(r)
-        over = [t for t in range(n_topics) if len(holders[t]) > cap]
+        counts = [len(h) for h in holders]
+        over = [t for t in range(n_topics) if counts[t] > cap]
         if not over:
             return
         for t in over:
-            excess = len(holders[t]) - cap
+            # Weakest extras first: lowest score relative to the paper's primary, then row (id) order.
             extras = [r for r in holders[t] if chosen[r][0] != t]
-            # Weakest first: lowest score relative to the paper's primary, then id order (rows are sorted).
-            extras.sort(key=lambda r: (total[r, t] / max(total[r, chosen[r][0]], 1e-9), r))
-            for r in extras[:excess]:
+            extras.sort(key=lambda r: (total[r][t] / max(total[r][chosen[r][0]], 1e-9), r))
+            for r in extras[: counts[t] - cap]:
                 chosen[r].remove(t)
-            excess -= min(excess, len(extras))
-            if excess <= 0 or n_papers < MIN_PAPERS_FOR_PRIMARY_CAP:
+                counts[t] -= 1
+            if counts[t] <= cap or n_papers < MIN_PAPERS_FOR_PRIMARY_CAP:
                 continue
+            # Then the primaries that beat their runner-up by the least move to it.
             primaries = [r for r in holders[t] if chosen[r] and chosen[r][0] == t]
-            counts = [len(h) for h in holders]
-            primaries.sort(key=lambda r: (_runner_up_gap(order[r], total[r], t), r))
+            primaries.sort(key=lambda r: (total[r][t] - _runner_up(order[r], total[r], t), r))
             for r in primaries:
-                if excess <= 0:
+                if counts[t] <= cap:
                     break
-                target = next((c for c in order[r] if c != t and counts[c] < cap and total[r, c] > 0), None)
+                target = next((c for c in order[r] if c != t and counts[c] < cap and total[r][c] > 0), None)
                 if target is None:
                     continue
-                rest = [c for c in chosen[r] if c not in (t, target)]
-                chosen[r][:] = [target, *rest]
-                counts[target] += 1
-                excess -= 1
+                if target not in chosen[r]:
+                    counts[target] += 1
+                chosen[r][:] = [target, *(c for c in chosen[r] if c not in (t, target))]
+                counts[t] -= 1
     log.warning("topics: could not bring every topic within %d papers", cap)
 
 
-def _runner_up_gap(order_row: Sequence[int], total_row: np.ndarray, t: int) -> float:
-    """How much better topic `t` is than the paper's next best topic (small = easy to move)."""
-    others = [float(total_row[c]) for c in order_row if c != t]
-    return float(total_row[t]) - (others[0] if others else 0.0)
+def _runner_up(order_row: Sequence[int], total_row: Sequence[float], t: int) -> float:
+    """The paper's best total score among topics other than `t`."""
+    return next((total_row[c] for c in order_row if c != t), 0.0)
 
 
-def _reason(evidence: _Evidence, keyword_score: float, t: int, name: str) -> str:
+def _reason(evidence: _Evidence, keyword_score: float, t: int, name: str, taxonomy: Taxonomy) -> str:
     """One line for a person: the matched phrases, or the similarity that placed the paper."""
-    if keyword_score >= KEYWORD_REASON_SCORE and evidence.phrases[t]:
-        shown = evidence.phrases[t][:4]
+    if keyword_score >= KEYWORD_REASON_SCORE and evidence.contributions.get(t):
+        shown = evidence.phrases(taxonomy, t)[:4]
         return "matched: " + ", ".join(f'"{p}"' for p in shown)
     return f"similar to papers in {name}"
 

@@ -1,0 +1,260 @@
+"""Discovered topics: cluster the papers when no taxonomy is configured, and name the clusters.
+
+TF-IDF vectors (unigrams, English stop words removed) are reduced with truncated SVD, normalised
+and clustered with k-means (`MiniBatchKMeans` for large corpora), always with a fixed seed, so
+the same papers give the same topics. Each cluster is named after its most distinctive phrases,
+found by comparing the cluster's bigram and unigram TF-IDF profile with the whole corpus and
+preferring bigrams, and written the way the papers write them (`Theorem Proving · Lean`,
+never `0_model_learning_data`). The same limits as for a taxonomy apply: 1-3 topics per paper
+and no topic listed by more than a quarter of the papers (see `generator.topics`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from .models import Paper, Topic, TopicAssignment, Topics
+from .taxonomy import OTHER
+from .text import make_slug
+
+log = logging.getLogger(__name__)
+
+SEED = 20240529
+"""Every random choice (SVD, k-means) uses this seed."""
+MAX_CLUSTERS = 24
+SVD_COMPONENTS = 100
+NAMING_SAMPLE = 300
+"""At most this many papers per cluster (the most central) are read to name it."""
+EXTRA_RATIO = 0.9
+"""A second cluster is listed when the paper is nearly as close to it as to its own ..."""
+EXTRA_MIN_SIMILARITY = 0.3
+"""... and close in absolute terms."""
+_TOKENS = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"
+"""Words of two or more characters that start with a letter (no bare numbers in names)."""
+# A word list reads best as text; ruff's SIM905 would explode it into one quoted word per line.
+_UNINFORMATIVE = frozenset(
+    """paper papers propose proposed proposes present presents introduce introduces show shows shown
+    results result method methods approach approaches work works study studies based using use used new
+    novel existing task tasks performance problem problems model models framework significant
+    significantly demonstrate demonstrates various different however also effective state art recent
+    recently large small key paradigm way ways""".split()  # noqa: SIM905
+)
+_SMALL_WORDS = frozenset(("a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to"))
+PHRASE_BONUS = 2.5
+"""How much more a two- or three-word phrase is worth than a single word when naming."""
+
+
+def discover_topics(papers: Sequence[Paper], n_clusters: int | None = None) -> Topics:
+    """Cluster the papers into topics named by their distinctive phrases; 1-3 topics per paper."""
+    from .topics import enforce_share, paper_text
+
+    ordered = sorted(papers, key=lambda p: p.id)
+    if not ordered:
+        return Topics(topics=(), assignments={})
+    texts = [paper_text(p) for p in ordered]
+    vectors = _embed(texts)
+    if vectors is None:
+        return Topics((OTHER,), {p.id: (TopicAssignment(OTHER.slug, 0.0, "no words to compare"),) for p in ordered})
+    k = n_clusters or _choose_k(len(ordered))
+    k = max(1, min(k, len(ordered), len(np.unique(vectors, axis=0))))
+    labels, centroids = _cluster(vectors, k)
+    similarity = vectors @ centroids.T
+    # Each paper ranks the clusters by closeness, its own cluster first.
+    order = np.argsort(-similarity, axis=1, kind="stable").tolist()
+    orders = [[label, *(c for c in row if c != label)] for label, row in zip(labels.tolist(), order, strict=True)]
+    sim: list[list[float]] = similarity.tolist()
+    chosen: list[list[int]] = []
+    for r, row in enumerate(orders):
+        picks = [row[0]]
+        own = sim[r][row[0]]
+        for c in row[1:3]:
+            if sim[r][c] >= max(EXTRA_MIN_SIMILARITY, EXTRA_RATIO * own):
+                picks.append(c)
+        chosen.append(picks)
+    enforce_share(chosen, orders, sim, k)
+    members = [[r for r in range(len(ordered)) if chosen[r][0] == c] for c in range(k)]
+    names = _name_clusters(texts, members, sim)
+    topics_by_cluster = _make_topics(names)
+    display = sorted((c for c in range(k) if members[c]), key=lambda c: (-len(members[c]), topics_by_cluster[c].name))
+    assignments = {
+        paper.id: tuple(
+            TopicAssignment(
+                slug=topics_by_cluster[c].slug,
+                score=round(sim[r][c], 3),
+                reason=f"similar to papers in {topics_by_cluster[c].name}",
+            )
+            for c in chosen[r]
+        )
+        for r, paper in enumerate(ordered)
+    }
+    used = {a.slug for picks in assignments.values() for a in picks}
+    topics = tuple(topics_by_cluster[c] for c in display if topics_by_cluster[c].slug in used)
+    log.info("topics: discovered %d topics for %d papers", len(topics), len(ordered))
+    return Topics(topics=topics, assignments=assignments)
+
+
+def _choose_k(n_papers: int) -> int:
+    """About sqrt(n/3) clusters: 13 for 500 papers, capped at `MAX_CLUSTERS`."""
+    return max(2, min(MAX_CLUSTERS, round(math.sqrt(n_papers / 3))))
+
+
+def _embed(texts: Sequence[str]) -> np.ndarray | None:
+    """Dense, L2-normalised document vectors (TF-IDF, then SVD when there are enough papers)."""
+    n = len(texts)
+    vectorizer = TfidfVectorizer(
+        stop_words="english",
+        sublinear_tf=True,
+        token_pattern=_TOKENS,
+        min_df=2 if n >= 50 else 1,
+        max_df=0.5 if n >= 50 else 1.0,
+        dtype=np.float32,
+    )
+    try:
+        matrix = vectorizer.fit_transform(texts)
+    except ValueError:
+        return None
+    components = min(SVD_COMPONENTS, matrix.shape[1] - 1, n - 1)
+    if components >= 2 and matrix.shape[1] > SVD_COMPONENTS:
+        reduced = TruncatedSVD(n_components=components, random_state=SEED).fit_transform(matrix)
+    else:
+        reduced = matrix.toarray()
+    return np.asarray(normalize(reduced), dtype=np.float64)
+
+
+def _cluster(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster labels and L2-normalised centroids."""
+    if k == 1:
+        return np.zeros(len(vectors), dtype=np.int64), normalize(vectors.mean(axis=0, keepdims=True))
+    if len(vectors) > 20_000:
+        model: KMeans | MiniBatchKMeans = MiniBatchKMeans(n_clusters=k, random_state=SEED, n_init=3, batch_size=4096)
+    else:
+        model = KMeans(n_clusters=k, random_state=SEED, n_init=4)
+    labels = model.fit_predict(vectors)
+    return np.asarray(labels, dtype=np.int64), normalize(model.cluster_centers_)
+
+
+def _name_clusters(
+    texts: Sequence[str], members: Sequence[list[int]], sim: Sequence[Sequence[float]]
+) -> list[list[str]]:
+    """For each cluster, its most distinctive phrases (bigrams preferred), as the papers write them."""
+    sample: list[int] = []
+    owner: list[int] = []
+    for c, rows in enumerate(members):
+        central = sorted(rows, key=lambda r: (-sim[r][c], r))[:NAMING_SAMPLE]
+        sample.extend(central)
+        owner.extend([c] * len(central))
+    if not sample:
+        return [[] for _ in members]
+    vectorizer = TfidfVectorizer(
+        stop_words="english",
+        ngram_range=(1, 3),
+        sublinear_tf=True,
+        token_pattern=_TOKENS,
+        min_df=2 if len(sample) >= 20 else 1,
+        dtype=np.float32,
+    )
+    try:
+        matrix = vectorizer.fit_transform([texts[r] for r in sample])
+    except ValueError:
+        return [[] for _ in members]
+    terms = vectorizer.get_feature_names_out()
+    overall = np.asarray(matrix.mean(axis=0)).ravel()
+    owner_array = np.array(owner)
+    bigram_bonus = np.array([PHRASE_BONUS ** min(t.count(" "), 1) * (1.2 if t.count(" ") > 1 else 1.0) for t in terms])
+    useful = np.array([_useful(t) for t in terms])
+    names: list[list[str]] = []
+    for c in range(len(members)):
+        positions = np.flatnonzero(owner_array == c)
+        if positions.size == 0:
+            names.append([])
+            continue
+        inside = np.asarray(matrix[positions].mean(axis=0)).ravel()
+        score = (inside - overall) * bigram_bonus * useful
+        ranked = [int(i) for i in np.lexsort((terms, -score)) if score[i] > 0][:60]
+        cluster_texts = [texts[sample[int(i)]] for i in positions]
+        picked: list[str] = []
+        stems: set[str] = set()
+        for i in ranked:
+            term = str(terms[i])
+            words = {_stem(w) for w in term.split()}
+            # Skip a phrase that repeats words of one already chosen ("theorem" after "theorem proving").
+            if words & stems:
+                continue
+            # Stop-word removal glues words that never stand together ("orders magnitude"): skip those.
+            form = _surface_form(term, cluster_texts)
+            if form is None:
+                continue
+            picked.append(form)
+            stems |= words
+            if len(picked) == 5:
+                break
+        names.append(picked)
+    return names
+
+
+def _useful(term: str) -> float:
+    """0 for phrases that say nothing about a topic ("proposed method"), else 1."""
+    words = term.split()
+    if all(w in _UNINFORMATIVE for w in words):
+        return 0.0
+    if len(words) == 1 and len(term) < 3:
+        return 0.0
+    return 1.0
+
+
+def _stem(word: str) -> str:
+    """A crude stem, enough to see that "bound" and "bounds" repeat each other."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _surface_form(term: str, texts: Sequence[str]) -> str | None:
+    """The phrase as the papers most often write it, title-cased when they write it in lowercase.
+
+    None when the words never appear together as written (only stop-word removal joined them).
+    """
+    pattern = re.compile(r"(?<!\w)" + r"[\s\-]+".join(re.escape(w) for w in term.split()) + r"(?!\w)", re.I)
+    forms = Counter(m.group(0) for text in texts for m in pattern.finditer(text))
+    if not forms:
+        return None
+    # Most frequent, then alphabetical for a deterministic tie-break.
+    form = " ".join(min(forms.items(), key=lambda kv: (-kv[1], kv[0]))[0].split())
+    return form if any(ch.isupper() for ch in form[1:]) else _title_case(form)
+
+
+def _title_case(phrase: str) -> str:
+    """Capitalise each word except short function words inside the phrase."""
+    words = phrase.split()
+    return " ".join(w if (i and w.lower() in _SMALL_WORDS) else w[:1].upper() + w[1:] for i, w in enumerate(words))
+
+
+def _make_topics(names: Sequence[list[str]]) -> list[Topic]:
+    """Topics with unique, readable names and slugs from each cluster's phrases."""
+    topics: list[Topic] = []
+    used_names: set[str] = set()
+    used_slugs: set[str] = {OTHER.slug}
+    for c, phrases in enumerate(names):
+        name = " · ".join(phrases[:2]) if phrases else f"Topic {c + 1}"
+        if name.casefold() in used_names and len(phrases) > 2:
+            name = " · ".join(phrases[:3])
+        base, n = name, 2
+        while name.casefold() in used_names:
+            name, n = f"{base} ({n})", n + 1
+        used_names.add(name.casefold())
+        slug = make_slug(name) or f"topic-{c + 1}"
+        base_slug, n = slug, 2
+        while slug in used_slugs:
+            slug, n = f"{base_slug}-{n}", n + 1
+        used_slugs.add(slug)
+        listed = ", ".join(phrases) if phrases else "no distinctive phrases"
+        topics.append(Topic(slug=slug, name=name, description=f"Discovered topic; its papers mention {listed}."))
+    return topics
