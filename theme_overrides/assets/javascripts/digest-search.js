@@ -487,6 +487,12 @@
     if (data.manifest.last) ui.from.max = ui.to.max = data.manifest.last;
   }
 
+  /* A doc's page URL; only paths inside the site are links (the store is data, not code). */
+  function docHref(path) {
+    var url = new URL(path, ROOT);
+    return url.origin === ROOT.origin && url.href.lastIndexOf(ROOT.href, 0) === 0 ? url.href : ROOT.href;
+  }
+
   function el(tag, className, text) {
     var node = document.createElement(tag);
     if (className) node.className = className;
@@ -550,7 +556,7 @@
       item.setAttribute("data-ds-index", String(i));
       item.setAttribute("aria-selected", i === ui.active ? "true" : "false");
       var link = el("a", "ds__link");
-      link.href = new URL(doc[0], ROOT).href;
+      link.href = docHref(doc[0]);
       link.tabIndex = -1;
       var title = el("div", "ds__title");
       appendMarked(title, doc[1], match);
