@@ -57,12 +57,18 @@ def listing_date(
     from_name = date_from_name(listing.source)
     if from_name is not None:
         return from_name, []
+    name_problems: list[Problem] = []
+    if match := _ISO_IN_NAME.search(listing.source):
+        name_problems.append(
+            Problem("warning", listing.path, None, f"impossible date {match.group(0)} in the file name ignored")
+        )
     if listing.header_date is None:
-        return None, []
+        return None, name_problems
     month, day = listing.header_date
     header_year = year_from_name(listing.source) or settings.year or year
     if header_year is None:
         return None, [
+            *name_problems,
             Problem(
                 "warning",
                 listing.path,
@@ -72,9 +78,10 @@ def listing_date(
             )
         ]
     try:
-        return dt.date(header_year, month, day), []
+        return dt.date(header_year, month, day), name_problems
     except ValueError:
         return None, [
+            *name_problems,
             Problem(
                 "warning", listing.path, None, f"impossible header date {header_year}-{month:02d}-{day:02d}"
             )

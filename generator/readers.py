@@ -343,6 +343,12 @@ class RecordFileReader:
             problem("warning", f"unknown field(s) {', '.join(unknown)} ignored")
         title = item.get("title")
         abstract = item.get("abstract")
+        for field, value in (("title", title), ("abstract", abstract)):
+            if value is not None and not isinstance(value, str):
+                # YAML reads `title: 1995` as a number: say so instead of "without a title".
+                problem("error", f"field {field!r} must be text (quote it), not {type(value).__name__} "
+                                 f"{str(value)[:40]!r}; skipped")  # fmt: skip
+                return None
         if not isinstance(title, str) or not normalise_text(title):
             problem("error", "record without a title; skipped")
             return None
