@@ -1,0 +1,306 @@
+"""Tests of the topics stage: the taxonomy file, rule + similarity assignment, discovered topics."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator.errors import ConfigError
+from generator.models import Paper, Topics
+from generator.readers import read_sources
+from generator.taxonomy import OTHER, PhraseMatcher, load_taxonomy, normalise_for_matching, parse_taxonomy
+from generator.text import content_hash, title_key
+from generator.topics import assign_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+TAXONOMY_FILE = ROOT / "content" / "topics.yml"
+LABELS_FILE = ROOT / "tests" / "fixtures" / "topic_labels.yaml"
+SEEDS = ROOT / "content" / "sources"
+
+
+def make_paper(title: str, abstract: str = "") -> Paper:
+    """A paper with a stable id derived from its text."""
+    return Paper(id=content_hash(title, abstract), title=title, abstract=abstract, appearances=())
+
+
+@pytest.fixture(scope="module")
+def taxonomy():
+    return load_taxonomy(TAXONOMY_FILE)
+
+
+@pytest.fixture(scope="module")
+def seed_papers() -> list[Paper]:
+    """The seed corpus, one paper per distinct title (the records stage merges the same way)."""
+    listings, problems = read_sources([SEEDS])
+    assert not problems
+    papers: dict[str, Paper] = {}
+    for listing in listings:
+        for record in listing.records:
+            papers.setdefault(title_key(record.title), make_paper(record.title, record.abstract))
+    return list(papers.values())
+
+
+@pytest.fixture(scope="module")
+def seed_topics(seed_papers, taxonomy) -> Topics:
+    return assign_topics(seed_papers, taxonomy)
+
+
+# --- the default taxonomy --------------------------------------------------------------------
+
+
+def test_default_taxonomy_has_the_agreed_topics_in_order(taxonomy):
+    assert [t.topic.slug for t in taxonomy.topics] == [
+        "theorem-proving",
+        "math-reasoning",
+        "ai-for-science",
+        "physical-sciences",
+        "scaling-laws",
+        "learning-theory",
+        "optimization",
+        "reinforcement-learning",
+        "evaluation",
+        "efficiency",
+        "code-generation",
+        "agents-planning",
+        "data-centric",
+        "interpretability",
+        "architectures",
+        "algorithms-complexity",
+        "vision-multimodal",
+        "language-nlp",
+    ]
+    assert taxonomy.topics[0].topic.name == "Theorem Proving & Formal Mathematics"
+    assert all(t.topic.description and "\n" not in t.topic.description for t in taxonomy.topics)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "topics.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_validation_collects_every_error_with_file_topic_and_field(tmp_path):
+    path = _write(
+        tmp_path,
+        """
+- slug: Bad Slug!
+  name: Fine
+  description: One line.
+  phrases: [alpha]
+- slug: no-name
+  description: One line.
+  phrases: [beta]
+- slug: dup
+  name: Dup one
+  description: One line.
+  phrases: [gamma]
+- slug: dup
+  name: Dup two
+  description: One line.
+  phrases: [delta]
+- slug: extra
+  name: Extra
+  description: One line.
+  phrases: [{phrase: epsilon, weight: -1}]
+  colour: red
+""",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_taxonomy(path)
+    lines = str(info.value).splitlines()
+    assert all(line.startswith(str(path)) for line in lines)
+    text = str(info.value)
+    assert re.search(r"topic 1 \('Bad Slug!'\): 'slug': .*not a slug", text)
+    assert "topic 2 ('no-name'): 'name': missing" in text
+    assert re.search(r"topic 4 \('dup'\): 'slug': duplicate of topic 3", text)
+    assert "topic 5 ('extra'): 'colour': unknown key" in text
+    assert re.search(r"topic 5 \('extra'\): 'phrases' item 1 .*'weight'", text)
+    assert len(lines) == 5
+
+
+def test_validation_rejects_wrong_shapes(tmp_path):
+    with pytest.raises(ConfigError, match="expected a non-empty list of topics"):
+        load_taxonomy(_write(tmp_path, "slug: x\n"))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_taxonomy(_write(tmp_path, "- slug: [unclosed\n"))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_taxonomy(tmp_path / "missing.yml")
+    with pytest.raises(ConfigError, match=r"topic 1 \('other'\): 'slug': 'other' is reserved"):
+        parse_taxonomy([{"slug": "other", "name": "O", "description": "d", "phrases": ["x"]}], "t.yml")
+    with pytest.raises(ConfigError, match=r"topic 1 \('a'\): 'phrases': missing"):
+        parse_taxonomy([{"slug": "a", "name": "A", "description": "d"}], "t.yml")
+
+
+# --- phrase matching -------------------------------------------------------------------------
+
+
+def test_phrases_match_on_word_boundaries_plurals_hyphens_and_case():
+    tax = parse_taxonomy(
+        [
+            {
+                "slug": "tp",
+                "name": "TP",
+                "description": "d",
+                "phrases": ["theorem prover", "Lean", "fine-tuning"],
+                "exclude": ["lean on"],
+            },
+            {"slug": "th", "name": "Th", "description": "d", "phrases": ["theory", "lean"]},
+        ]
+    )
+    matcher = PhraseMatcher(tax)
+
+    def found(text: str) -> list[tuple[int, int]]:
+        return sorted((m.topic, m.phrase) for m in matcher.find(normalise_for_matching(text)))
+
+    assert found("Neural Theorem-Provers in LEAN") == [(0, 0), (0, 1), (1, 1)]
+    assert found("clean leaner lean4") == []  # whole words only
+    assert found("Fine tuning and finetuning") == [(0, 2)]
+    assert found("two theories") == [(1, 0)]
+    # An exclusion masks its own topic's phrases inside it, not other topics' phrases.
+    assert found("we lean on theory") == [(1, 0), (1, 1)]
+    assert found("we lean on Lean theory") == [(0, 1), (1, 0), (1, 1), (1, 1)]
+
+
+# --- assignment on the seeds ------------------------------------------------------------------
+
+
+def test_hand_labels_agree_with_the_primary_topic(taxonomy):
+    labels = yaml.safe_load(LABELS_FILE.read_text(encoding="utf-8"))
+    assert len(labels) >= 60
+    slugs = {t.topic.slug for t in taxonomy.topics}
+    for entry in labels:
+        assert entry["primary"] in slugs and set(entry["also"]) <= slugs, entry["title"]
+    # Labelled papers are scored among the whole seed corpus, as they are in a real build.
+    labelled = [make_paper(e["title"], e["abstract"]) for e in labels]
+    listings, _ = read_sources([SEEDS])
+    others = {title_key(r.title): make_paper(r.title, r.abstract) for lst in listings for r in lst.records}
+    for paper in labelled:
+        others.pop(title_key(paper.title), None)
+    topics = assign_topics([*labelled, *others.values()], taxonomy)
+    hits = 0
+    misses = []
+    for entry, paper in zip(labels, labelled, strict=True):
+        primary = topics.assignments[paper.id][0].slug
+        if primary in (entry["primary"], *entry["also"]):
+            hits += 1
+        else:
+            misses.append(f"{entry['title'][:60]}: {primary} (labelled {entry['primary']})")
+    accuracy = hits / len(labels)
+    print(f"\ntopic accuracy against {len(labels)} hand labels: {accuracy:.1%}")
+    print("\n".join(misses))
+    assert accuracy >= 0.8
+
+
+def test_every_seed_paper_has_one_to_three_ranked_topics(seed_papers, seed_topics):
+    assert set(seed_topics.assignments) == {p.id for p in seed_papers}
+    known = {t.slug for t in seed_topics.topics}
+    for picks in seed_topics.assignments.values():
+        assert 1 <= len(picks) <= 3
+        assert len({a.slug for a in picks}) == len(picks)
+        assert all(a.slug in known and a.reason for a in picks)
+        if len(picks) > 1:
+            assert picks[0].slug != OTHER.slug
+
+
+def test_seed_shares_of_other_and_of_the_largest_topic(seed_papers, seed_topics):
+    n = len(seed_papers)
+    listed = Counter(a.slug for picks in seed_topics.assignments.values() for a in picks)
+    largest = max(listed.values())
+    print(f"\nother: {listed[OTHER.slug] / n:.1%}; largest topic: {largest / n:.1%} of {n} papers")
+    assert listed[OTHER.slug] <= 0.05 * n
+    assert largest <= 0.25 * n
+
+
+def test_topics_keep_taxonomy_order_with_other_last_only_when_used(taxonomy, seed_topics):
+    slugs = [t.slug for t in seed_topics.topics]
+    configured = [t.topic.slug for t in taxonomy.topics]
+    assert slugs[: len(configured)] == configured
+    used = {a.slug for picks in seed_topics.assignments.values() for a in picks}
+    assert (OTHER.slug in slugs) == (OTHER.slug in used)
+
+
+def test_reasons_name_matched_phrases_or_similarity(taxonomy):
+    prover = make_paper(
+        "A Neural Theorem Prover for Lean",
+        "We train a theorem prover that searches for proofs in Lean and Mathlib.",
+    )
+    topics = assign_topics([prover], taxonomy)
+    first = topics.assignments[prover.id][0]
+    assert first.slug == "theorem-proving"
+    assert first.reason.startswith("matched: ")
+    assert '"theorem prover"' in first.reason and '"lean"' in first.reason.lower()
+
+
+def test_weak_evidence_is_placed_by_similarity(seed_papers, taxonomy):
+    # No taxonomy phrase in it, but its words are those of the optimisation papers.
+    vague = make_paper(
+        "Faster iterates for monotone operators",
+        "We study iterates of Halpern type for finite-sum monotone operators and give rates "
+        "for stochastic variants with variance reduction and extrapolation.",
+    )
+    topics = assign_topics([*seed_papers, vague], taxonomy)
+    first = topics.assignments[vague.id][0]
+    assert first.reason.startswith("similar to papers in ")
+    assert first.slug == "optimization"
+
+
+def test_other_only_when_nothing_fits(taxonomy):
+    papers = [make_paper(f"Theorem prover number {i}", "Proof search in Lean.") for i in range(30)]
+    junk = make_paper("Zzyzx qwerty", "Blorp snarf.")
+    topics = assign_topics([*papers, junk], taxonomy)
+    assert topics.assignments[junk.id][0].slug == OTHER.slug
+    assert topics.topics[-1] == OTHER
+    assert [a.slug for a in topics.assignments[papers[0].id]] == ["theorem-proving"]
+
+
+def test_assignment_is_deterministic_under_shuffled_input(seed_papers, taxonomy, seed_topics):
+    shuffled = list(seed_papers)
+    random.Random(3).shuffle(shuffled)
+    assert assign_topics(shuffled, taxonomy) == seed_topics
+
+
+def test_empty_corpus(taxonomy):
+    topics = assign_topics([], taxonomy)
+    assert topics.assignments == {}
+    assert len(topics.topics) == len(taxonomy.topics)
+
+
+# --- discovered topics -----------------------------------------------------------------------
+
+
+def test_discovered_topics_are_readable_and_deterministic(seed_papers):
+    topics = assign_topics(seed_papers, None)
+    shuffled = list(seed_papers)
+    random.Random(5).shuffle(shuffled)
+    assert assign_topics(shuffled, None) == topics
+    assert 5 <= len(topics.topics) <= 30
+    slugs = [t.slug for t in topics.topics]
+    assert len(set(slugs)) == len(slugs)
+    for topic in topics.topics:
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", topic.slug)
+        # Words a person reads: letters first, no underscores or cluster numbers.
+        assert "_" not in topic.name and not re.match(r"\d", topic.name)
+        assert re.search(r"[A-Z][a-z]", topic.name) or re.search(r"[A-Z]{2,}", topic.name)
+        assert topic.description
+    names = " ".join(t.name for t in topics.topics).lower()
+    assert "theorem" in names or "proving" in names
+    n = len(seed_papers)
+    listed = Counter(a.slug for picks in topics.assignments.values() for a in picks)
+    assert max(listed.values()) <= 0.25 * n
+    assert all(1 <= len(p) <= 3 for p in topics.assignments.values())
+
+
+def test_discovered_topics_on_tiny_corpora():
+    one = [make_paper("Only paper", "About graphs.")]
+    topics = assign_topics(one, None)
+    assert len(topics.assignments[one[0].id]) == 1
+    empty = assign_topics([], None)
+    assert empty.topics == () and empty.assignments == {}
