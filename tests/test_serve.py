@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import copy_project
+from conftest import copy_project
 
 NEW_TITLE = "Zyxwv Quokka Transformers for Counting Sheep in Dreams"
 NEW_LISTING = (
