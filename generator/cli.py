@@ -6,11 +6,15 @@ become `click.ClickException`s only here, at the edge.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -148,28 +152,50 @@ def build(
 ) -> None:
     """Build the site. The new site replaces the old one only when the whole build succeeded."""
     counter = _setup_logging(verbose)
-    config, _ = _load(config_file, sources, site_dir, strict)
+    config, plugin = _load(config_file, sources, site_dir, strict)
     final = Path(config["site_dir"])  # type: ignore[index]
     staging = final.with_name(final.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
     config["site_dir"] = str(staging)  # type: ignore[index]
-    try:
-        mkdocs_build(config)  # type: ignore[arg-type]
-        if strict and counter.count:
-            raise Abort(f"Aborted with {counter.count} warnings in strict mode!")
-    except (Abort, PluginError, DigestError, ConfigurationError) as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise click.ClickException(str(exc)) from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    old = final.with_name(final.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    with _sigterm_as_exit():
+        try:
+            mkdocs_build(config)  # type: ignore[arg-type]
+            if strict and counter.count:
+                raise Abort(f"Aborted with {counter.count} warnings in strict mode!")
+        except (Abort, PluginError, DigestError, ConfigurationError) as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            plugin.restore_tree()
+            raise click.ClickException(str(exc)) from exc
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            plugin.restore_tree()
+            raise
+        old = final.with_name(final.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            final.rename(old)
+        staging.rename(final)
+        plugin.finish_tree()
+        shutil.rmtree(old, ignore_errors=True)
     click.echo(f"Site built in {final}")
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit while building, so that a terminated build cleans up after
+    itself (staging site removed, previous generated tree restored) as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 

@@ -20,6 +20,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from .build import GenerateResult, generate
 from .config import BuildOptions, DigestConfig, build_options
 from .errors import DigestError, Problem
+from .writers import finish_tree, restore_tree
 
 # Under "mkdocs." so that MkDocs counts our warnings and `--strict` fails on them.
 log = logging.getLogger("mkdocs.plugins.paper_digest")
@@ -44,6 +45,9 @@ class DigestPlugin(BasePlugin[DigestConfig]):
         """Set by `paper-digest build --sources`: replaces the configured sources."""
         self.options: BuildOptions | None = None
         self.result: GenerateResult | None = None
+        self._tree_settled = True
+        """False while the generated tree of this build may still have to be undone."""
+        self._built = False
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         config_dir = Path(config.config_file_path or "mkdocs.yml").resolve().parent
@@ -59,11 +63,13 @@ class DigestPlugin(BasePlugin[DigestConfig]):
 
     def on_pre_build(self, config: MkDocsConfig) -> None:
         assert self.options is not None
+        self._settle_tree()  # the previous build of `mkdocs serve`
         try:
             self.result = generate(self.options)
         except DigestError as exc:
             # Raised before MkDocs cleans site_dir: the previously built site stays intact.
             raise PluginError(f"paper-digest: {exc}") from exc
+        self._tree_settled, self._built = False, False
         report_problems(self.result.problems)
 
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
@@ -84,6 +90,36 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             )
             files.append(File.generated(config, src_uri, abs_src_path=str(path), inclusion=inclusion))
         return files
+
+    def on_post_build(self, config: MkDocsConfig) -> None:
+        self._built = True
+
+    def on_build_error(self, error: Exception) -> None:
+        # MkDocs failed (or `--strict` aborted) after the generator swapped its new tree in.
+        self.restore_tree()
+
+    def on_shutdown(self) -> None:
+        # End of `mkdocs build`/`serve`; a KeyboardInterrupt reaches here without on_build_error.
+        self._settle_tree()
+
+    def _settle_tree(self) -> None:
+        if self._built:
+            self.finish_tree()
+        else:
+            self.restore_tree()
+
+    def finish_tree(self) -> None:
+        """The whole build succeeded: drop the generated tree the new one replaced."""
+        if self.result is not None and not self._tree_settled:
+            self._tree_settled = True
+            finish_tree(self.result.stats)
+
+    def restore_tree(self) -> None:
+        """The build failed after generating: put the previously generated tree back."""
+        if self.result is not None and not self._tree_settled:
+            self._tree_settled = True
+            restore_tree(self.result.stats)
+            log.info("paper-digest: build failed; the previously generated tree is kept")
 
     def on_serve(self, server: Any, config: MkDocsConfig, builder: Any) -> Any:
         assert self.options is not None

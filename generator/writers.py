@@ -201,6 +201,8 @@ class WriteStats:
     """Files carried over without rewriting them."""
     removed: int
     """Files of the previous tree that are gone."""
+    previous: Path | None = None
+    """The tree this one replaced: kept until the build is over (`finish_tree`/`restore_tree`)."""
 
 
 def _digest(data: bytes) -> str:
@@ -251,7 +253,30 @@ def write_tree(files: dict[str, bytes], cache_dir: Path) -> WriteStats:
         link_tmp.unlink()
     link_tmp.symlink_to(new_root.name)
     os.replace(link_tmp, cache_dir / TREE_LINK)
-    if old_root is not None:
-        shutil.rmtree(old_root, ignore_errors=True)
+    # The previous tree stays until the whole build is over: if MkDocs fails after this, the
+    # caller puts it back (`restore_tree`); otherwise `finish_tree` or the next build removes it.
     removed = len(set(old_manifest) - set(manifest))
-    return WriteStats(new_root, written, unchanged, removed)
+    return WriteStats(new_root, written, unchanged, removed, previous=old_root)
+
+
+def finish_tree(stats: WriteStats) -> None:
+    """The build that wrote `stats.root` succeeded: delete the tree it replaced."""
+    if stats.previous is not None and stats.previous != stats.root:
+        shutil.rmtree(stats.previous, ignore_errors=True)
+
+
+def restore_tree(stats: WriteStats) -> None:
+    """The build that wrote `stats.root` failed later: swap the previous tree back in atomically."""
+    cache_dir = stats.root.parent
+    link = cache_dir / TREE_LINK
+    if stats.previous is None or not stats.previous.is_dir():
+        if link.is_symlink() and link.resolve() == stats.root.resolve():
+            link.unlink()
+    else:
+        link_tmp = cache_dir / f".{TREE_LINK}.tmp"
+        if link_tmp.is_symlink() or link_tmp.exists():
+            link_tmp.unlink()
+        link_tmp.symlink_to(stats.previous.name)
+        os.replace(link_tmp, link)
+    if stats.root != stats.previous:
+        shutil.rmtree(stats.root, ignore_errors=True)
