@@ -403,6 +403,7 @@
     if (!ui) return;
     var text = ui.input.value;
     ui.query = window.lunr && data.manifest ? parseQuery(text) : null;
+    ui.searched = data.manifest ? text : null;
     ui.perPart = new Map();
     ui.active = -1;
     ui.activeKey = null;
@@ -545,6 +546,9 @@
 
   function render() {
     var list = ui.list;
+    // The text the shown results answer (for tests and benchmarks); absent while loading.
+    if (ui.searched === null || ui.searched === undefined) ui.root.removeAttribute("data-ds-query");
+    else ui.root.setAttribute("data-ds-query", ui.searched);
     while (list.firstChild) list.removeChild(list.firstChild);
     var match = highlighter(ui.query);
     var shown = ui.results.slice(0, ui.shown);
