@@ -150,9 +150,7 @@ def build_search_files(
     return build_search_parts(docs, cache_dir=cache_dir, workers=workers).files
 
 
-def build_search_parts(
-    docs: Sequence[SearchDoc], *, cache_dir: Path | None = None, workers: int = 2
-) -> SearchBuild:
+def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = None, workers: int = 2) -> SearchBuild:
     """Like `build_search_files`, and also report which parts were built and which reused."""
     _check_unique(docs)
     parts = _split_parts(docs)
@@ -203,9 +201,7 @@ def build_search_parts(
         )
     files[MANIFEST_PATH] = _dump(_manifest(docs, manifest_parts))
     built = tuple(p.key for p in todo)
-    log.info(
-        "search: %d docs in %d parts (%d built, %d reused)", len(docs), len(parts), len(built), len(reused)
-    )
+    log.info("search: %d docs in %d parts (%d built, %d reused)", len(docs), len(parts), len(built), len(reused))
     return SearchBuild(files=files, built=built, reused=reused)
 
 
@@ -227,9 +223,7 @@ def _check_unique(docs: Iterable[SearchDoc]) -> None:
         if doc.id in seen:
             raise ValueError(f"search: duplicate doc id {doc.id!r}")
         if len(doc.topics) != len(doc.topic_slugs):
-            raise ValueError(
-                f"search: doc {doc.id!r} has {len(doc.topics)} topics but {len(doc.topic_slugs)} slugs"
-            )
+            raise ValueError(f"search: doc {doc.id!r} has {len(doc.topics)} topics but {len(doc.topic_slugs)} slugs")
         seen.add(doc.id)
 
 
@@ -304,9 +298,7 @@ def _build_part(payload: list[tuple[str, str, str, str | None, str, list[str]]])
         for i, (title, abstract, _url, _date, topics, _slugs) in enumerate(payload)
     ]
     index = lunr(ref="ref", fields=_FIELDS, documents=documents)
-    store = [
-        [url, title, date, slugs, excerpt(abstract)] for title, abstract, url, date, _topics, slugs in payload
-    ]
+    store = [[url, title, date, slugs, excerpt(abstract)] for title, abstract, url, date, _topics, slugs in payload]
     return _dump(index.serialize()), _dump(store)
 
 

@@ -95,7 +95,8 @@
 
     ui.input.addEventListener("focus", function () {
       start();
-      if (ui.input.value || hasFilters()) openPanel();
+      openPanel(); // filters are reachable before typing
+      render();
     });
     root.addEventListener("pointerenter", start);
     ui.input.addEventListener("input", function () {
@@ -179,7 +180,7 @@
         setState(currentState());
         fillTopics();
         loadParts();
-        if (ui && (ui.input.value || hasFilters())) runSearch();
+        if (ui && (ui.input.value || hasFilters() || isOpen())) runSearch();
         return manifest;
       })
       .catch(function (error) {
@@ -413,7 +414,7 @@
       });
     }
     merge();
-    if (text.trim() || hasFilters()) openPanel();
+    if (text.trim() || hasFilters() || ui.root.contains(document.activeElement)) openPanel();
     else closePanel(false);
     render();
   }
@@ -600,7 +601,9 @@
     } else if (!data.manifest) {
       text = "Loading search…";
     } else if (!ui.query && !hasFilters()) {
-      text = ui.input.value.trim() ? "Type a little more…" : "";
+      text = ui.input.value.trim()
+        ? "Type a little more…"
+        : "Search " + data.manifest.count + " papers by words of their title, abstract or topics, or pick a topic or dates.";
     } else {
       var n = ui.results.length;
       text = n === 0 ? "No matching papers" : n === 1 ? "1 paper" : n + " papers";
