@@ -1,0 +1,401 @@
+"""Near-duplicate detection: cheap candidate pairs, then an exact check of each pair.
+
+Candidates come from three sub-quadratic sources: MinHash LSH over word 3-shingles
+(edited abstracts), blocks of papers sharing a folded title (retitled copies share an
+abstract, edited copies share a title) or the first words of their abstract
+(truncated copies); the similarity engine adds its own high-cosine pairs. Each
+candidate is then verified on the exact token sequences: prefix and containment for
+truncation, shingle Jaccard for edits, title overlap for retitles. Series (`X` and
+`X-V2`) and different papers sharing a generic title fail the check because their
+abstracts share too little text.
+
+The MinHash signatures use datasketch's `affine32` permutation scheme (its
+permutations, its parameter choice for b bands of r rows), computed for the whole
+corpus at once with numpy: per-paper `MinHash` objects and `MinHashLSH` inserts cost
+seconds per 100k papers, this costs a fraction of that and gives the same values.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+from .similarity_text import mix64
+
+log = logging.getLogger(__name__)
+
+SEED = 20240529
+"""Seed of the MinHash permutations (fixed: results never depend on the run)."""
+NUM_PERM = 64
+LSH_THRESHOLD = 0.5
+"""Shingle Jaccard around which LSH finds candidates (verification decides)."""
+MAX_BUCKET = 64
+"""A bucket larger than this pairs each member with its next MAX_BUCKET neighbours only."""
+MAX_ANCHORED = 256
+"""Partners per abstract that looks cut, in its block of equal openings."""
+PREFILTER = 0.15
+"""MinHash Jaccard estimate below which a candidate pair is not worth the exact check."""
+PREFIX_TOKENS = 12
+"""Abstracts sharing their first words are blocked together (truncated copies)."""
+
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser: datasketch's `affine32` pre-mix of each input hash."""
+    h = h.copy()
+    h ^= h >> np.uint32(16)
+    h *= np.uint32(0x85EBCA6B)
+    h ^= h >> np.uint32(13)
+    h *= np.uint32(0xC2B2AE35)
+    h ^= h >> np.uint32(16)
+    return h
+
+
+def shingle_hashes(token_hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit hashes of the word 3-shingles of each segment, concatenated in segment order.
+
+    `token_hashes` holds one stable hash per token position; segment k spans
+    `starts[k]:ends[k]`. A segment shorter than 3 tokens yields its whole sequence as one
+    shingle (nothing when empty). Returns the hashes and the offsets per segment.
+    """
+    h = token_hashes
+    n = len(h)
+    mixed = np.zeros(n, np.uint64)
+    if n >= 3:  # token hashes are already random: a multiply-add combines them well enough
+        mixed[: n - 2] = h[:-2] * _K1 + h[1:-1] * _K2 + h[2:]
+    lengths = ends - starts
+    counts = np.where(lengths >= 3, lengths - 2, np.minimum(lengths, 1))
+    offsets = np.zeros(len(starts) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    seg = np.repeat(np.arange(len(starts)), counts)
+    pos = np.arange(offsets[-1]) - offsets[seg] + starts[seg]
+    out = mixed[pos]
+    short = np.flatnonzero((lengths > 0) & (lengths < 3))
+    if len(short):  # one- or two-word texts: the whole text is the only shingle
+        out[offsets[short]] = segment_keys(h, starts[short], ends[short])
+    return (out >> np.uint64(32)).astype(np.uint32), offsets
+
+
+def minhash_signatures(shingles: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """One datasketch-compatible MinHash signature (`affine32`, NUM_PERM, SEED) per segment.
+
+    Equal to `MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32", hashfunc=int)`
+    updated with the segment's shingle hashes. Empty segments keep the max value.
+    """
+    a, b = MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32").permutations
+    n = len(offsets) - 1
+    signatures = np.full((n, NUM_PERM), np.iinfo(np.uint32).max, np.uint32)
+    nonempty = np.flatnonzero(np.diff(offsets) > 0)
+    if not len(nonempty):
+        return signatures
+    premixed = _fmix32(shingles)
+    starts = offsets[nonempty]
+
+    def one(k: int) -> None:
+        values = premixed * a[k] + b[k]  # uint32 wraparound is the modulo 2^32
+        signatures[nonempty, k] = np.minimum.reduceat(values, starts)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # numpy releases the GIL here
+        list(pool.map(one, range(NUM_PERM)))
+    return signatures
+
+
+def pairs_from_keys(keys: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Pairs (i < j) of rows with equal keys, as an (m, 2) int64 array.
+
+    A bucket larger than MAX_BUCKET pairs each member with its next MAX_BUCKET members
+    (by row) only, so a flood of identical keys costs linear time.
+    """
+    rows = np.arange(len(keys)) if valid is None else np.flatnonzero(valid)
+    order = rows[np.lexsort((rows, keys[rows]))]
+    sorted_keys = keys[order]
+    found = []
+    for gap in range(1, min(MAX_BUCKET, len(order) - 1) + 1):
+        same = np.flatnonzero(sorted_keys[gap:] == sorted_keys[:-gap])
+        if not len(same):
+            break
+        found.append(np.stack([order[same], order[same + gap]], axis=1))
+    if not found:
+        return np.zeros((0, 2), np.int64)
+    pairs = np.concatenate(found).astype(np.int64)
+    return np.sort(pairs, axis=1)
+
+
+def lsh_pairs(signatures: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Candidate pairs sharing at least one LSH band (datasketch's optimal b and r)."""
+    lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
+    bands, rows = lsh.b, lsh.r
+    found = []
+    for band in range(bands):
+        block = signatures[:, band * rows : (band + 1) * rows].astype(np.uint64)
+        key = np.zeros(len(signatures), np.uint64)
+        for col in range(rows):
+            key = mix64(key ^ block[:, col])
+        found.append(pairs_from_keys(key, valid))
+    return np.concatenate(found) if found else np.zeros((0, 2), np.int64)
+
+
+def segment_keys(token_hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """An order-sensitive 64-bit key per token segment (equal sequences, equal keys)."""
+    lengths = ends - starts
+    n = len(starts)
+    keys = np.zeros(n, np.uint64)
+    nonempty = np.flatnonzero(lengths > 0)
+    if not len(nonempty):
+        return keys
+    seg_starts = np.zeros(len(nonempty), np.int64)
+    np.cumsum(lengths[nonempty][:-1], out=seg_starts[1:])
+    seg = np.repeat(np.arange(len(nonempty)), lengths[nonempty])
+    rank = np.arange(len(seg)) - seg_starts[seg]
+    positions = starts[nonempty][seg] + rank
+    mixed = mix64(token_hashes[positions] ^ mix64(rank.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)))
+    keys[nonempty] = mix64(np.bitwise_xor.reduceat(mixed, seg_starts) ^ lengths[nonempty].astype(np.uint64))
+    return keys
+
+
+def anchored_pairs(keys: np.ndarray, valid: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Pairs (i < j) with equal keys where i or j is an anchor; MAX_ANCHORED partners per anchor."""
+    rows = np.flatnonzero(valid)
+    order = rows[np.lexsort((rows, keys[rows]))]
+    sorted_keys = keys[order]
+    spots = np.flatnonzero(anchors[order])
+    if not len(spots):
+        return np.zeros((0, 2), np.int64)
+    low = np.searchsorted(sorted_keys, sorted_keys[spots], side="left")
+    high = np.minimum(np.searchsorted(sorted_keys, sorted_keys[spots], side="right"), low + MAX_ANCHORED)
+    counts = high - low
+    first = np.repeat(spots, counts)
+    second = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(low, counts)
+    pairs = np.stack([order[first], order[second]], axis=1).astype(np.int64)
+    return np.sort(pairs[pairs[:, 0] != pairs[:, 1]], axis=1)
+
+
+def estimated_jaccard(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """MinHash estimate of each pair's shingle Jaccard (share of equal signature slots)."""
+    out = np.zeros(len(pairs), np.float64)
+    step = 500_000
+    for begin in range(0, len(pairs), step):
+        chunk = pairs[begin : begin + step]
+        out[begin : begin + step] = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1)
+    return out
+
+
+def _plausible_prefixes(table: TextTable, pairs: np.ndarray) -> np.ndarray:
+    """Keep pairs whose shorter abstract may be a prefix of the other (two spot checks).
+
+    Papers that merely open with the same boilerplate sentence part ways soon after.
+    """
+    start, length = table.abstract_start, table.abstract_end - table.abstract_start
+    first_shorter = length[pairs[:, 0]] <= length[pairs[:, 1]]
+    short = np.where(first_shorter, pairs[:, 0], pairs[:, 1])
+    long = np.where(first_shorter, pairs[:, 1], pairs[:, 0])
+    keep = np.ones(len(pairs), bool)
+    for position in (length[short] // 2, np.maximum(length[short] - 2, 0)):
+        keep &= table.ids[start[short] + position] == table.ids[start[long] + position]
+    return pairs[keep]
+
+
+def _unique_pairs(*found: np.ndarray) -> np.ndarray:
+    pairs = np.concatenate([f.astype(np.int64).reshape(-1, 2) for f in found])
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    return np.unique(np.sort(pairs, axis=1), axis=0) if len(pairs) else pairs
+
+
+def candidate_pairs(
+    table: TextTable,
+    title_keys: np.ndarray,
+    prefix_keys: np.ndarray,
+    has_prefix: np.ndarray,
+    extra: np.ndarray,
+) -> np.ndarray:
+    """The union of all candidate sources, as unique sorted (i < j) pairs.
+
+    Pairs from LSH, title blocks and the engine must also show a MinHash Jaccard
+    estimate of at least PREFILTER (a vectorised test that spares the exact check
+    most chance pairs, e.g. in a corpus where many papers share a title); pairs with
+    a title-only entry, and prefix blocks anchored on abstracts that look cut, skip it.
+    """
+    offsets = table.shingle_offsets
+    signatures = minhash_signatures(table.shingles, offsets)
+    lsh = lsh_pairs(signatures, np.diff(offsets) > 0)
+    titles = pairs_from_keys(title_keys, title_keys != 0)
+    prefixes = _plausible_prefixes(table, anchored_pairs(prefix_keys, has_prefix, table.marked_truncated))
+    log.debug(
+        "near-duplicate candidates: lsh %d, title %d, prefix %d, engine %d",
+        len(lsh),
+        len(titles),
+        len(prefixes),
+        len(extra),
+    )
+    pairs = _unique_pairs(lsh, titles, extra)
+    bare = table.abstract_end == table.abstract_start
+    keep = (estimated_jaccard(signatures, pairs) >= PREFILTER) | bare[pairs[:, 0]] | bare[pairs[:, 1]]
+    return _unique_pairs(pairs[keep], prefixes)
+
+
+# Thresholds of the exact check, on word 3-shingle sets of folded abstracts.
+NEAR_SAME = 0.8
+"""Shingle Jaccard at which two abstracts are the same text with small edits."""
+EDITED = 0.3
+"""Shingle Jaccard enough for an edited abstract when the titles agree."""
+RETITLED_AND_EDITED = 0.6
+"""Shingle Jaccard enough when the title changed too."""
+CONTAINED = 0.9
+"""Share of the shorter abstract's shingles found in the longer one: 'contained'."""
+TITLES_AGREE = 0.6
+"""Title similarity from which two titles count as the same or nearly (subtitle changes)."""
+MIN_PREFIX = 8
+"""Words a truncated abstract keeps at least (shorter prefixes prove nothing)."""
+MIN_STRONG_PREFIX = 25
+"""Words of a shared opening that make a truncation likely even under another title."""
+MIN_TITLE_ONLY = 3
+"""Words a title needs to match a title-only entry (short titles are too generic)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of checking one candidate pair."""
+
+    score: float
+    """Similarity in [0, 1], rounded to 3 decimals."""
+    kind: str
+    """`markup`, `truncated`, `title` or `abstract`."""
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """Folded token sequences of every paper, as flat id arrays with per-paper bounds."""
+
+    ids: np.ndarray
+    title_start: np.ndarray
+    title_end: np.ndarray
+    abstract_start: np.ndarray
+    abstract_end: np.ndarray
+    words: Sequence[str]
+    """Token string per id."""
+    marked_truncated: np.ndarray
+    """Per paper: the raw abstract ends in an ellipsis or in the middle of a sentence."""
+    shingles: np.ndarray
+    shingle_offsets: np.ndarray
+    """Abstract 3-shingles per paper (title shingles when the abstract is empty)."""
+
+
+class PairChecker:
+    """Exact verification of candidate pairs over a `TextTable`."""
+
+    def __init__(self, table: TextTable) -> None:
+        self.t = table
+        self._sets: dict[int, np.ndarray] = {}
+
+    def _title(self, i: int) -> np.ndarray:
+        return self.t.ids[self.t.title_start[i] : self.t.title_end[i]]
+
+    def _abstract(self, i: int) -> np.ndarray:
+        return self.t.ids[self.t.abstract_start[i] : self.t.abstract_end[i]]
+
+    def _shingle_set(self, i: int) -> np.ndarray:
+        found = self._sets.get(i)
+        if found is None:
+            found = np.unique(self.t.shingles[self.t.shingle_offsets[i] : self.t.shingle_offsets[i + 1]])
+            self._sets[i] = found
+        return found
+
+    def _joined(self, ids: np.ndarray) -> str:
+        # Tokens glued together: `$O(n^2)$` and `O(n2)` both give `on2`.
+        return "".join(self.t.words[k] for k in ids)
+
+    def title_similarity(self, i: int, j: int) -> float:
+        """Jaccard of the title word sets; a title inside the other (subtitle) counts 0.8."""
+        a, b = np.unique(self._title(i)), np.unique(self._title(j))
+        if not len(a) or not len(b):
+            return 0.0
+        common = len(np.intersect1d(a, b, assume_unique=True))
+        jaccard = common / (len(a) + len(b) - common)
+        smaller = min(len(a), len(b))
+        if smaller >= 2 and common == smaller:
+            return max(jaccard, 0.8)
+        return jaccard
+
+    def _is_prefix(self, short: np.ndarray, long: np.ndarray) -> bool:
+        n = len(short)
+        if n > len(long) or n == 0 or not np.array_equal(short[: n - 1], long[: n - 1]):
+            return False
+        # A truncation may cut the last word: `bench…` is a prefix of `benchmark`.
+        return bool(short[-1] == long[n - 1] or self.t.words[long[n - 1]].startswith(self.t.words[short[-1]]))
+
+    def check(self, i: int, j: int) -> Verdict | None:
+        """Whether papers i and j are very likely the same work, and how they differ."""
+        ai, aj = self._abstract(i), self._abstract(j)
+        ti, tj = self._title(i), self._title(j)
+        same_title = self._joined(ti) == self._joined(tj)
+        ts = 1.0 if same_title else self.title_similarity(i, j)
+        if not len(ai) or not len(aj):
+            if len(ai) or len(aj):  # a title-only entry and a full one
+                return Verdict(0.6, "truncated") if same_title and len(ti) >= MIN_TITLE_ONLY else None
+            return Verdict(1.0, "markup") if same_title and len(ti) else None
+        if same_title and self._joined(ai) == self._joined(aj):
+            return Verdict(1.0, "markup")
+        if np.array_equal(ai, aj):
+            return Verdict(_score(1.0, ts), "title")
+        si, sj = self._shingle_set(i), self._shingle_set(j)
+        common = len(np.intersect1d(si, sj, assume_unique=True))
+        jaccard = common / (len(si) + len(sj) - common)
+        containment = common / min(len(si), len(sj))
+        short, long, s = (i, j, ai) if len(ai) <= len(aj) else (j, i, aj)
+        rest = self._abstract(long)
+        # Truncation: a prefix (or nearly all of it contained) that stops short; a
+        # shared opening proves little on its own, so it needs the titles or length.
+        marked = bool(self.t.marked_truncated[short])
+        strong = ts >= TITLES_AGREE or len(s) >= MIN_STRONG_PREFIX
+        prefix = len(s) >= MIN_PREFIX and self._is_prefix(s, rest)
+        if strong and ((prefix and (marked or len(s) <= 0.6 * len(rest))) or (marked and containment >= CONTAINED)):
+            return Verdict(_score(max(containment, 0.95 if prefix else 0.0), ts), "truncated")
+        if jaccard >= NEAR_SAME:
+            return Verdict(_score(jaccard, ts), "abstract" if ts >= 0.999 else "title")
+        if ts >= TITLES_AGREE and max(jaccard, containment * 0.75) >= EDITED:
+            return Verdict(_score(jaccard, ts), "abstract")
+        if jaccard >= RETITLED_AND_EDITED:
+            return Verdict(_score(jaccard, ts), "title")
+        return None
+
+
+def _score(abstract_similarity: float, title_similarity: float) -> float:
+    return round(min(1.0, 0.8 * abstract_similarity + 0.2 * title_similarity), 3)
+
+
+def verify_pairs(pairs: np.ndarray, checker: PairChecker) -> dict[int, dict[int, Verdict]]:
+    """Check every candidate pair; return the confirmed links in both directions.
+
+    A title-only entry whose title matches several different full papers stays
+    unlinked: it could be any of them.
+    """
+    links: dict[int, dict[int, Verdict]] = {}
+    title_only: dict[int, list[int]] = {}
+    for i, j in pairs.tolist():
+        verdict = checker.check(i, j)
+        if verdict is None:
+            continue
+        ai = checker.t.abstract_end[i] - checker.t.abstract_start[i]
+        aj = checker.t.abstract_end[j] - checker.t.abstract_start[j]
+        if (ai == 0) != (aj == 0):
+            bare, full = (i, j) if ai == 0 else (j, i)
+            title_only.setdefault(bare, []).append(full)
+            continue
+        links.setdefault(i, {})[j] = verdict
+        links.setdefault(j, {})[i] = verdict
+    for bare, fulls in title_only.items():
+        distinct = [f for f in fulls if not any(g in links.get(f, {}) for g in fulls if g < f)]
+        if len(distinct) == 1:
+            for full in fulls:
+                verdict = checker.check(bare, full)
+                assert verdict is not None
+                links.setdefault(bare, {})[full] = verdict
+                links.setdefault(full, {})[bare] = verdict
+    return links
