@@ -37,6 +37,8 @@ class StageTimer:
 
     timings: dict[str, float] = field(default_factory=dict)
     show_progress: bool = field(default_factory=lambda: sys.stderr.isatty())
+    logger: logging.Logger = log
+    """Where the log lines go when there is no terminal (the plugin passes a logger MkDocs shows)."""
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -52,7 +54,7 @@ class StageTimer:
             sys.stderr.write(f"\rpaper-digest: {name} done in {elapsed:.2f} s" + " " * 20 + "\n")
             sys.stderr.flush()
         else:
-            log.info("paper-digest: %s done in %.2f s", name, elapsed)
+            self.logger.info("paper-digest: %s done in %.2f s", name, elapsed)
 
 
 @dataclass(frozen=True)

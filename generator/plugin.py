@@ -17,7 +17,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files, InclusionLevel
 
-from .build import GenerateResult, generate
+from .build import GenerateResult, StageTimer, generate
 from .config import BuildOptions, DigestConfig, build_options
 from .errors import DigestError, Problem
 from .writers import finish_tree, restore_tree
@@ -65,7 +65,7 @@ class DigestPlugin(BasePlugin[DigestConfig]):
         assert self.options is not None
         self._settle_tree()  # the previous build of `mkdocs serve`
         try:
-            self.result = generate(self.options)
+            self.result = generate(self.options, StageTimer(logger=log))
         except DigestError as exc:
             # Raised before MkDocs cleans site_dir: the previously built site stays intact.
             raise PluginError(f"paper-digest: {exc}") from exc

@@ -50,6 +50,8 @@ class ChildRun:
     """Peak resident memory of the largest single process (the child or one of its workers)."""
     peak_tree_rss_mb: float
     """Peak of the summed resident memory of the child and its workers, sampled."""
+    cpu_seconds: float
+    """User and system CPU time of the child and its workers: steadier than wall time on a busy machine."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,8 @@ def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> Ch
     """Run `python -m generator.bench.worker ARGS`, its stderr going to `log_file`; raise on failure."""
     import resource
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
     with log_file.open("wb") as log:
         start = time.perf_counter()
@@ -211,7 +214,8 @@ def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> Ch
         wall = time.perf_counter() - start
         done.set()
         sampler.join()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime - cpu_before
     if process.returncode != 0:
         tail = log_file.read_text("utf-8", errors="replace").splitlines()[-15:]
         raise ChildFailed(f"worker {' '.join(args)} failed ({process.returncode}):\n" + "\n".join(tail))
@@ -223,7 +227,7 @@ def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> Ch
     # it grew; the child's own report (self and its finished workers) is exact.
     own = result.get("peak_rss_mb", {})
     largest = max(own.get("self", 0.0), own.get("children", 0.0), after / 1024 if after > before else 0.0)
-    return ChildRun(result, wall, round(largest, 1), round(max(peak / 1024, largest), 1))
+    return ChildRun(result, wall, round(largest, 1), round(max(peak / 1024, largest), 1), round(cpu, 2))
 
 
 def measure_site(site: Path) -> dict[str, Any]:
