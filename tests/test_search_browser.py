@@ -183,3 +183,22 @@ def test_untrusted_text_is_never_markup(page: Any, search_site: str) -> None:
         "list => [...new Set([...list.querySelectorAll('*')].map(e => e.tagName.toLowerCase()))].sort()"
     )
     assert set(tags) <= {"li", "a", "div", "time", "span", "p", "mark"}
+
+
+def test_date_range_narrows_to_those_days(page: Any, search_site: str) -> None:
+    manifest = fetch_json(search_site + "search/manifest.json")
+    stores = [fetch_json(search_site + part["docs"]) for part in manifest["parts"]]
+    dated = [doc[2] for store in stores for doc in store if doc[2] and "model" in doc[1].lower()]
+    assert dated, "the seeds have dated listings"
+    last = max(dated)
+    page.goto(search_site)
+    search(page, "model")
+    wait_all_parts(page)
+    total = page.locator(".ds__result").count()
+    page.locator("[data-ds-from]").fill(last)
+    page.locator("[data-ds-to]").fill(last)
+    page.locator("[data-ds-to]").dispatch_event("change")
+    answered(page)
+    dates = page.locator(".ds__result time").all_text_contents()
+    assert dates and len(dates) == page.locator(".ds__result").count() <= total
+    assert set(dates) == {last}
