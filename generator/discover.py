@@ -16,16 +16,19 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from .models import Paper, Topic, TopicAssignment, Topics
 from .taxonomy import OTHER
 from .text import make_slug
+from .topics import enforce_share, paper_text, run_in_worker
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,10 @@ SEED = 20240529
 """Every random choice (SVD, k-means) uses this seed."""
 MAX_CLUSTERS = 24
 SVD_COMPONENTS = 100
-NAMING_SAMPLE = 300
+LARGE_CORPUS = 20_000
+"""From this many papers, cheaper settings keep 100k papers within seconds (fewer SVD
+components and power iterations, mini-batch k-means)."""
+NAMING_SAMPLE = 150
 """At most this many papers per cluster (the most central) are read to name it."""
 EXTRA_RATIO = 0.9
 """A second cluster is listed when the paper is nearly as close to it as to its own ..."""
@@ -56,8 +62,6 @@ PHRASE_BONUS = 2.5
 
 def discover_topics(papers: Sequence[Paper], n_clusters: int | None = None) -> Topics:
     """Cluster the papers into topics named by their distinctive phrases; 1-3 topics per paper."""
-    from .topics import enforce_share, paper_text
-
     ordered = sorted(papers, key=lambda p: p.id)
     if not ordered:
         return Topics(topics=(), assignments={})
@@ -66,7 +70,9 @@ def discover_topics(papers: Sequence[Paper], n_clusters: int | None = None) -> T
     if vectors is None:
         return Topics((OTHER,), {p.id: (TopicAssignment(OTHER.slug, 0.0, "no words to compare"),) for p in ordered})
     k = n_clusters or _choose_k(len(ordered))
-    k = max(1, min(k, len(ordered), len(np.unique(vectors, axis=0))))
+    # k-means needs at least k distinct points; only small corpora can run short of them.
+    distinct = len(np.unique(vectors, axis=0)) if len(ordered) <= 1000 else len(ordered)
+    k = max(1, min(k, len(ordered), distinct))
     labels, centroids = _cluster(vectors, k)
     similarity = vectors @ centroids.T
     # Each paper ranks the clusters by closeness, its own cluster first.
@@ -111,32 +117,70 @@ def _choose_k(n_papers: int) -> int:
 def _embed(texts: Sequence[str]) -> np.ndarray | None:
     """Dense, L2-normalised document vectors (TF-IDF, then SVD when there are enough papers)."""
     n = len(texts)
-    vectorizer = TfidfVectorizer(
-        stop_words="english",
-        sublinear_tf=True,
-        token_pattern=_TOKENS,
-        min_df=2 if n >= 50 else 1,
-        max_df=0.5 if n >= 50 else 1.0,
-        dtype=np.float32,
-    )
-    try:
-        matrix = vectorizer.fit_transform(texts)
-    except ValueError:
+    large = n >= LARGE_CORPUS
+    if large:
+        matrix = _hashed_tfidf(texts)
+    else:
+        vectorizer = TfidfVectorizer(
+            stop_words="english",
+            sublinear_tf=True,
+            token_pattern=_TOKENS,
+            min_df=2 if n >= 50 else 1,
+            max_df=0.5 if n >= 50 else 1.0,
+            dtype=np.float32,
+        )
+        try:
+            matrix = vectorizer.fit_transform(texts)
+        except ValueError:
+            return None
+    if matrix.shape[1] == 0 or matrix.nnz == 0:
         return None
-    components = min(SVD_COMPONENTS, matrix.shape[1] - 1, n - 1)
+    components = min(64 if large else SVD_COMPONENTS, matrix.shape[1] - 1, n - 1)
     if components >= 2 and matrix.shape[1] > SVD_COMPONENTS:
-        reduced = TruncatedSVD(n_components=components, random_state=SEED).fit_transform(matrix)
+        svd = TruncatedSVD(n_components=components, random_state=SEED, n_iter=3 if large else 5)
+        # A large corpus fits the projection on an evenly spaced sample (the papers are in id
+        # order, so the sample is deterministic) and projects everything with it.
+        step = max(1, n // LARGE_CORPUS)
+        reduced = svd.fit(matrix[::step]).transform(matrix) if step > 1 else svd.fit_transform(matrix)
     else:
         reduced = matrix.toarray()
     return np.asarray(normalize(reduced), dtype=np.float64)
+
+
+def _hashed_tfidf(texts: Sequence[str]) -> Any:
+    """TF-IDF of a large corpus, counted in two halves at once (hashing needs no shared vocabulary).
+
+    Terms in fewer than two papers or in more than half of them are dropped, as for small corpora.
+    """
+    half = len(texts) // 2
+    pending = run_in_worker(_hashed_counts, texts[half:])
+    first = _hashed_counts(texts[:half])
+    second = pending.result() if pending else _hashed_counts(texts[half:])
+    counts = sp.vstack([first, second], format="csr")
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    keep = np.flatnonzero((df >= 2) & (df <= 0.5 * len(texts)))
+    return TfidfTransformer(sublinear_tf=True).fit_transform(counts[:, keep])
+
+
+def _hashed_counts(texts: Sequence[str]) -> Any:
+    """Term counts of the texts in a hashed feature space."""
+    vectorizer = HashingVectorizer(
+        stop_words="english",
+        token_pattern=_TOKENS,
+        n_features=2**20,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float32,
+    )
+    return vectorizer.transform(texts)
 
 
 def _cluster(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Cluster labels and L2-normalised centroids."""
     if k == 1:
         return np.zeros(len(vectors), dtype=np.int64), normalize(vectors.mean(axis=0, keepdims=True))
-    if len(vectors) > 20_000:
-        model: KMeans | MiniBatchKMeans = MiniBatchKMeans(n_clusters=k, random_state=SEED, n_init=3, batch_size=4096)
+    if len(vectors) >= LARGE_CORPUS:
+        model: KMeans | MiniBatchKMeans = MiniBatchKMeans(n_clusters=k, random_state=SEED, n_init=1, batch_size=4096)
     else:
         model = KMeans(n_clusters=k, random_state=SEED, n_init=4)
     labels = model.fit_predict(vectors)
@@ -181,7 +225,8 @@ def _name_clusters(
         inside = np.asarray(matrix[positions].mean(axis=0)).ravel()
         score = (inside - overall) * bigram_bonus * useful
         ranked = [int(i) for i in np.lexsort((terms, -score)) if score[i] > 0][:60]
-        cluster_texts = [texts[sample[int(i)]] for i in positions]
+        # The most central papers come first in the sample; they show how the phrases are written.
+        cluster_texts = [texts[sample[int(i)]] for i in positions[:60]]
         picked: list[str] = []
         stems: set[str] = set()
         for i in ranked:

@@ -32,10 +32,10 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -45,6 +45,7 @@ from .models import Paper, Topic, TopicAssignment, Topics
 from .taxonomy import OTHER, PhraseMatcher, Taxonomy, normalise_for_matching
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TITLE_FACTOR = 3.0
 """A phrase in the title counts this many times its weight."""
@@ -124,17 +125,27 @@ def match_phrases(taxonomy: Taxonomy, texts: Sequence[tuple[str, str]]) -> list[
 
 
 def _start_matching(taxonomy: Taxonomy, texts: list[tuple[str, str]]) -> Future[list[Contributions]] | None:
-    """Match phrases in a forked worker for large corpora; None means "do it here"."""
-    if len(texts) < PARALLEL_MIN_PAPERS or "fork" not in multiprocessing.get_all_start_methods():
+    """Match phrases in a worker for large corpora; None means "do it here"."""
+    if len(texts) < PARALLEL_MIN_PAPERS:
+        return None
+    return run_in_worker(match_phrases, taxonomy, texts)
+
+
+def run_in_worker(function: Callable[..., T], *args: Any) -> Future[T] | None:
+    """Start `function(*args)` in a forked worker process; None when that is not possible.
+
+    Fork, not spawn: the worker needs no re-import and the arguments are already in its memory
+    image (they are still pickled once by the executor). The caller does the work itself on None.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
         return None
     try:
-        # Fork, not spawn: the worker needs no re-import and no copy of the texts through a pipe.
         executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
-        future = executor.submit(match_phrases, taxonomy, texts)
+        future = executor.submit(function, *args)
         executor.shutdown(wait=False)
         return future
-    except (OSError, RuntimeError) as exc:  # no processes allowed here: do the work in this one
-        log.debug("topics: matching phrases in-process (%s)", exc)
+    except (OSError, RuntimeError) as exc:  # no processes allowed here
+        log.debug("topics: no worker process (%s)", exc)
         return None
 
 
