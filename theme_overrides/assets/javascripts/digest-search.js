@@ -18,6 +18,7 @@
 (function () {
   "use strict";
 
+  var FORMAT = 1; // generator/search.py FORMAT_VERSION
   var PAGE_SIZE = 50;
   var PARALLEL_LOADS = 2;
   var TITLE_RANK_LIMIT = 500;
@@ -169,6 +170,8 @@
     data.ready = Promise.all([loadLunr(), fetchJSON(new URL("search/manifest.json", ROOT), "no-cache")])
       .then(function (values) {
         var manifest = values[1];
+        // A cached old copy of this script must not misread a newer format: fail visibly instead.
+        if (manifest.format !== FORMAT) throw new Error("search format " + manifest.format + ", expected " + FORMAT);
         data.manifest = manifest;
         (manifest.topics || []).forEach(function (t) {
           data.topicNames[t[0]] = t[1];
