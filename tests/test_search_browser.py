@@ -31,8 +31,8 @@ def search_site(site_url: str) -> str:
         home = response.read().decode("utf-8")
     if "digest-search.js" not in home or "data-ds-root" not in home:
         pytest.fail(
-            "the seeds site does not load the search: mkdocs.yml needs extra_javascript "
-            "assets/javascripts/digest-search.js and extra_css assets/stylesheets/digest-search.css"
+            "the seeds site does not load the search: theme_overrides/main.html (or mkdocs.yml extra_javascript) "
+            "must load assets/javascripts/digest-search.js and assets/stylesheets/digest-search.css"
         )
     return site_url
 

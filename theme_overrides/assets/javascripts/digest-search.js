@@ -18,6 +18,10 @@
 (function () {
   "use strict";
 
+  // Loaded twice (main.html and mkdocs.yml extra_javascript both)? One copy is enough.
+  if (window.__digestSearch) return;
+  window.__digestSearch = true;
+
   var FORMAT = 1; // generator/search.py FORMAT_VERSION
   var PAGE_SIZE = 50;
   var PARALLEL_LOADS = 2;
