@@ -58,29 +58,38 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def shingle_hashes(token_hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def shingle_hashes(
+    ids: np.ndarray, token_hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """32-bit hashes of the word 3-shingles of each segment, concatenated in segment order.
 
-    `token_hashes` holds one stable hash per token position; segment k spans
-    `starts[k]:ends[k]`. A segment shorter than 3 tokens yields its whole sequence as one
-    shingle (nothing when empty). Returns the hashes and the offsets per segment.
+    `ids` are token ids and `token_hashes` a stable hash per id; segment k spans
+    `ids[starts[k]:ends[k]]` (segments in increasing, non-overlapping order). A segment
+    shorter than 3 tokens yields its whole sequence as one shingle (nothing when
+    empty). Returns the hashes and the offsets per segment. Works in chunks of segments
+    so that no temporary array spans the corpus.
     """
-    h = token_hashes
-    n = len(h)
-    mixed = np.zeros(n, np.uint64)
-    if n >= 3:  # token hashes are already random: a multiply-add combines them well enough
-        mixed[: n - 2] = h[:-2] * _K1 + h[1:-1] * _K2 + h[2:]
     lengths = ends - starts
     counts = np.where(lengths >= 3, lengths - 2, np.minimum(lengths, 1))
     offsets = np.zeros(len(starts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
-    seg = np.repeat(np.arange(len(starts)), counts)
-    pos = np.arange(offsets[-1]) - offsets[seg] + starts[seg]
-    out = mixed[pos]
+    out = np.zeros(int(offsets[-1]), np.uint32)
+    step = 8192
+    for first in range(0, len(starts), step):
+        last = min(len(starts), first + step)
+        base, stop = int(starts[first]), int(ends[last - 1]) if last > first else 0
+        h = token_hashes[ids[base:stop]]
+        mixed = np.zeros(len(h), np.uint64)
+        if len(h) >= 3:  # token hashes are already random: a multiply-add combines them
+            mixed[:-2] = h[:-2] * _K1 + h[1:-1] * _K2 + h[2:]
+        seg = np.repeat(np.arange(first, last), counts[first:last])
+        pos = np.arange(offsets[first], offsets[last]) - offsets[seg] + starts[seg] - base
+        out[offsets[first] : offsets[last]] = (mixed[pos] >> np.uint64(32)).astype(np.uint32)
     short = np.flatnonzero((lengths > 0) & (lengths < 3))
     if len(short):  # one- or two-word texts: the whole text is the only shingle
-        out[offsets[short]] = segment_keys(h, starts[short], ends[short])
-    return (out >> np.uint64(32)).astype(np.uint32), offsets
+        keys = segment_keys(ids, token_hashes, starts[short], ends[short])
+        out[offsets[short]] = (keys >> np.uint64(32)).astype(np.uint32)
+    return out, offsets
 
 
 def minhash_signatures(shingles: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -142,11 +151,10 @@ def lsh_pairs(signatures: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros((0, 2), np.int64)
 
 
-def segment_keys(token_hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """An order-sensitive 64-bit key per token segment (equal sequences, equal keys)."""
+def segment_keys(ids: np.ndarray, token_hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """An order-sensitive 64-bit key per token segment (equal sequences, equal keys; 0 if empty)."""
     lengths = ends - starts
-    n = len(starts)
-    keys = np.zeros(n, np.uint64)
+    keys = np.zeros(len(starts), np.uint64)
     nonempty = np.flatnonzero(lengths > 0)
     if not len(nonempty):
         return keys
@@ -154,8 +162,8 @@ def segment_keys(token_hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray)
     np.cumsum(lengths[nonempty][:-1], out=seg_starts[1:])
     seg = np.repeat(np.arange(len(nonempty)), lengths[nonempty])
     rank = np.arange(len(seg)) - seg_starts[seg]
-    positions = starts[nonempty][seg] + rank
-    mixed = mix64(token_hashes[positions] ^ mix64(rank.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)))
+    hashed = token_hashes[ids[starts[nonempty][seg] + rank]]
+    mixed = mix64(hashed ^ mix64(rank.astype(np.uint64) + _K1))
     keys[nonempty] = mix64(np.bitwise_xor.reduceat(mixed, seg_starts) ^ lengths[nonempty].astype(np.uint64))
     return keys
 
@@ -293,9 +301,15 @@ class PairChecker:
     def __init__(self, table: TextTable) -> None:
         self.t = table
         self._sets: dict[int, np.ndarray] = {}
+        self._titles: dict[int, tuple[str, frozenset[int]]] = {}
 
-    def _title(self, i: int) -> np.ndarray:
-        return self.t.ids[self.t.title_start[i] : self.t.title_end[i]]
+    def _title(self, i: int) -> tuple[str, frozenset[int]]:
+        """The title's tokens glued together, and its set of token ids (cached)."""
+        found = self._titles.get(i)
+        if found is None:
+            ids = self.t.ids[self.t.title_start[i] : self.t.title_end[i]]
+            found = self._titles[i] = (self._joined(ids), frozenset(ids.tolist()))
+        return found
 
     def _abstract(self, i: int) -> np.ndarray:
         return self.t.ids[self.t.abstract_start[i] : self.t.abstract_end[i]]
@@ -309,14 +323,15 @@ class PairChecker:
 
     def _joined(self, ids: np.ndarray) -> str:
         # Tokens glued together: `$O(n^2)$` and `O(n2)` both give `on2`.
-        return "".join(self.t.words[k] for k in ids)
+        words = self.t.words
+        return "".join([words[k] for k in ids.tolist()])
 
     def title_similarity(self, i: int, j: int) -> float:
         """Jaccard of the title word sets; a title inside the other (subtitle) counts 0.8."""
-        a, b = np.unique(self._title(i)), np.unique(self._title(j))
-        if not len(a) or not len(b):
+        a, b = self._title(i)[1], self._title(j)[1]
+        if not a or not b:
             return 0.0
-        common = len(np.intersect1d(a, b, assume_unique=True))
+        common = len(a & b)
         jaccard = common / (len(a) + len(b) - common)
         smaller = min(len(a), len(b))
         if smaller >= 2 and common == smaller:
@@ -333,19 +348,20 @@ class PairChecker:
     def check(self, i: int, j: int) -> Verdict | None:
         """Whether papers i and j are very likely the same work, and how they differ."""
         ai, aj = self._abstract(i), self._abstract(j)
-        ti, tj = self._title(i), self._title(j)
-        same_title = self._joined(ti) == self._joined(tj)
+        (ti, title_words), (tj, _) = self._title(i), self._title(j)
+        same_title = ti == tj
         ts = 1.0 if same_title else self.title_similarity(i, j)
         if not len(ai) or not len(aj):
             if len(ai) or len(aj):  # a title-only entry and a full one
-                return Verdict(0.6, "truncated") if same_title and len(ti) >= MIN_TITLE_ONLY else None
-            return Verdict(1.0, "markup") if same_title and len(ti) else None
+                return Verdict(0.6, "truncated") if same_title and len(title_words) >= MIN_TITLE_ONLY else None
+            return Verdict(1.0, "markup") if same_title and ti else None
         if same_title and self._joined(ai) == self._joined(aj):
             return Verdict(1.0, "markup")
         if np.array_equal(ai, aj):
             return Verdict(_score(1.0, ts), "title")
         si, sj = self._shingle_set(i), self._shingle_set(j)
-        common = len(np.intersect1d(si, sj, assume_unique=True))
+        at = np.minimum(np.searchsorted(si, sj), len(si) - 1)
+        common = int(np.count_nonzero(si[at] == sj))
         jaccard = common / (len(si) + len(sj) - common)
         containment = common / min(len(si), len(sj))
         short, long, s = (i, j, ai) if len(ai) <= len(aj) else (j, i, aj)

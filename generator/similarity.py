@@ -99,9 +99,9 @@ def _find_similarity(papers: Sequence[Paper]) -> Similarity:
 
     starts, ends = table.title_start, table.title_end
     abstract_len = table.abstract_end - table.abstract_start
-    title_keys = np.where(ends > starts, segment_keys(token_hashes, starts, ends), 0)
+    title_keys = np.where(ends > starts, segment_keys(table.ids, token_hashes, starts, ends), 0)
     prefix_end = table.abstract_start + np.minimum(abstract_len, PREFIX_TOKENS)
-    prefix_keys = segment_keys(token_hashes, table.abstract_start, prefix_end)
+    prefix_keys = segment_keys(table.ids, token_hashes, table.abstract_start, prefix_end)
     candidates = candidate_pairs(
         table,
         title_keys.astype(np.uint64),
@@ -122,17 +122,16 @@ def _find_similarity(papers: Sequence[Paper]) -> Similarity:
 
 
 def build_text_table(papers: Sequence[Paper]) -> tuple[TextTable, np.ndarray]:
-    """Fold and tokenize every title and abstract; return the table and per-position hashes."""
+    """Fold and tokenize every title and abstract; return the table and the token hashes."""
     texts = [text for paper in papers for text in (paper.title, paper.abstract)]
     tokens = tokenize_corpus(texts)
     ids, offsets = tokens.ids, tokens.offsets
-    position_hashes = tokens.hashes[ids]
     title_start, title_end = offsets[0:-1:2], offsets[1::2]
     abstract_start, abstract_end = offsets[1::2], offsets[2::2]
     has_abstract = abstract_end > abstract_start
     shingle_start = np.where(has_abstract, abstract_start, title_start)
     shingle_end = np.where(has_abstract, abstract_end, title_end)
-    shingles, shingle_offsets = shingle_hashes(position_hashes, shingle_start, shingle_end)
+    shingles, shingle_offsets = shingle_hashes(ids, tokens.hashes, shingle_start, shingle_end)
     marked = np.array(
         [ends_with_ellipsis(p.abstract) or not p.abstract.rstrip().endswith(_SENTENCE_END) for p in papers],
         dtype=bool,
@@ -148,7 +147,7 @@ def build_text_table(papers: Sequence[Paper]) -> tuple[TextTable, np.ndarray]:
         shingles=shingles,
         shingle_offsets=shingle_offsets,
     )
-    return table, position_hashes
+    return table, tokens.hashes
 
 
 def tfidf_matrix(table: TextTable, n: int) -> sp.csr_matrix:
@@ -158,13 +157,14 @@ def tfidf_matrix(table: TextTable, n: int) -> sp.csr_matrix:
     """
     words = table.words
     keep_word = np.fromiter((len(w) > 1 and w not in ENGLISH_STOP_WORDS for w in words), bool, len(words))
-    lengths = np.diff(np.append(table.title_start, len(table.ids)))  # title + abstract per paper
-    rows = np.repeat(np.arange(n, dtype=np.int32), lengths)
+    # Each paper's tokens (title, then abstract) are contiguous: a CSR matrix with
+    # repeated columns, whose duplicates scipy sums in place.
     keep = keep_word[table.ids]
+    kept_before = np.zeros(len(table.ids) + 1, np.int32 if len(table.ids) < 2**31 else np.int64)
+    np.cumsum(keep, out=kept_before[1:])
+    indptr = kept_before[np.append(table.title_start, len(table.ids))]
     counts = sp.csr_matrix(
-        (np.ones(int(keep.sum()), np.float32), (rows[keep], table.ids[keep])),
-        shape=(n, max(len(words), 1)),
-        dtype=np.float32,
+        (np.ones(int(indptr[-1]), np.float32), table.ids[keep], indptr), shape=(n, max(len(words), 1))
     )
     counts.sum_duplicates()
     matrix: sp.csr_matrix = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
@@ -220,9 +220,14 @@ def _approximate_shortlist(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarra
     kmeans = KMeans(n_clusters=cells, init=init, n_init=1, max_iter=KMEANS_ITERATIONS, random_state=SEED)
     kmeans.fit(sample)
     centres = kmeans.cluster_centers_.astype(np.float32)
-    affinity = 2 * embedding @ centres.T - (centres * centres).sum(axis=1)
-    probes = _top_k_rows(affinity, PROBES)
-    home = np.argmax(affinity, axis=1)
+    squares = (centres * centres).sum(axis=1)
+    probes = np.zeros((n, min(PROBES, cells)), np.int64)
+    home = np.zeros(n, np.int64)
+    step = max(1, _BLOCK // cells)
+    for begin in range(0, n, step):  # nearest centres by squared distance, in blocks
+        affinity = 2 * embedding[begin : begin + step] @ centres.T - squares
+        probes[begin : begin + step] = _top_k_rows(affinity, PROBES)
+        home[begin : begin + step] = np.argmax(affinity, axis=1)
     member_order = np.argsort(home, kind="stable")
     member_bounds = np.searchsorted(home[member_order], np.arange(cells + 1))
     probe_rows = np.repeat(np.arange(n), probes.shape[1])
@@ -264,7 +269,7 @@ def _approximate_shortlist(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarra
 def _cosines(matrix: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
     """Exact TF-IDF cosine of each pair (rows are l2-normalised)."""
     out = np.zeros(len(pairs), np.float64)
-    step = 200_000
+    step = 50_000
     for begin in range(0, len(pairs), step):
         chunk = pairs[begin : begin + step]
         product = matrix[chunk[:, 0]].multiply(matrix[chunk[:, 1]])
@@ -292,5 +297,5 @@ def top_similar(
     chosen = rank < TOP_K
     similar: dict[str, list[SimilarPaper]] = {paper_id: [] for paper_id in ids}
     for i, j, s in zip(source[chosen].tolist(), target[chosen].tolist(), score[chosen].tolist(), strict=True):
-        similar[ids[i]].append(SimilarPaper(id=ids[j], score=s))
+        similar[ids[i]].append(SimilarPaper(ids[j], s))
     return {paper_id: tuple(found) for paper_id, found in similar.items()}

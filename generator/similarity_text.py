@@ -60,6 +60,14 @@ def _greek_table() -> dict[int, str]:
 _TRANSLATE = _greek_table()
 
 
+def _spaced(match: re.Match[str]) -> str:
+    return f" {match.group(1)} "
+
+
+def _bare(match: re.Match[str]) -> str:
+    return match.group(1)
+
+
 def fold_markup(text: str) -> str:
     """Text with markup, accents and case folded away: what a reader sees, in lower case.
 
@@ -72,9 +80,9 @@ def fold_markup(text: str) -> str:
     if "<" in text:
         text = _TAG.sub(" ", text)
     if "\\" in text:
-        text = _LATEX_WRAPPER.sub(r" \1 ", text)
-        text = _LATEX_ESCAPE.sub(r"\1", text)
-        text = _LATEX_COMMAND.sub(r" \1 ", text)
+        text = _LATEX_WRAPPER.sub(_spaced, text)
+        text = _LATEX_ESCAPE.sub(_bare, text)
+        text = _LATEX_COMMAND.sub(_spaced, text)
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text)
         text = _COMBINING.sub("", text).translate(_TRANSLATE)
@@ -136,7 +144,7 @@ def tokenize_corpus(texts: Sequence[str]) -> Tokens:
         split = [_fold_to_bytes(text).split() for text in texts[begin : begin + _CHUNK]]
         counts.extend(map(len, split))
         flat = itertools.chain.from_iterable(split)
-        chunks.append(np.fromiter(map(vocabulary.__getitem__, flat), np.int32, sum(map(len, split))))
+        chunks.append(np.array(list(map(vocabulary.__getitem__, flat)), np.int32))
     offsets = np.zeros(len(texts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     ids = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
