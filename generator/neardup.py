@@ -18,6 +18,7 @@ seconds per 100k papers, this costs a fraction of that and gives the same values
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -263,8 +264,16 @@ MIN_PREFIX = 8
 """Words a truncated abstract keeps at least (shorter prefixes prove nothing)."""
 MIN_STRONG_PREFIX = 25
 """Words of a shared opening that make a truncation likely even under another title."""
+MIN_EVIDENCE = 20
+"""Words an abstract needs to count as evidence when the titles disagree."""
 MIN_TITLE_ONLY = 3
 """Words a title needs to match a title-only entry (short titles are too generic)."""
+
+
+# Title words that mark another version or member of a series rather than an edit.
+_VERSION = re.compile(
+    r"v?\d+[a-z]?|[ivx]{1,4}|part|version|edition|pro|plus|max|mini|lite|next|turbo|ultra|large|small|base"
+)
 
 
 @dataclass(frozen=True)
@@ -338,6 +347,12 @@ class PairChecker:
             return max(jaccard, 0.8)
         return jaccard
 
+    def is_next_version(self, i: int, j: int) -> bool:
+        """Whether the titles differ only in version marks (`V2`, `2.0`, `Part II`, `Pro`)."""
+        a, b = self._title(i)[1], self._title(j)[1]
+        changed = a ^ b
+        return 0 < len(changed) <= 3 and all(_VERSION.fullmatch(self.t.words[k]) for k in changed)
+
     def _is_prefix(self, short: np.ndarray, long: np.ndarray) -> bool:
         n = len(short)
         if n > len(long) or n == 0 or not np.array_equal(short[: n - 1], long[: n - 1]):
@@ -357,6 +372,8 @@ class PairChecker:
             return Verdict(1.0, "markup") if same_title and ti else None
         if same_title and self._joined(ai) == self._joined(aj):
             return Verdict(1.0, "markup")
+        if min(len(ai), len(aj)) < MIN_EVIDENCE and ts < TITLES_AGREE:
+            return None  # a boilerplate abstract ("withdrawn", "no abstract") is no evidence
         if np.array_equal(ai, aj):
             return Verdict(_score(1.0, ts), "title")
         si, sj = self._shingle_set(i), self._shingle_set(j)
@@ -371,10 +388,15 @@ class PairChecker:
         marked = bool(self.t.marked_truncated[short])
         strong = ts >= TITLES_AGREE or len(s) >= MIN_STRONG_PREFIX
         prefix = len(s) >= MIN_PREFIX and self._is_prefix(s, rest)
-        if strong and ((prefix and (marked or len(s) <= 0.6 * len(rest))) or (marked and containment >= CONTAINED)):
+        shorter = len(s) <= 0.9 * len(rest)
+        if strong and (
+            (prefix and (marked or len(s) <= 0.6 * len(rest))) or (marked and shorter and containment >= CONTAINED)
+        ):
             return Verdict(_score(max(containment, 0.95 if prefix else 0.0), ts), "truncated")
         if jaccard >= NEAR_SAME:
             return Verdict(_score(jaccard, ts), "abstract" if ts >= 0.999 else "title")
+        if self.is_next_version(i, j):
+            return None  # `X` and `X-V2` share their subject and wording, not their work
         if ts >= TITLES_AGREE and max(jaccard, containment * 0.75) >= EDITED:
             return Verdict(_score(jaccard, ts), "abstract")
         if jaccard >= RETITLED_AND_EDITED:
