@@ -48,6 +48,30 @@ _K1 = np.uint64(0x9E3779B97F4A7C15)
 _K2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
+@dataclass(frozen=True)
+class TextTable:
+    """Folded token sequences of every paper, as flat id arrays with per-paper bounds."""
+
+    ids: np.ndarray
+    """Token ids of every title and abstract, concatenated (title, abstract, title, ...)."""
+    title_start: np.ndarray
+    """Per paper: where its title tokens start in `ids`."""
+    title_end: np.ndarray
+    """Per paper: where its title tokens end."""
+    abstract_start: np.ndarray
+    """Per paper: where its abstract tokens start."""
+    abstract_end: np.ndarray
+    """Per paper: where its abstract tokens end (equal to the start when it has none)."""
+    words: Sequence[str]
+    """Token string per id."""
+    marked_truncated: np.ndarray
+    """Per paper: the raw abstract ends in an ellipsis or in the middle of a sentence."""
+    shingles: np.ndarray
+    """32-bit hashes of word 3-shingles of each abstract (of the title when it has none)."""
+    shingle_offsets: np.ndarray
+    """Paper k's shingles are `shingles[shingle_offsets[k]:shingle_offsets[k + 1]]`."""
+
+
 def _fmix32(h: np.ndarray) -> np.ndarray:
     """MurmurHash3's 32-bit finaliser: datasketch's `affine32` pre-mix of each input hash."""
     h = h.copy()
@@ -284,24 +308,6 @@ class Verdict:
     """Similarity in [0, 1], rounded to 3 decimals."""
     kind: str
     """`markup`, `truncated`, `title` or `abstract`."""
-
-
-@dataclass(frozen=True)
-class TextTable:
-    """Folded token sequences of every paper, as flat id arrays with per-paper bounds."""
-
-    ids: np.ndarray
-    title_start: np.ndarray
-    title_end: np.ndarray
-    abstract_start: np.ndarray
-    abstract_end: np.ndarray
-    words: Sequence[str]
-    """Token string per id."""
-    marked_truncated: np.ndarray
-    """Per paper: the raw abstract ends in an ellipsis or in the middle of a sentence."""
-    shingles: np.ndarray
-    shingle_offsets: np.ndarray
-    """Abstract 3-shingles per paper (title shingles when the abstract is empty)."""
 
 
 class PairChecker:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +219,22 @@ def test_scale_smoke(monkeypatch: pytest.MonkeyPatch, exact_limit: int) -> None:
     missed = planted - found
     assert len(missed) <= len(planted) // 20, sorted(missed)[:5]
     assert sum(len(s) for s in result.similar.values()) >= 3 * len(papers)
+
+
+def test_result_does_not_depend_on_the_hash_seed() -> None:
+    here = Path(__file__).parent
+    script = (
+        "import hashlib, sys\n"
+        f"sys.path[:0] = [{str(here)!r}, {str(here.parent)!r}]\n"
+        "import test_similarity as t\n"
+        "from generator import similarity\n"
+        "similarity.EXACT_LIMIT = 300\n"
+        "papers, _ = t.synthetic_corpus(800)\n"
+        "print(hashlib.sha1(repr(similarity.find_similarity(papers)).encode()).hexdigest())\n"
+    )
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        digests.add(done.stdout.strip())
+    assert len(digests) == 1
