@@ -71,7 +71,10 @@ MAX_TOPIC_SHARE = 0.25
 MIN_PAPERS_FOR_PRIMARY_CAP = 20
 """Below this many papers, the 25% limit only drops extras; it never moves a primary topic."""
 PARALLEL_MIN_PAPERS = 20_000
-"""From this many papers, phrases are matched in a worker process alongside the TF-IDF work."""
+"""From this many papers, phrases are matched in a worker process alongside the TF-IDF work ..."""
+WORKER_SHARE = 0.7
+"""... the worker taking this share of the papers (matching all of them takes a little longer
+than the TF-IDF matrix, so this process takes the rest once its matrix is built)."""
 
 Contributions = dict[int, dict[int, float]]
 """Per topic index, per phrase index: the phrase's weighted contribution to the topic's score."""
@@ -100,9 +103,15 @@ def assign_topics(papers: Sequence[Paper], taxonomy: Taxonomy | None) -> Topics:
     if not ordered:
         return Topics(topics=tuple(t.topic for t in taxonomy.topics), assignments={})
     texts = [(p.title, p.abstract) for p in ordered]
-    pending = _start_matching(taxonomy, texts)
+    # Large corpora: a worker matches phrases in most papers while this process builds the
+    # TF-IDF matrix and then matches the rest (the split keeps both cores busy until the end).
+    cut = math.floor(WORKER_SHARE * len(texts)) if len(texts) >= PARALLEL_MIN_PAPERS else 0
+    pending = run_in_worker(match_phrases, taxonomy, texts[:cut]) if cut else None
     matrix = _tfidf(ordered)
-    evidence = [_Evidence(c) for c in (pending.result() if pending else match_phrases(taxonomy, texts))]
+    found = match_phrases(taxonomy, texts[cut:] if pending else texts)
+    if pending:
+        found = pending.result() + found
+    evidence = [_Evidence(c) for c in found]
     keyword = _keyword_scores(evidence, len(taxonomy.topics))
     similarity = _centroid_similarity(matrix, keyword)
     total = keyword + SIMILARITY_WEIGHT * similarity
@@ -122,13 +131,6 @@ def match_phrases(taxonomy: Taxonomy, texts: Sequence[tuple[str, str]]) -> list[
     """Phrase contributions for each (title, abstract); module-level so a worker can run it."""
     matcher = PhraseMatcher(taxonomy)
     return [_contributions(title, abstract, taxonomy, matcher) for title, abstract in texts]
-
-
-def _start_matching(taxonomy: Taxonomy, texts: list[tuple[str, str]]) -> Future[list[Contributions]] | None:
-    """Match phrases in a worker for large corpora; None means "do it here"."""
-    if len(texts) < PARALLEL_MIN_PAPERS:
-        return None
-    return run_in_worker(match_phrases, taxonomy, texts)
 
 
 def run_in_worker(function: Callable[..., T], *args: Any) -> Future[T] | None:

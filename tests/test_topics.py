@@ -304,3 +304,15 @@ def test_discovered_topics_on_tiny_corpora():
     assert len(topics.assignments[one[0].id]) == 1
     empty = assign_topics([], None)
     assert empty.topics == () and empty.assignments == {}
+
+
+def test_worker_process_gives_the_same_result(seed_papers, taxonomy, seed_topics, monkeypatch):
+    import generator.discover as discover
+    import generator.topics as topics_module
+
+    monkeypatch.setattr(topics_module, "PARALLEL_MIN_PAPERS", 10)
+    assert assign_topics(seed_papers, taxonomy) == seed_topics
+    parallel = discover._hashed_tfidf([p.title + " " + p.abstract for p in seed_papers])
+    monkeypatch.setattr(topics_module, "run_in_worker", lambda *args: None)
+    monkeypatch.setattr(discover, "run_in_worker", lambda *args: None)
+    assert (discover._hashed_tfidf([p.title + " " + p.abstract for p in seed_papers]) != parallel).nnz == 0
