@@ -240,6 +240,12 @@ def _rank(
         for r in by_similarity[: len(other_rows) - allowed_other]:
             if best_similarity[r] > 0:
                 is_other[r] = False
+    if sum(is_other) > allowed_other:
+        log.warning(
+            "topics: %d of %d papers fit no topic and resemble no topic's papers; they are listed under Other",
+            sum(is_other),
+            n_papers,
+        )
     chosen: list[list[int]] = []
     for r in range(n_papers):
         if is_other[r]:
