@@ -53,7 +53,7 @@ NEAR_DUP_COSINE = 0.5
 """Engine pairs from this cosine on are also checked as near-duplicates."""
 SHORTLIST = 12
 """Nearest neighbours kept per paper before near-duplicates are taken out."""
-EXACT_LIMIT = 4000
+EXACT_LIMIT = 8000
 """Up to this many papers every pair is scored; above it the inverted-file search runs."""
 SEED = 20240529
 SVD_COMPONENTS = 128
