@@ -75,8 +75,9 @@ def fold_markup(text: str) -> str:
     wrapper commands keep their argument, other commands keep their name; accents are
     stripped and Greek letters spelled out. Punctuation stays (tokens ignore it).
     """
-    if "&" in text:
-        text = html.unescape(text)
+    for _ in range(2):  # twice: scraped text is sometimes escaped twice (`&amp;amp;`)
+        if "&" in text:
+            text = html.unescape(text)
     if "<" in text:
         text = _TAG.sub(" ", text)
     if "\\" in text:
