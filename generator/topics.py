@@ -7,7 +7,10 @@ whose best evidence is strong and clear are *confident*; the mean TF-IDF vectors
 confident papers of each topic are that topic's centroid. Every paper's final score per topic
 is its phrase score plus its similarity to the topic's centroid, so similarity decides where
 phrases are weak or absent (reason: `similar to papers in <topic>`), and phrases decide where
-they are strong (reason: `matched: "theorem prover", "Lean"`).
+they are strong (reason: `matched: "theorem prover", "Lean"`). A topic marked `generic` in the
+taxonomy (Benchmarks & Evaluation) yields the first rank to a field topic with clear evidence of
+its own: a math benchmark is Mathematical Reasoning first, then Benchmarks & Evaluation.
+Secondary topics need clear phrase evidence of their own and a fair share of the primary's score.
 
 Limits, and how they are enforced:
 
@@ -17,14 +20,15 @@ Limits, and how they are enforced:
   a topic *anywhere* among their one to three assignments is at most 25% of the papers. It is
   enforced first by dropping the topic from the papers where it is a weakest extra (secondary)
   assignment, and only then, for corpora of at least `MIN_PAPERS_FOR_PRIMARY_CAP` papers, by
-  moving the weakest primaries to their next best topic. Tiny corpora cannot satisfy the limit
-  and are left alone.
+  moving the primaries that beat their runner-up by the least to that runner-up. Below that
+  size the limit cannot always be met (two papers of four on one topic are half the corpus), so
+  primaries are never moved there.
 
 The stage is pure and deterministic: papers are sorted by id first, nothing depends on input
-order, string hashing or unseeded randomness. For large corpora the phrase scan runs in a
-forked worker process while this process builds the TF-IDF matrix (the machine has two cores);
-the result is the same either way. Without a taxonomy, topics are discovered by clustering
-instead (`generator.discover`).
+order, string hashing or unseeded randomness. For large corpora a forked worker process scans
+most papers for phrases while this process builds the TF-IDF matrix and then scans the rest
+(the target machine has two cores); the result is the same either way. Without a taxonomy,
+topics are discovered by clustering instead (`generator.discover`).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from .models import Paper, Topic, TopicAssignment, Topics
+from .models import Paper, TopicAssignment, Topics
 from .taxonomy import OTHER, PhraseMatcher, Taxonomy, normalise_for_matching
 
 log = logging.getLogger(__name__)
@@ -363,8 +367,3 @@ def _log_summary(assignments: dict[str, tuple[TopicAssignment, ...]], n_papers: 
             largest,
             counts[largest],
         )
-
-
-def topic_of(topics: Topics, slug: str) -> Topic | None:
-    """The topic with this slug, if any."""
-    return next((t for t in topics.topics if t.slug == slug), None)
