@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from .text import abstract_key, content_hash, make_slug, normalise_text, title_k
 log = logging.getLogger(__name__)
 
 _NO_DATE = dt.date.max
+_PUNCTUATION = re.compile(r"[^\w\s]|_", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,9 @@ def _paper(group: list[_Entry]) -> Paper:
     elif given_ids and make_slug(given_ids[0], max_length=60):
         paper_id = make_slug(given_ids[0], max_length=60)
     else:
-        stem = make_slug(first.title, max_length=60) or "paper"
+        # Punctuation is dropped before slugging ("GPT-4o" and "GPT4o" give one stem), so the
+        # stem does not depend on which variant of a merged title happened to be seen first.
+        stem = make_slug(_PUNCTUATION.sub("", first.title), max_length=60) or "paper"
         paper_id = f"{stem}-{content_hash(first.title_key, first.abstract_key)}"
     appearances = tuple(Appearance(e.record.source, e.date, e.record.position, e.record.line) for e in group)
     return Paper(

@@ -164,12 +164,6 @@ def test_near_duplicate_is_its_own_paper_linked_to_the_seed(builds: dict[str, Pa
     assert seed["id"] in [n["id"] for n in variant["near_duplicates"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: a paper's id takes its readable stem from its earliest appearance, so a duplicate "
-    "with other punctuation (merged as the same paper) on an earlier day, or a dated one of an undated "
-    "paper, changes the id; keeping ids needs a record of the ids already published",
-)
 def test_punctuation_variant_on_an_earlier_day_keeps_the_id() -> None:
     first = Listing("b.txt", "b.txt", "listing-b", (RawRecord("b.txt", 1, 1, "GPT-4o Beats Humans", "We show it."),))
     later = Listing("a.txt", "a.txt", "listing-b", (RawRecord("a.txt", 1, 1, "GPT4o beats humans!", "We show it."),))
