@@ -53,11 +53,35 @@ _UNINFORMATIVE = frozenset(
     results result method methods approach approaches work works study studies based using use used new
     novel existing task tasks performance problem problems model models framework significant
     significantly demonstrate demonstrates various different however also effective state art recent
-    recently large small key paradigm way ways""".split()  # noqa: SIM905
+    recently large small key paradigm way ways learning deep neural network networks language languages
+    machine training data llm llms ai improve improves improved improving achieve achieves outperform
+    outperforms better best strong stronger""".split()  # noqa: SIM905
 )
+# Phrases that describe most of machine learning rather than one topic of it.
+_BROAD = frozenset(
+    {
+        f"{prefix}{head}{plural}"
+        for prefix, head in (
+            ("", "language model"),
+            ("large ", "language model"),
+            ("", "neural network"),
+            ("deep ", "neural network"),
+            ("", "deep learning"),
+            ("", "machine learning"),
+            ("", "learning model"),
+            ("machine ", "learning model"),
+            ("deep ", "learning model"),
+            ("", "large language"),
+        )
+        for plural in ("", "s")
+    }
+)
+_DANGLING = frozenset({"large", "small", "deep", "neural", "pre", "multi", "new", "based", "using", "high", "low"})
 _SMALL_WORDS = frozenset(("a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to"))
 PHRASE_BONUS = 2.5
-"""How much more a two- or three-word phrase is worth than a single word when naming."""
+"""How much more a two- or three-word phrase is worth than a single word when naming ..."""
+SINGLE_WORD_PENALTY = 0.6
+"""... and, among the chosen phrases, how much a single word counts when ordering the name."""
 
 
 def discover_topics(papers: Sequence[Paper], n_clusters: int | None = None) -> Topics:
@@ -89,7 +113,7 @@ def discover_topics(papers: Sequence[Paper], n_clusters: int | None = None) -> T
         chosen.append(picks)
     enforce_share(chosen, orders, sim, k)
     members = [[r for r in range(len(ordered)) if chosen[r][0] == c] for c in range(k)]
-    names = _name_clusters(texts, members, sim)
+    names = _name_clusters(texts, [p.title for p in ordered], members, sim)
     topics_by_cluster = _make_topics(names)
     display = sorted((c for c in range(k) if members[c]), key=lambda c: (-len(members[c]), topics_by_cluster[c].name))
     assignments = {
@@ -188,9 +212,13 @@ def _cluster(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _name_clusters(
-    texts: Sequence[str], members: Sequence[list[int]], sim: Sequence[Sequence[float]]
+    texts: Sequence[str], titles: Sequence[str], members: Sequence[list[int]], sim: Sequence[Sequence[float]]
 ) -> list[list[str]]:
-    """For each cluster, its most distinctive phrases (bigrams preferred), as the papers write them."""
+    """For each cluster, its most distinctive phrases (bigrams preferred), as the papers write them.
+
+    Phrases that also occur in the cluster's titles lead: titles name subjects ("theorem proving"),
+    abstracts also say how well things went ("significantly reduces").
+    """
     sample: list[int] = []
     owner: list[int] = []
     for c, rows in enumerate(members):
@@ -214,7 +242,7 @@ def _name_clusters(
     terms = vectorizer.get_feature_names_out()
     overall = np.asarray(matrix.mean(axis=0)).ravel()
     owner_array = np.array(owner)
-    bigram_bonus = np.array([PHRASE_BONUS ** min(t.count(" "), 1) * (1.2 if t.count(" ") > 1 else 1.0) for t in terms])
+    bigram_bonus = np.array([(PHRASE_BONUS if " " in t else 1.0) * (1.2 if t.count(" ") > 1 else 1.0) for t in terms])
     useful = np.array([_useful(t) for t in terms])
     names: list[list[str]] = []
     for c in range(len(members)):
@@ -227,7 +255,8 @@ def _name_clusters(
         ranked = [int(i) for i in np.lexsort((terms, -score)) if score[i] > 0][:60]
         # The most central papers come first in the sample; they show how the phrases are written.
         cluster_texts = [texts[sample[int(i)]] for i in positions[:60]]
-        picked: list[str] = []
+        cluster_titles = [titles[sample[int(i)]] for i in positions]
+        picked: list[tuple[bool, float, str]] = []
         stems: set[str] = set()
         for i in ranked:
             term = str(terms[i])
@@ -239,18 +268,27 @@ def _name_clusters(
             form = _surface_form(term, cluster_texts)
             if form is None:
                 continue
-            picked.append(form)
+            # A single word leads the name only when it is much more distinctive than the phrases.
+            in_titles = _surface_form(term, cluster_titles) is not None
+            picked.append((in_titles, float(score[i]) * (1.0 if " " in term else SINGLE_WORD_PENALTY), form))
             stems |= words
             if len(picked) == 5:
                 break
-        names.append(picked)
+        names.append([form for _, _, form in sorted(picked, key=lambda p: (not p[0], -p[1]))])
     return names
 
 
 def _useful(term: str) -> float:
-    """0 for phrases that say nothing about a topic ("proposed method"), else 1."""
+    """0 for phrases that say nothing about a topic ("proposed method", "language models"), else 1."""
     words = term.split()
     if all(w in _UNINFORMATIVE for w in words):
+        return 0.0
+    # Broad phrases, and fragments that contain one ("fine tuning large language").
+    pairs = {" ".join(words[i : i + 2]) for i in range(len(words) - 1)}
+    if term in _BROAD or pairs & _BROAD:
+        return 0.0
+    # A phrase cut off before its noun ("fine tuning large") is no name.
+    if len(words) > 1 and words[-1] in _DANGLING:
         return 0.0
     if len(words) == 1 and len(term) < 3:
         return 0.0
@@ -258,7 +296,8 @@ def _useful(term: str) -> float:
 
 
 def _stem(word: str) -> str:
-    """A crude stem, enough to see that "bound" and "bounds" repeat each other."""
+    """A crude stem, enough to see that "bound" and "bounds" (or "pre-trained", "pretrained") repeat."""
+    word = word.replace("-", "")
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
