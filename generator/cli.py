@@ -155,6 +155,9 @@ def build(
     config, plugin = _load(config_file, sources, site_dir, strict)
     final = Path(config["site_dir"])  # type: ignore[index]
     staging = final.with_name(final.name + ".building")
+    old = final.with_name(final.name + ".old")
+    if old.is_dir() and not final.exists():
+        old.rename(final)  # a build killed between the two renames below: the previous site comes back
     shutil.rmtree(staging, ignore_errors=True)
     config["site_dir"] = str(staging)  # type: ignore[index]
     with _sigterm_as_exit():
@@ -170,7 +173,6 @@ def build(
             shutil.rmtree(staging, ignore_errors=True)
             plugin.restore_tree()
             raise
-        old = final.with_name(final.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             final.rename(old)

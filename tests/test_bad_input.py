@@ -422,3 +422,48 @@ def invoke_cli_in(project: Path, *args: str) -> Result:
         return invoke_cli(*args)
     finally:
         os.chdir(previous)
+
+
+def test_build_killed_between_site_renames_gets_the_site_back(
+    built: tuple[Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, before = built
+    (project / "site").rename(project / "site.old")  # as if killed right after `site -> site.old`
+    monkeypatch.setattr("generator.build.find_similarity", boom)
+    assert invoke_cli("build").exit_code != 0
+    assert_unchanged(project, before)
+
+
+def invoke_mkdocs(*args: str) -> Result:
+    """Plain `mkdocs ARGS` in-process (its own CLI, with on_startup/on_shutdown)."""
+    from mkdocs.__main__ import cli as mkdocs_cli
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        return CliRunner().invoke(mkdocs_cli, list(args), catch_exceptions=True)
+    finally:
+        root.handlers[:], root.level = saved
+
+
+def test_plain_mkdocs_build_keeps_everything_when_the_generator_fails(
+    built: tuple[Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, before = built
+    monkeypatch.setattr("generator.build.assign_topics", boom)
+    result = invoke_mkdocs("build", "-q")
+    assert result.exit_code != 0
+    assert_unchanged(project, before)
+
+
+def test_plain_mkdocs_strict_failure_keeps_the_generated_tree(built: tuple[Path, dict[str, bytes]]) -> None:
+    """MkDocs itself has emptied site_dir by the time --strict aborts; the generated tree stays."""
+    project, before = built
+    (project / "content" / "sources" / "2025-05-31-cut.txt").write_text(
+        LISTING_HEADER + "May 31\n\nA Title Whose Abstract Is Missing\n", "utf-8"
+    )
+    result = invoke_mkdocs("build", "--strict")  # not -q: MkDocs then drops warnings uncounted
+    assert result.exit_code != 0
+    after = snapshot(project)
+    tree_before = {name: data for name, data in before.items() if name.startswith(str(TREE))}
+    assert {name: data for name, data in after.items() if name.startswith(str(TREE))} == tree_before
