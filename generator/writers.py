@@ -3,7 +3,8 @@
 Everything is rendered in memory first; then `write_tree` puts the files into a new
 directory (hard-linking the files that did not change, so they are not rewritten) and swaps
 it in with one atomic symlink replacement. A build that fails before the swap leaves the
-previous tree untouched.
+previous tree untouched; one that fails after it (in MkDocs) swaps the previous tree back
+(`restore_tree`), which is kept until the build is over (`finish_tree`).
 """
 
 from __future__ import annotations
