@@ -71,6 +71,11 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             raise PluginError(f"paper-digest: {exc}") from exc
         self._tree_settled, self._built = False, False
         report_problems(self.result.problems)
+        if config.strict and self.result.problems:
+            # --strict fails on these anyway: fail now, before MkDocs empties site_dir.
+            raise PluginError(
+                f"paper-digest: aborted with {len(self.result.problems)} problems in the sources in strict mode"
+            )
 
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
         assert self.result is not None
