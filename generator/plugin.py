@@ -9,6 +9,7 @@ listing while `mkdocs serve` runs updates the preview.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files, InclusionLevel
+from tqdm import tqdm
 
 from .build import GenerateResult, StageTimer, generate
 from .config import BuildOptions, DigestConfig, build_options
@@ -48,6 +50,8 @@ class DigestPlugin(BasePlugin[DigestConfig]):
         self._tree_settled = True
         """False while the generated tree of this build may still have to be undone."""
         self._built = False
+        self._progress: tqdm | None = None
+        """On a terminal: MkDocs' page passes (Markdown, then HTML), the long silent part of a build."""
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         config_dir = Path(config.config_file_path or "mkdocs.yml").resolve().parent
@@ -96,11 +100,34 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             files.append(File.generated(config, src_uri, abs_src_path=str(path), inclusion=inclusion))
         return files
 
+    def on_nav(self, nav: Any, config: MkDocsConfig, files: Files) -> Any:
+        if sys.stderr.isatty():
+            pages = 2 * len(files.documentation_pages())
+            self._progress = tqdm(total=pages, desc="paper-digest: MkDocs pages", unit="step", leave=False)
+        return nav
+
+    def on_page_markdown(self, markdown: str, **kwargs: Any) -> str:
+        if self._progress is not None:
+            self._progress.update()
+        return markdown
+
+    def on_post_page(self, output: str, **kwargs: Any) -> str:
+        if self._progress is not None:
+            self._progress.update()
+        return output
+
+    def _close_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+
     def on_post_build(self, config: MkDocsConfig) -> None:
+        self._close_progress()
         self._built = True
 
     def on_build_error(self, error: Exception) -> None:
         # MkDocs failed (or `--strict` aborted) after the generator swapped its new tree in.
+        self._close_progress()
         self.restore_tree()
 
     def on_shutdown(self) -> None:
