@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections import Counter
@@ -316,3 +317,13 @@ def test_worker_process_gives_the_same_result(seed_papers, taxonomy, seed_topics
     monkeypatch.setattr(topics_module, "run_in_worker", lambda *args: None)
     monkeypatch.setattr(discover, "run_in_worker", lambda *args: None)
     assert (discover._hashed_tfidf([p.title + " " + p.abstract for p in seed_papers]) != parallel).nnz == 0
+
+
+def test_small_corpora_do_not_warn(taxonomy, caplog):
+    # A warning fails a --strict build; five papers cannot keep every topic under a quarter.
+    papers = [make_paper(f"Theorem prover {i}", "Proof search in Lean.") for i in range(3)]
+    papers.append(make_paper("Zzyzx qwerty", "Blorp snarf."))
+    with caplog.at_level(logging.INFO, logger="generator.topics"):
+        topics = assign_topics(papers, taxonomy)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [a[0].slug for a in topics.assignments.values()].count("theorem-proving") == 3
