@@ -282,6 +282,8 @@ RETITLED_AND_EDITED = 0.6
 """Shingle Jaccard enough when the title changed too."""
 CONTAINED = 0.9
 """Share of the shorter abstract's shingles found in the longer one: 'contained'."""
+MOSTLY_CONTAINED = 0.6
+"""Containment enough for an abstract grown by added sentences, when the titles agree."""
 TITLES_AGREE = 0.6
 """Title similarity from which two titles count as the same or nearly (subtitle changes)."""
 MIN_PREFIX = 8
@@ -403,7 +405,7 @@ class PairChecker:
             return Verdict(_score(jaccard, ts), "abstract" if ts >= 0.999 else "title")
         if self.is_next_version(i, j):
             return None  # `X` and `X-V2` share their subject and wording, not their work
-        if ts >= TITLES_AGREE and max(jaccard, containment * 0.75) >= EDITED:
+        if ts >= TITLES_AGREE and (jaccard >= EDITED or containment >= MOSTLY_CONTAINED):
             return Verdict(_score(jaccard, ts), "abstract")
         if jaccard >= RETITLED_AND_EDITED:
             return Verdict(_score(jaccard, ts), "title")
