@@ -202,7 +202,7 @@ def _balanced(chars: Iterable[str]) -> bool:
 
 def _safe_math(content: str) -> bool:
     """True when `$content$` can be passed to LaTeX as it is."""
-    if not content.strip():
+    if not content.strip() or "$" in content:
         return False
     tokens = _MATH_TOKEN.findall(content)
     for token in tokens:
