@@ -8,8 +8,10 @@ templates put them in; the HTML may hold only the tags the templates and the esc
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -21,9 +23,12 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from generator.dates import resolve_dates
 from generator.errors import Problem, SourceError
 from generator.escaping import escape_attribute, escape_text, front_matter_value, split_math
+from generator.models import Listing, RawRecord
 from generator.readers import ListingReader, RecordFileReader
+from generator.records import build_sources, merge_records
 from generator.text import normalise_text
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -376,3 +381,45 @@ def test_escaped_attribute_stays_inside_its_element(text: str) -> None:
     parsed = parse_html(f'<code id="b-{escape_attribute(value)}" class="x">{escape_attribute(value)}</code>')
     assert parsed.tags == [("code", {"id": f"b-{value}", "class": "x"})]
     assert "".join(parsed.text) == value
+
+
+# ---------------------------------------------------------------------------------- records
+
+small_titles = st.one_of(
+    st.sampled_from(["Same Title", "same title!", "SAME-title", "Другое название", "x"]), hostile_text
+)
+
+
+@st.composite
+def listings(draw: st.DrawFn) -> list[Listing]:
+    """Listings of random records: shared and clashing titles, ids and arXiv ids, odd names."""
+    names = draw(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=3, unique=True))
+    result = []
+    for name in names:
+        records = []
+        for position in range(1, draw(st.integers(1, 5)) + 1):
+            records.append(
+                RawRecord(
+                    source=name, line=position, position=position, title=draw(small_titles),
+                    abstract=draw(st.sampled_from(["", "Same abstract.", "Other abstract."]) | hostile_text),
+                    id=draw(st.none() | st.sampled_from(["p-1", "P 1", "p_1", "<script>", "---"])),
+                    arxiv_id=draw(st.none() | st.sampled_from(["2406.20015", "2406.20016", "hep-th/9901001"])),
+                    date=draw(st.none() | st.dates(dt.date(1990, 1, 1), dt.date(2030, 12, 31))),
+                )
+            )  # fmt: skip
+        result.append(Listing(name, name, "yaml", tuple(records)))
+    return result
+
+
+@FUZZ
+@given(found=listings())
+def test_merging_random_records_gives_unique_url_safe_ids(found: list[Listing]) -> None:
+    dates, _ = resolve_dates(found, {}, None)
+    papers, problems = merge_records(found, dates)
+    sources = build_sources(found, papers, {})
+    ids = [paper.id for paper in papers]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9.\-]*", paper_id) for paper_id in ids), ids
+    assert sum(len(paper.appearances) for paper in papers) == sum(len(listing.records) for listing in found)
+    assert len({source.slug for source in sources}) == len(sources)
+    assert all(isinstance(problem.message, str) for problem in problems)
