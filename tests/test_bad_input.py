@@ -228,6 +228,25 @@ def test_bad_input_is_reported_and_good_sources_still_build(
         assert not (project / "site").exists()
 
 
+def test_listing_cut_mid_abstract_keeps_the_partial_abstract(
+    tmp_path: Path, invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing pages show abstracts cut off (the seeds are full of them): a dump that ends
+    mid-abstract is not an error; the paper keeps what was there, and --strict passes."""
+    cut = (
+        LISTING_HEADER + "May 30\n\nSparse Mixtures of Quokka Experts for Sheep Counting\n\n"
+        "We propose a sparse mixture of experts that counts sheep. In this work we show that the experts special"
+    )
+    project = make_project(tmp_path / "project", {"2025-05-30-cut.txt": cut})
+    monkeypatch.chdir(project)
+    built = invoke("build", "--strict")
+    assert built.exit_code == 0, crashed(built) or built.output[-3000:]
+    papers = json.loads((project / "site" / "papers.json").read_text("utf-8"))["papers"]
+    cut_paper = next(p for p in papers if p["title"] == "Sparse Mixtures of Quokka Experts for Sheep Counting")
+    assert cut_paper["abstract"].endswith("the experts special")
+    assert GOOD_TITLE in built_titles(project)
+
+
 # ------------------------------------------------------------------------------ nothing lost
 
 NEW_LISTING = (
