@@ -44,8 +44,11 @@ class SearchStats(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args
-        if record.msg.startswith("search: ") and isinstance(args, tuple) and len(args) == 4:
-            self.parts = dict(zip(("docs", "parts", "built", "reused"), map(int, args), strict=True))
+        if not (isinstance(record.msg, str) and record.msg.startswith("search: ") and isinstance(args, tuple)):
+            return
+        counts = [a for a in args if isinstance(a, int)]
+        if len(counts) == 4:
+            self.parts = dict(zip(("docs", "parts", "built", "reused"), counts, strict=True))
 
 
 def peak_rss_mb() -> dict[str, float]:
