@@ -165,7 +165,7 @@ def _unique_ids(papers: list[Paper], problems: list[Problem]) -> list[Paper]:
                 Problem(
                     "warning",
                     paper.appearances[0].source,
-                    None,
+                    paper.appearances[0].line,
                     f"id {paper_id!r} is shared; {paper.title[:60]!r} gets {new_id!r}",
                 )
             )
