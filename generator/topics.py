@@ -76,7 +76,7 @@ MIN_PAPERS_FOR_PRIMARY_CAP = 20
 """Below this many papers, the 25% limit only drops extras; it never moves a primary topic."""
 PARALLEL_MIN_PAPERS = 20_000
 """From this many papers, phrases are matched in a worker process alongside the TF-IDF work ..."""
-WORKER_SHARE = 0.7
+WORKER_SHARE = 0.85
 """... the worker taking this share of the papers (matching all of them takes a little longer
 than the TF-IDF matrix, so this process takes the rest once its matrix is built)."""
 
