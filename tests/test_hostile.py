@@ -11,6 +11,7 @@ title must show literally.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -204,6 +205,15 @@ def test_titles_show_literally_in_built_html(hostile_project: Path, papers: list
         assert paper["title"] in title, (paper["id"], title[:300])
         if "{{ 7*7 }}" in paper["title"]:
             assert "49" not in heading
+
+
+def test_hostile_file_name_shows_literally(hostile_project: Path) -> None:
+    site = hostile_project / "site"
+    digests = [parse_page(path) for path in sorted((site / "digests").glob("*/index.html"))]
+    assert any(HOSTILE_FILE_NAME in collapse(page.h1) for page in digests)
+    index = (site / "digests" / "index.html").read_text("utf-8")
+    shown = html.unescape(re.sub(r"<[^>]*>", "", index))  # the page's text, tags dropped
+    assert HOSTILE_FILE_NAME in shown
 
 
 # ---------------------------------------------------------------------------- in chromium
