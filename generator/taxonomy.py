@@ -109,17 +109,15 @@ def parse_taxonomy(data: Any, source: str = "<taxonomy>") -> Taxonomy:
     seen: dict[str, int] = {}
     for index, item in enumerate(data, start=1):
         topic = _parse_topic(item, index, source, errors)
-        if topic is None:
-            continue
-        slug = topic.topic.slug
-        if slug in seen:
+        slug = item.get("slug") if isinstance(item, Mapping) else None
+        if isinstance(slug, str) and slug in seen:
             errors.append(
-                f"{source}: topic {index} ({slug!r}): 'slug': duplicate of topic {seen[slug]}; "
-                "slugs must be unique"
+                f"{source}: topic {index} ({slug!r}): 'slug': duplicate of topic {seen[slug]}; slugs must be unique"
             )
-        else:
+        elif isinstance(slug, str):
             seen[slug] = index
-        topics.append(topic)
+        if topic is not None:
+            topics.append(topic)
     if errors:
         raise ConfigError("\n".join(errors))
     return Taxonomy(topics=tuple(topics), source=source)
@@ -146,9 +144,7 @@ def _parse_topic(item: Any, index: int, source: str, errors: list[str]) -> Taxon
             errors.append(f"{where}: {key!r}: must be one line")
     if isinstance(slug_value, str) and slug_value.strip():
         if not _SLUG.match(slug_value):
-            errors.append(
-                f"{where}: 'slug': {slug_value!r} is not a slug (use lowercase letters, digits, hyphens)"
-            )
+            errors.append(f"{where}: 'slug': {slug_value!r} is not a slug (use lowercase letters, digits, hyphens)")
         elif slug_value == OTHER.slug:
             errors.append(f"{where}: 'slug': 'other' is reserved for papers that fit no topic")
     phrases = _parse_phrases(item.get("phrases"), where, errors)
@@ -188,9 +184,7 @@ def _parse_phrases(value: Any, where: str, errors: list[str]) -> tuple[Phrase, .
             errors.append(f"{where}: 'phrases' item {number}: expected a phrase, got {_kind(text)}")
             continue
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 100:
-            errors.append(
-                f"{where}: 'phrases' item {number} ({text!r}): 'weight' must be a number in (0, 100]"
-            )
+            errors.append(f"{where}: 'phrases' item {number} ({text!r}): 'weight' must be a number in (0, 100]")
             continue
         phrase = Phrase(text=text, key=normalise_for_matching(text), weight=float(weight))
         if phrase.key not in found or found[phrase.key].weight < phrase.weight:
@@ -202,9 +196,7 @@ def _parse_exclude(value: Any, where: str, errors: list[str]) -> tuple[str, ...]
     """The optional list of excluded phrases, normalised."""
     if value is None:
         return ()
-    if not isinstance(value, list) or not all(
-        isinstance(v, str) and normalise_for_matching(v) for v in value
-    ):
+    if not isinstance(value, list) or not all(isinstance(v, str) and normalise_for_matching(v) for v in value):
         errors.append(f"{where}: 'exclude': expected a list of phrases, got {_kind(value)}")
         return ()
     return tuple(dict.fromkeys(normalise_for_matching(v) for v in value))
@@ -286,8 +278,7 @@ class PhraseMatcher:
         return [
             m
             for m in found
-            if m.phrase >= 0
-            and not any(x.topic == m.topic and x.start <= m.start and m.end <= x.end for x in excluded)
+            if m.phrase >= 0 and not any(x.topic == m.topic and x.start <= m.start and m.end <= x.end for x in excluded)
         ]
 
 
