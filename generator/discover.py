@@ -28,7 +28,7 @@ from sklearn.preprocessing import normalize
 from .models import Paper, Topic, TopicAssignment, Topics
 from .taxonomy import OTHER
 from .text import make_slug
-from .topics import enforce_share, paper_text, run_in_worker
+from .topics import enforce_share, paper_text, run_in_worker, worker_result
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ def _hashed_tfidf(texts: Sequence[str]) -> Any:
     half = len(texts) // 2
     pending = run_in_worker(_hashed_counts, texts[half:])
     first = _hashed_counts(texts[:half])
-    second = pending.result() if pending else _hashed_counts(texts[half:])
+    second = worker_result(pending, _hashed_counts, texts[half:]) if pending else _hashed_counts(texts[half:])
     counts = sp.vstack([first, second], format="csr")
     df = np.bincount(counts.indices, minlength=counts.shape[1])
     keep = np.flatnonzero((df >= 2) & (df <= 0.5 * len(texts)))

@@ -38,6 +38,7 @@ import math
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -114,7 +115,7 @@ def assign_topics(papers: Sequence[Paper], taxonomy: Taxonomy | None) -> Topics:
     matrix = _tfidf(ordered)
     found = match_phrases(taxonomy, texts[cut:] if pending else texts)
     if pending:
-        found = pending.result() + found
+        found = worker_result(pending, match_phrases, taxonomy, texts[:cut]) + found
     evidence = [_Evidence(c) for c in found]
     keyword = _keyword_scores(evidence, len(taxonomy.topics))
     similarity = _centroid_similarity(matrix, keyword)
@@ -153,6 +154,15 @@ def run_in_worker(function: Callable[..., T], *args: Any) -> Future[T] | None:
     except (OSError, RuntimeError) as exc:  # no processes allowed here
         log.debug("topics: no worker process (%s)", exc)
         return None
+
+
+def worker_result(pending: Future[T], function: Callable[..., T], *args: Any) -> T:
+    """The worker's result; if the worker died (killed, out of memory), do the work here instead."""
+    try:
+        return pending.result()
+    except (BrokenProcessPool, OSError) as exc:
+        log.info("topics: worker process failed (%s); continuing in this process", exc)
+        return function(*args)
 
 
 def _contributions(title: str, abstract: str, taxonomy: Taxonomy, matcher: PhraseMatcher) -> Contributions:

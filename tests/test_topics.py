@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 from collections import Counter
@@ -327,3 +328,15 @@ def test_small_corpora_do_not_warn(taxonomy, caplog):
         topics = assign_topics(papers, taxonomy)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [a[0].slug for a in topics.assignments.values()].count("theorem-proving") == 3
+
+
+def _die(*args):
+    os._exit(1)
+
+
+def test_a_dead_worker_is_replaced_by_this_process():
+    import generator.topics as topics_module
+
+    pending = topics_module.run_in_worker(_die, 1)
+    assert pending is not None
+    assert topics_module.worker_result(pending, lambda x: x + 1, 1) == 2
