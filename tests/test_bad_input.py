@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,17 +44,20 @@ PLUGIN_OPTION = r"Config value 'plugins': Plugin 'paper-digest' option "
 """How MkDocs names a bad plugin option in mkdocs.yml (its users know this form)."""
 
 
-@pytest.fixture
-def invoke() -> Iterator[Callable[..., Result]]:
-    """Run `paper-digest ARGS` in-process; the command's logging set-up is undone afterwards."""
+def invoke_cli(*args: str) -> Result:
+    """Run `paper-digest ARGS` in-process, restoring the logging set-up the command replaces."""
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
-
-    def run(*args: str) -> Result:
+    try:
         return CliRunner().invoke(cli.main, list(args), catch_exceptions=True)
+    finally:
+        root.handlers[:], root.level = saved
 
-    yield run
-    root.handlers[:], root.level = saved
+
+@pytest.fixture
+def invoke() -> Callable[..., Result]:
+    """`invoke(*args)` runs `paper-digest ARGS` in-process (see `invoke_cli`)."""
+    return invoke_cli
 
 
 def set_plugin_options(project: Path, options: dict[str, object]) -> None:
@@ -254,16 +257,6 @@ NEW_LISTING = (
     "We add a paper to the sources before every failing build. Were it published, the trees would differ.\n"
 )
 TREE = Path(".paper-digest") / "generated"
-
-
-def invoke_cli(*args: str) -> Result:
-    """Run `paper-digest ARGS` in-process, restoring the logging set-up the command replaces."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    try:
-        return CliRunner().invoke(cli.main, list(args), catch_exceptions=True)
-    finally:
-        root.handlers[:], root.level = saved
 
 
 def snapshot(project: Path) -> dict[str, bytes]:
