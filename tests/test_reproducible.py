@@ -164,9 +164,30 @@ def test_near_duplicate_is_its_own_paper_linked_to_the_seed(builds: dict[str, Pa
     assert seed["id"] in [n["id"] for n in variant["near_duplicates"]]
 
 
-def test_punctuation_variant_on_an_earlier_day_keeps_the_id() -> None:
-    first = Listing("b.txt", "b.txt", "listing-b", (RawRecord("b.txt", 1, 1, "GPT-4o Beats Humans", "We show it."),))
-    later = Listing("a.txt", "a.txt", "listing-b", (RawRecord("a.txt", 1, 1, "GPT4o beats humans!", "We show it."),))
+SPACING = pytest.mark.xfail(
+    strict=True,
+    reason="known: records merge titles that differ only in spacing (title_key drops spaces), but the id's "
+    "readable stem keeps the word breaks of the earliest appearance, so such a variant on an earlier day "
+    "changes the id",
+)
+
+
+@pytest.mark.parametrize(
+    ("published", "variant"),
+    [
+        ("GPT-4o Beats Humans", "GPT4o beats humans!"),
+        ("Transformers: A Survey", "Transformers -- a survey"),
+        pytest.param("GPT 4o Beats Humans", "GPT4o beats humans!", marks=SPACING),
+        pytest.param("Pre-training at Scale", "Pre training at scale", marks=SPACING),
+        pytest.param("Self Attention Is Enough", "SelfAttention is enough", marks=SPACING),
+    ],
+)
+def test_title_variant_on_an_earlier_day_keeps_the_id(published: str, variant: str) -> None:
+    """A variant the records merge as the same paper, seen on an earlier day, keeps the published URL."""
+    first = Listing("b.txt", "b.txt", "listing-b", (RawRecord("b.txt", 1, 1, published, "We show it."),))
+    later = Listing("a.txt", "a.txt", "listing-b", (RawRecord("a.txt", 1, 1, variant, "We show it."),))
     (alone,), _ = merge_records([first], {("b.txt", 1): dt.date(2025, 5, 2)})
-    (merged,), _ = merge_records([first, later], {("b.txt", 1): dt.date(2025, 5, 2), ("a.txt", 1): dt.date(2025, 5, 1)})
-    assert merged.id == alone.id
+    dates = {("b.txt", 1): dt.date(2025, 5, 2), ("a.txt", 1): dt.date(2025, 5, 1)}
+    merged, _ = merge_records([first, later], dates)
+    assert len(merged) == 1, "the variant is not merged: the test no longer shows what it is about"
+    assert merged[0].id == alone.id
