@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import copy_project
 
 NEW_TITLE = "Zyxwv Quokka Transformers for Counting Sheep in Dreams"
