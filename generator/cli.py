@@ -266,10 +266,10 @@ def bench_run(config_file: str, sizes: tuple[int, ...], generator_only_sizes: tu
     finally:
         if work is None:
             shutil.rmtree(folder, ignore_errors=True)
-    click.echo(format_report(result))
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=1) + "\n", "utf-8")
         click.echo(f"JSON written to {json_out}", err=True)
+    click.echo(format_report(result))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from generator.bench.run import STAGES, add_day, evaluate_targets
+from generator.bench.run import STAGES, add_day, evaluate_targets, format_report
 from generator.bench.sites import _base_config, _digest_options, digest_project
 from generator.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SITE_FIELDS = {"wall_s", "build_s", "peak_rss_mb", "peak_tree_rss_mb", "site_mb", "site_files", "pages",
+SITE_FIELDS = {"wall_s", "build_s", "peak_rss_mb", "peak_tree_mb", "site_mb", "site_files", "pages",
                "largest_html", "largest_html_kb", "search_index_mb"}  # fmt: skip
 TARGETS = 7
 
@@ -109,3 +109,13 @@ def test_add_day_writes_the_next_day(tmp_path: Path) -> None:
 def test_targets_without_measurements_are_not_applicable() -> None:
     targets = evaluate_targets({"full": {}, "generator_only": {}})
     assert targets == []
+
+
+def test_report_of_a_generator_only_run() -> None:
+    run = {"generator_s": 2.0, "generator_cpu_s": 2.5, "peak_tree_mb": 300.0, "peak_rss_mb": 250.0,
+           "stages_s": {"read": 1.0, "pages": 1.0}, "stages_cpu_s": {"read": 1.0, "pages": 1.5}}  # fmt: skip
+    result = {"commit": "abc", "machine": {"cpus": 2, "python": "3.11"}, "full": {}, "generator_only": {"500": run}}
+    result["targets"] = evaluate_targets(result)
+    report = format_report(result)
+    assert "**Generator only**, 500 papers: 2.0 s" in report
+    assert [t["status"] for t in result["targets"]] == ["PASS", "PASS"]

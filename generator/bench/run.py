@@ -77,7 +77,7 @@ def _child_summary(run: ChildRun) -> dict[str, Any]:
         "cpu_s": run.cpu_seconds,
         "build_s": round(run.result["build_seconds"], 2),
         "peak_rss_mb": run.peak_rss_mb,
-        "peak_tree_rss_mb": run.peak_tree_rss_mb,
+        "peak_tree_mb": run.peak_tree_mb,
     }
     if "stages" in run.result:
         summary["stages_s"] = _stages(run.result["stages"])
@@ -132,7 +132,7 @@ def full_size(options: BenchOptions, n: int, *, rebuild: bool) -> dict[str, Any]
     cold = run_child(["mkdocs", str(config)], root / "digest-cold.log")
     digest = _child_summary(cold) | measure_site(config.parent / "site")
     digest["pages"] = _count_pages(config.parent / "site")
-    say(f"    {digest['wall_s']:.1f} s, peak {digest['peak_tree_rss_mb']:.0f} MB, {digest['pages']} pages")
+    say(f"    {digest['wall_s']:.1f} s, peak {digest['peak_tree_mb']:.0f} MB, {digest['pages']} pages")
     _say_stages(say, digest.get("stages_s", {}))
 
     say(f"{n} papers: plain Material build of {n} small pages…")
@@ -140,7 +140,7 @@ def full_size(options: BenchOptions, n: int, *, rebuild: bool) -> dict[str, Any]
     plain_run = run_child(["mkdocs", str(plain_config)], root / "plain.log")
     plain = _child_summary(plain_run) | measure_site(plain_config.parent / "site")
     plain["pages"] = _count_pages(plain_config.parent / "site")
-    say(f"    {plain['wall_s']:.1f} s, peak {plain['peak_tree_rss_mb']:.0f} MB")
+    say(f"    {plain['wall_s']:.1f} s, peak {plain['peak_tree_mb']:.0f} MB")
     shutil.rmtree(plain_config.parent / "site", ignore_errors=True)
 
     result: dict[str, Any] = {
@@ -194,7 +194,7 @@ def generator_only(options: BenchOptions, n: int) -> dict[str, Any]:
         args += ["--topics", str(topics)]
     run = run_child(args, root / "generate.log")
     result = {"papers": n, "records": plan.records, "days": plan.days, **_child_summary(run)}
-    say(f"    {result['generator_s']:.1f} s in the stages, peak {result['peak_tree_rss_mb']:.0f} MB")
+    say(f"    {result['generator_s']:.1f} s in the stages, peak {result['peak_tree_mb']:.0f} MB")
     _say_stages(say, result["stages_s"])
     shutil.rmtree(root / "cache", ignore_errors=True)
     return result
@@ -315,7 +315,7 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         targets.append(
             _target(f"{g} papers: generator stages", big["generator_s"], 60.0, "s", big.get("generator_cpu_s"))
         )
-        targets.append(_target(f"{g} papers: generator peak memory", big["peak_tree_rss_mb"], 2048.0, "MB"))
+        targets.append(_target(f"{g} papers: generator peak memory", big["peak_tree_mb"], 2048.0, "MB"))
         ratios = [r for r in big.get("stage_ratio_to_reference", {}).values() if r is not None]
         cpu_ratios = [r for r in big.get("stage_cpu_ratio_to_reference", {}).values() if r is not None]
         if ratios and "reference_papers" in big:
@@ -352,7 +352,7 @@ def format_report(result: dict[str, Any]) -> str:
                         f"{p['wall_s']:.1f} s",
                         f"{r['ratio_to_plain']:.2f}x",
                         f"{r['cpu_ratio_to_plain']:.2f}x",
-                        f"{d['peak_tree_rss_mb']:.0f} MB",
+                        f"{d['peak_tree_mb']:.0f} MB",
                         f"{d['pages']:,}",
                         f"{d['site_mb']:.0f} MB",
                         f"{d['largest_html_kb']:.0f} KB ({d['largest_html']})",
@@ -387,12 +387,14 @@ def format_report(result: dict[str, Any]) -> str:
     for n, r in result["generator_only"].items():
         ratios = ", ".join(f"{k} {v}" for k, v in r.get("stage_ratio_to_reference", {}).items())
         cpu_ratios = ", ".join(f"{k} {v}" for k, v in r.get("stage_cpu_ratio_to_reference", {}).items())
-        lines += [
-            "",
+        text = (
             f"**Generator only**, {int(n):,} papers: {r['generator_s']:.1f} s in the stages, peak "
-            f"{r['peak_tree_rss_mb']:.0f} MB (largest single process {r['peak_rss_mb']:.0f} MB); time ratio "
-            f"to {r.get('reference_papers', '?'):,} papers per stage: {ratios} (CPU time: {cpu_ratios}).",
-        ]
+            f"{r['peak_tree_mb']:.0f} MB (PSS of the process and its workers; largest single process "
+            f"{r['peak_rss_mb']:.0f} MB)"
+        )
+        if "reference_papers" in r:
+            text += f"; time ratio to {r['reference_papers']:,} papers per stage: {ratios} (CPU time: {cpu_ratios})"
+        lines += ["", text + "."]
     lines += ["", "**Targets** (measured on wall time; the last column: the same figure from CPU time)", ""]
     lines += [_row(["target", "measured", "limit", "", "from CPU time"]), _row(["---", "---:", "---:", "---", "---"])]
     for t in result["targets"]:
@@ -421,7 +423,7 @@ def _stage_table(rows: list[tuple[str, dict[str, Any]]], key: str, total: str) -
                     label,
                     *(f"{stages[s]:.2f}" if s in stages else "-" for s in names),
                     f"{r.get(total, 0):.2f}",
-                    f"{r['peak_tree_rss_mb']:.0f} MB",
+                    f"{r['peak_tree_mb']:.0f} MB",
                 ]
             )
         )

@@ -6,7 +6,7 @@
   plugin, and `n` small pages (a title and a paragraph) outside the nav (`not_in_nav`).
 - `run_child` runs one `generator.bench.worker` build in a fresh interpreter and measures its
   wall time and peak memory: the largest single process (`RUSAGE_CHILDREN`, as `/usr/bin/time`
-  reports) and the whole process tree (the search stage forks workers), sampled from `/proc`.
+  reports) and the whole process tree (the search stage forks workers), its PSS sampled from `/proc`.
 - `measure_site` reads a built site's size, its largest HTML page and its search index size.
 """
 
@@ -30,7 +30,7 @@ from generator.bench.pool import load_pool
 from generator.bench.worker import RESULT_PREFIX
 
 PLUGIN = "paper-digest"
-SAMPLE_SECONDS = 0.05
+SAMPLE_SECONDS = 0.1
 """How often the process tree's memory is sampled."""
 
 
@@ -48,8 +48,8 @@ class ChildRun:
     """From start to exit, interpreter start-up and imports included."""
     peak_rss_mb: float
     """Peak resident memory of the largest single process (the child or one of its workers)."""
-    peak_tree_rss_mb: float
-    """Peak of the summed resident memory of the child and its workers, sampled."""
+    peak_tree_mb: float
+    """Peak of the summed memory (PSS) of the child and its workers, sampled (at least `peak_rss_mb`)."""
     cpu_seconds: float
     """User and system CPU time of the child and its workers: steadier than wall time on a busy machine."""
 
@@ -164,10 +164,26 @@ def plain_project(repo: Path, project: Path, n: int, *, seed: int = 0) -> Path:
     return path
 
 
-def _tree_rss_kb(root_pid: int) -> int:
-    """Summed VmRSS (KiB) of `root_pid` and its descendants, from /proc."""
+def _memory_kb(pid: int, status: dict[str, str]) -> int:
+    """Proportional set size (KiB) of a process: shared pages counted once across the tree.
+
+    Forked workers share their parent's pages copy-on-write; summing RSS would count those
+    pages once per process. PSS (from smaps_rollup) splits them; RSS is the fallback.
+    """
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return int(status.get("VmRSS", "0 kB").split()[0])
+
+
+def _tree_memory_kb(root_pid: int) -> int:
+    """Summed memory (PSS, KiB) of `root_pid` and its descendants, from /proc."""
     parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
+    statuses: dict[int, dict[str, str]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -176,13 +192,13 @@ def _tree_rss_kb(root_pid: int) -> int:
                 fields = dict(line.split(":", 1) for line in status if ":" in line)
         except OSError:
             continue
-        pid = int(entry)
-        parents[pid] = int(fields.get("PPid", "0").strip())
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+        parents[int(entry)] = int(fields.get("PPid", "0").strip())
+        statuses[int(entry)] = fields
     total, stack = 0, [root_pid]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        if pid in statuses:
+            total += _memory_kb(pid, statuses[pid])
         stack.extend(child for child, parent in parents.items() if parent == pid)
     return total
 
@@ -206,7 +222,7 @@ def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> Ch
         def sample() -> None:
             nonlocal peak
             while not done.wait(SAMPLE_SECONDS):
-                peak = max(peak, _tree_rss_kb(process.pid))
+                peak = max(peak, _tree_memory_kb(process.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -227,6 +243,7 @@ def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> Ch
     # it grew; the child's own report (self and its finished workers) is exact.
     own = result.get("peak_rss_mb", {})
     largest = max(own.get("self", 0.0), own.get("children", 0.0), after / 1024 if after > before else 0.0)
+    # A sample can miss a short peak; the largest process's exact peak is a floor for the tree's.
     return ChildRun(result, wall, round(largest, 1), round(max(peak / 1024, largest), 1), round(cpu, 2))
 
 
