@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -72,6 +72,20 @@ def _load(
     return config, plugin
 
 
+def _input_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options `check` and `build` share: which mkdocs.yml, which sources."""
+    return click.option(
+        "-f", "--config-file", default="mkdocs.yml", show_default=True, help="The MkDocs configuration."
+    )(
+        click.option(
+            "--sources",
+            multiple=True,
+            type=click.Path(),
+            help="A source file or folder (repeatable); replaces the configured sources.",
+        )(command)
+    )
+
+
 @click.group()
 @click.version_option(package_name="paper-digest")
 def main() -> None:
@@ -79,15 +93,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "-f", "--config-file", default="mkdocs.yml", show_default=True, help="The MkDocs configuration."
-)
-@click.option(
-    "--sources",
-    multiple=True,
-    type=click.Path(),
-    help="A source file or folder (repeatable); replaces the configured sources.",
-)
+@_input_options
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
 @click.option("-v", "--verbose", is_flag=True)
 def check(config_file: str, sources: tuple[str, ...], strict: bool, verbose: bool) -> None:
@@ -133,23 +139,11 @@ def _print_summary(corpus: object, problems: list[Problem], options: BuildOption
 
 
 @main.command()
-@click.option(
-    "-f", "--config-file", default="mkdocs.yml", show_default=True, help="The MkDocs configuration."
-)
-@click.option(
-    "--sources",
-    multiple=True,
-    type=click.Path(),
-    help="A source file or folder (repeatable); replaces the configured sources.",
-)
-@click.option(
-    "--site-dir", type=click.Path(), help="Where to put the built site (default: site_dir of mkdocs.yml)."
-)
+@_input_options
+@click.option("--site-dir", type=click.Path(), help="Where to put the built site (default: site_dir of mkdocs.yml).")
 @click.option("--strict", is_flag=True, help="Fail (exit 1) on any warning.")
 @click.option("-v", "--verbose", is_flag=True)
-def build(
-    config_file: str, sources: tuple[str, ...], site_dir: str | None, strict: bool, verbose: bool
-) -> None:
+def build(config_file: str, sources: tuple[str, ...], site_dir: str | None, strict: bool, verbose: bool) -> None:
     """Build the site. The new site replaces the old one only when the whole build succeeded."""
     counter = _setup_logging(verbose)
     config, plugin = _load(config_file, sources, site_dir, strict)
@@ -198,7 +192,6 @@ def _sigterm_as_exit() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
 
 
 def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
