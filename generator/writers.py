@@ -16,7 +16,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from .config import BuildOptions
 from .escaping import escape_attribute, escape_text, front_matter_value
 from .feeds import absolute_url, entries_in_topic, latest_entries, make_feeds
 from .meta import first_sentence
-from .models import Corpus, Paper
+from .models import Corpus, Paper, Topics
 from .pages import PageSpec, relative_link
 from .search import SearchDoc, build_search_files
 
@@ -175,12 +175,12 @@ def bib_file(corpus: Corpus, options: BuildOptions) -> bytes:
     )
 
 
-def search_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
-    """The prebuilt search index parts, reusing unchanged parts from the cache."""
-    names = {topic.slug: topic.name for topic in corpus.topics.topics}
+def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:
+    """What search sees of each paper: its page, text, newest date and topic names."""
+    names = {topic.slug: topic.name for topic in topics.topics}
     docs = []
-    for paper in corpus.papers:
-        slugs = tuple(a.slug for a in corpus.topics.assignments.get(paper.id, ()) if a.slug in names)
+    for paper in papers:
+        slugs = tuple(a.slug for a in topics.assignments.get(paper.id, ()) if a.slug in names)
         docs.append(
             SearchDoc(
                 id=paper.id,
@@ -192,6 +192,12 @@ def search_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
                 topic_slugs=slugs,
             )
         )
+    return docs
+
+
+def search_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
+    """The prebuilt search index parts, reusing unchanged parts from the cache."""
+    docs = search_docs(corpus.papers, corpus.topics)
     return build_search_files(docs, cache_dir=options.cache_dir / "search-cache", workers=2)
 
 
