@@ -91,9 +91,10 @@ def build_step(papers: int, work: Path, seed: int = 0) -> dict[str, Any]:
     from generator.dates import resolve_dates
     from generator.readers import read_sources
     from generator.records import merge_records
-    from generator.search import SearchDoc, build_search_files
+    from generator.search import build_search_files
     from generator.taxonomy import load_taxonomy
     from generator.topics import assign_topics
+    from generator.writers import search_docs
 
     corpus_dir = work / "corpus"
     if not corpus_dir.is_dir():
@@ -108,21 +109,7 @@ def build_step(papers: int, work: Path, seed: int = 0) -> dict[str, Any]:
     topics = assign_topics(merged, load_taxonomy(options.topics_file))
     load_s = time.perf_counter() - started
 
-    names = {topic.slug: topic.name for topic in topics.topics}
-    docs = []
-    for paper in merged:
-        slugs = tuple(a.slug for a in topics.assignments.get(paper.id, ()) if a.slug in names)
-        docs.append(
-            SearchDoc(
-                id=paper.id,
-                url=paper.path,
-                title=paper.title,
-                abstract=paper.abstract,
-                date=paper.last_date,
-                topics=tuple(names[s] for s in slugs),
-                topic_slugs=slugs,
-            )
-        )
+    docs = search_docs(merged, topics)
     rss_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     started = time.perf_counter()
