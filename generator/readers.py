@@ -106,8 +106,10 @@ def parse_header_date(line: str) -> tuple[int, int] | None:
 
 def looks_like_abstract(line: str) -> bool | None:
     """True for abstract-shaped text, False for title-shaped, None when the shape does not say."""
+    if len(line) >= 300:  # checked first: most lines are long abstracts and the regex is costly
+        return True
     sentences = len(_SENTENCE_END.findall(line))
-    if len(line) >= 300 or sentences >= 2 or (sentences >= 1 and line.endswith(".")):
+    if sentences >= 2 or (sentences >= 1 and line.endswith(".")):
         return True
     if len(line) <= 250 and sentences == 0 and not line.endswith("."):
         # A short, cut-off abstract has a title's length but a sentence's opening.
