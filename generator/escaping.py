@@ -46,8 +46,11 @@ def split_math(text: str) -> list[tuple[bool, str]]:
 
 def escape_text(text: str) -> Markup:
     """Escape untrusted text for a Markdown or HTML context; `$...$` math becomes a math span."""
+    text = str(text)
+    if "$" not in text:  # the common case: no math to look for
+        return Markup(_escape_plain(text))
     out: list[str] = []
-    for is_math, piece in split_math(str(text)):
+    for is_math, piece in split_math(text):
         if is_math:
             display = piece.startswith("$$")
             tex = piece[2:-2] if display else piece[1:-1]
