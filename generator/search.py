@@ -11,8 +11,18 @@ by whole days. Each part is a pair of files:
   topics; ref = the doc's position in the part's doc store, which keeps the index small);
 - `search/docs-<key>-<hash>.json`: the doc store, a list of `[url, title, date, slugs, excerpt]`.
 
-`search/manifest.json` lists the parts newest first plus the topics and date range for the
-filters. Part file names carry a hash of their bytes, so browsers never mix stale parts.
+One more part, the titles part, answers title queries over every paper before the month
+parts arrive (an old paper's title otherwise waits for all of them):
+
+- `search/index-titles-<hash>.json`: a lunr index of the `title` field of all docs (no
+  positions metadata; ref = the doc's position in the titles store, in base 36);
+- `search/docs-titles-<hash>.json`: its store, a list of `[url, title, date, slugs]` in the
+  order of the month parts (newest first, undated last); the browser shows the excerpt once
+  the doc's month part is loaded.
+
+`search/manifest.json` lists the titles part and the parts newest first plus the topics and
+date range for the filters. Part file names carry a hash of their bytes, so browsers never
+mix stale parts.
 
 Output is deterministic (sorted input, sorted JSON keys, no timestamps). lunr.py cannot update
 an index, so parts are rebuilt whole, in parallel, and reused from `cache_dir` when the docs
@@ -46,7 +56,7 @@ from lunr import lunr
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bumped whenever the bytes of a part change for the same docs; invalidates cached parts."""
 
 SEARCH_DIR = "search"
@@ -63,7 +73,11 @@ EXCERPT_CHARS = 240
 
 UNDATED_KEY = "undated"
 
+TITLES_KEY = "titles"
+"""Key of the titles part (all docs, title field only) in `SearchBuild.built`/`reused` and file names."""
+
 _FIELDS: list[Any] = [{"field_name": "title", "boost": 10}, "abstract", "topics"]
+_TITLE_FIELDS: list[Any] = ["title"]
 _WORD = re.compile(r"[^\W_]+")
 _SPACE = re.compile(r"\s+")
 _CACHE_PREFIX = "search-part-"
@@ -96,9 +110,9 @@ class SearchBuild:
     files: dict[str, bytes]
     """File contents keyed by path relative to the site root."""
     built: tuple[str, ...]
-    """Keys of the parts built in this call, newest first."""
+    """Keys of the parts built in this call: `TITLES_KEY` first (when there are docs), then newest first."""
     reused: tuple[str, ...]
-    """Keys of the parts taken from the cache, newest first."""
+    """Keys of the parts taken from the cache, in the same order."""
 
 
 @dataclass(frozen=True)
@@ -155,38 +169,42 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
     _check_unique(docs)
     parts = _split_parts(docs)
     hashes = {part.key: _part_hash(part) for part in parts}
+    titles = _titles_payload(parts)
+    if titles:
+        hashes[TITLES_KEY] = _titles_hash(titles)
+    keys = ([TITLES_KEY] if titles else []) + [part.key for part in parts]
 
     contents: dict[str, tuple[bytes, bytes]] = {}
     if cache_dir is not None:
-        for part in parts:
-            cached = _read_cached(cache_dir, hashes[part.key])
+        for key in keys:
+            cached = _read_cached(cache_dir, hashes[key])
             if cached is not None:
-                contents[part.key] = cached
-    reused = tuple(p.key for p in parts if p.key in contents)
-    todo = [p for p in parts if p.key not in contents]
+                contents[key] = cached
+    reused = tuple(key for key in keys if key in contents)
+    todo = [key for key in keys if key not in contents]
 
-    payloads = [_payload(p) for p in todo]
+    by_key = {part.key: part for part in parts}
+    tasks: list[tuple[str, Any]] = [
+        ("titles", titles) if key == TITLES_KEY else ("part", _payload(by_key[key])) for key in todo
+    ]
     if workers > 1 and len(todo) > 1:
         context = multiprocessing.get_context(_start_method())
+        # The titles part (all docs) is the longest task: it goes first, the month parts share the other workers.
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
-            results = list(pool.map(_build_part, payloads))
+            results = list(pool.map(_build_task, tasks))
     else:
-        results = [_build_part(payload) for payload in payloads]
-    for part, result in zip(todo, results, strict=True):
-        contents[part.key] = result
+        results = [_build_task(task) for task in tasks]
+    for key, result in zip(todo, results, strict=True):
+        contents[key] = result
         if cache_dir is not None:
-            _write_cached(cache_dir, hashes[part.key], result)
+            _write_cached(cache_dir, hashes[key], result)
     if cache_dir is not None:
         _prune_cache(cache_dir, set(hashes.values()))
 
     files: dict[str, bytes] = {}
     manifest_parts = []
     for part in parts:
-        index_bytes, docs_bytes = contents[part.key]
-        index_path = f"{SEARCH_DIR}/index-{part.key}-{_short_hash(index_bytes)}.json"
-        docs_path = f"{SEARCH_DIR}/docs-{part.key}-{_short_hash(docs_bytes)}.json"
-        files[index_path] = index_bytes
-        files[docs_path] = docs_bytes
+        index_path, docs_path = _add_files(files, part.key, contents[part.key])
         first, last = part.first, part.last
         manifest_parts.append(
             {
@@ -196,13 +214,33 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
                 "last": last.isoformat() if last else None,
                 "index": index_path,
                 "docs": docs_path,
-                "size": len(index_bytes) + len(docs_bytes),
+                "size": sum(len(data) for data in contents[part.key]),
             }
         )
-    files[MANIFEST_PATH] = _dump(_manifest(docs, manifest_parts))
-    built = tuple(p.key for p in todo)
-    log.info("search: %d docs in %d parts (%d built, %d reused)", len(docs), len(parts), len(built), len(reused))
+    manifest_titles = None
+    if titles:
+        index_path, docs_path = _add_files(files, TITLES_KEY, contents[TITLES_KEY])
+        manifest_titles = {
+            "key": TITLES_KEY,
+            "count": len(titles),
+            "index": index_path,
+            "docs": docs_path,
+            "size": sum(len(data) for data in contents[TITLES_KEY]),
+        }
+    files[MANIFEST_PATH] = _dump(_manifest(docs, manifest_parts, manifest_titles))
+    built = tuple(todo)
+    # Parts counted with the titles part, so built + reused == parts (generator/bench/worker.py reads this).
+    log.info("search: %d docs in %d parts (%d built, %d reused)", len(docs), len(keys), len(built), len(reused))
     return SearchBuild(files=files, built=built, reused=reused)
+
+
+def _add_files(files: dict[str, bytes], key: str, contents: tuple[bytes, bytes]) -> tuple[str, str]:
+    index_bytes, docs_bytes = contents
+    index_path = f"{SEARCH_DIR}/index-{key}-{_short_hash(index_bytes)}.json"
+    docs_path = f"{SEARCH_DIR}/docs-{key}-{_short_hash(docs_bytes)}.json"
+    files[index_path] = index_bytes
+    files[docs_path] = docs_bytes
+    return index_path, docs_path
 
 
 def _start_method() -> str:
@@ -286,6 +324,49 @@ def _part_hash(part: _Part) -> str:
     return hashlib.sha256(_dump(material)).hexdigest()
 
 
+_TitlesPayload = list[tuple[str, str, str | None, list[str]]]
+
+
+def _titles_payload(parts: Sequence[_Part]) -> _TitlesPayload:
+    """(title, url, date, slugs) of every doc, in part order (newest first, undated last)."""
+    return [
+        (d.title, d.url, d.date.isoformat() if d.date else None, list(d.topic_slugs))
+        for part in parts
+        for d in part.docs
+    ]
+
+
+def _titles_hash(payload: _TitlesPayload) -> str:
+    """Hash of everything that decides the titles part's bytes; the cache key."""
+    material = [FORMAT_VERSION, lunr_package.__VERSION__, TITLES_KEY, _TITLE_FIELDS, payload]
+    return hashlib.sha256(_dump(material)).hexdigest()
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def _build_titles(payload: _TitlesPayload) -> tuple[bytes, bytes]:
+    """Serialised title-only lunr index and small store of all docs (runs in a worker process)."""
+    documents = [
+        {"ref": _base36(i), "title": index_words(title)} for i, (title, _url, _date, _slugs) in enumerate(payload)
+    ]
+    index = lunr(ref="ref", fields=_TITLE_FIELDS, documents=documents)
+    store = [[url, title, date, slugs] for title, url, date, slugs in payload]
+    return _dump(index.serialize()), _dump(store)
+
+
+def _build_task(task: tuple[str, Any]) -> tuple[bytes, bytes]:
+    kind, payload = task
+    return _build_titles(payload) if kind == "titles" else _build_part(payload)
+
+
 def _build_part(payload: list[tuple[str, str, str, str | None, str, list[str]]]) -> tuple[bytes, bytes]:
     """Serialised lunr index and doc store of one part (runs in a worker process)."""
     documents = [
@@ -302,7 +383,7 @@ def _build_part(payload: list[tuple[str, str, str, str | None, str, list[str]]])
     return _dump(index.serialize()), _dump(store)
 
 
-def _manifest(docs: Sequence[SearchDoc], parts: list[dict[str, Any]]) -> dict[str, Any]:
+def _manifest(docs: Sequence[SearchDoc], parts: list[dict[str, Any]], titles: dict[str, Any] | None) -> dict[str, Any]:
     names: dict[str, str] = {}
     for doc in sorted(docs, key=_doc_order):
         for name, slug in zip(doc.topics, doc.topic_slugs, strict=True):
@@ -316,6 +397,7 @@ def _manifest(docs: Sequence[SearchDoc], parts: list[dict[str, Any]]) -> dict[st
         "last": max(dates).isoformat() if dates else None,
         "topics": topics,
         "store": ["url", "title", "date", "topic_slugs", "excerpt"],
+        "titles": titles,
         "parts": parts,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -110,7 +111,8 @@ def test_parts_newest_first_undated_last(docs: list[SearchDoc]) -> None:
 def test_files_are_under_search_and_named_by_content_hash(docs: list[SearchDoc]) -> None:
     files = build_search_files(docs, workers=1)
     assert all(path.startswith("search/") for path in files)
-    for part in manifest(files)["parts"]:
+    assert len(files) == 1 + 2 * (len(manifest(files)["parts"]) + 1)
+    for part in [*manifest(files)["parts"], manifest(files)["titles"]]:
         for key in ("index", "docs"):
             path = part[key]
             assert path in files
@@ -157,6 +159,49 @@ def test_store_keeps_text_as_data(docs: list[SearchDoc]) -> None:
     ]
 
 
+def search_titles(files: dict[str, bytes], query: str) -> list[str]:
+    """Search the titles part alone like the browser does, return urls best first."""
+    index, store = load_part(files, manifest(files)["titles"])
+    return [store[int(hit["ref"], 36)][0] for hit in index.search(index_words(query))]
+
+
+def test_titles_part_holds_every_title(docs: list[SearchDoc]) -> None:
+    files = build_search_files(docs, workers=1)
+    titles = manifest(files)["titles"]
+    assert titles["key"] == search.TITLES_KEY and titles["count"] == len(docs)
+    assert titles["size"] == len(files[titles["index"]]) + len(files[titles["docs"]])
+    assert manifest(files)["format"] == search.FORMAT_VERSION == 2
+    _index, store = load_part(files, titles)
+    # Same docs, same order as the month parts (newest first, undated last), without the excerpt.
+    in_parts = [entry[:4] for part in manifest(files)["parts"] for entry in load_part(files, part)[1]]
+    assert store == in_parts
+    assert sorted(url for url, *_ in store) == sorted(d.url for d in docs)
+    # Title field only, refs are short (base 36 positions in the store).
+    serialized = json.loads(files[titles["index"]])
+    assert serialized["fields"] == ["title"]
+    assert {ref.split("/", 1)[1] for ref, _vector in serialized["fieldVectors"]} == {
+        search._base36(i) for i in range(len(docs))
+    }
+    assert search._base36(0) == "0" and search._base36(35) == "z" and search._base36(36) == "10"
+
+
+def test_title_query_on_the_titles_part_finds_that_doc(docs: list[SearchDoc]) -> None:
+    files = build_search_files(docs, workers=1)
+    assert search_titles(files, "solvable model neural scaling")[0] == "papers/2406.00001/"
+    assert search_titles(files, "specializing smaller language")[0] == "papers/2406.00004/"
+    assert search_titles(files, "schrödinger café")[0] == "papers/2406.00006/"
+    assert search_titles(files, "heisenberg") == ["papers/2406.00005/"]
+    # Abstracts and topics are not in it.
+    assert search_titles(files, "determinant") == []
+    assert search_titles(files, "computer") == []
+
+
+def test_titles_part_with_many_docs_uses_multi_digit_refs() -> None:
+    many = [make_doc(i, f"Paper number w{i} about graphs", date=dt.date(2025, 1 + i % 12, 1)) for i in range(100)]
+    files = build_search_files(many, workers=1)
+    assert search_titles(files, "number w77")[0] == "papers/2406.00077/"
+
+
 def test_excerpt_is_short() -> None:
     text = "word " * 200
     cut = search.excerpt(text)
@@ -170,6 +215,9 @@ def test_deterministic_across_calls_order_and_workers(docs: list[SearchDoc]) -> 
     random.Random(7).shuffle(shuffled)
     assert build_search_files(shuffled, workers=2) == first
     assert build_search_files(list(reversed(docs)), workers=1) == first
+    titles = manifest(first)["titles"]
+    again = build_search_files(shuffled, workers=2)
+    assert again[titles["index"]] == first[titles["index"]] and again[titles["docs"]] == first[titles["docs"]]
 
 
 def test_duplicate_ids_rejected(docs: list[SearchDoc]) -> None:
@@ -180,7 +228,7 @@ def test_duplicate_ids_rejected(docs: list[SearchDoc]) -> None:
 def test_cache_rebuilds_only_the_changed_part(docs: list[SearchDoc], tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     first = build_search_parts(docs, cache_dir=cache, workers=2)
-    assert first.built == ("2025-05", "2025-04", "2025-03", "undated") and first.reused == ()
+    assert first.built == ("titles", "2025-05", "2025-04", "2025-03", "undated") and first.reused == ()
 
     again = build_search_parts(docs, cache_dir=cache, workers=2)
     assert again.built == () and again.files == first.files
@@ -188,13 +236,20 @@ def test_cache_rebuilds_only_the_changed_part(docs: list[SearchDoc], tmp_path: P
     new_day = make_doc(7, "A New Day of Papers", "Fresh.", dt.date(2025, 5, 30))
     mtimes = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
     third = build_search_parts([*docs, new_day], cache_dir=cache, workers=2)
-    assert third.built == ("2025-05",)
+    assert third.built == ("titles", "2025-05")
     assert third.reused == ("2025-04", "2025-03", "undated")
     assert third.files == build_search_files([*docs, new_day], workers=1)
-    # Unchanged parts were not rewritten; the replaced May part was pruned from the cache.
+    # Unchanged parts were not rewritten; the replaced May and titles parts were pruned from the cache.
     after = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
-    assert len(after) == 2 * 4
+    assert len(after) == 2 * 5
     assert sum(1 for name, t in after.items() if mtimes.get(name) == t) == 2 * 3
+
+    # A changed abstract leaves every title as it was: only its month part is rebuilt.
+    edited = [*docs[:3], dataclasses.replace(docs[3], abstract="Another abstract."), *docs[4:], new_day]
+    fourth = build_search_parts(edited, cache_dir=cache, workers=2)
+    assert fourth.built == ("2025-03",)
+    assert fourth.reused == ("titles", "2025-05", "2025-04", "undated")
+    assert fourth.files == build_search_files(edited, workers=1)
 
 
 def test_big_month_splits_by_whole_days(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,6 +266,7 @@ def test_big_month_splits_by_whole_days(monkeypatch: pytest.MonkeyPatch) -> None
 def test_empty_input() -> None:
     files = build_search_files([], workers=1)
     assert manifest(files)["parts"] == [] and manifest(files)["count"] == 0
+    assert manifest(files)["titles"] is None and list(files) == [search.MANIFEST_PATH]
 
 
 HASH_SEED_SCRIPT = """
@@ -253,3 +309,11 @@ def test_spawned_workers_when_threads_run(docs: list[SearchDoc]) -> None:
         stop.set()
         thread.join()
     assert search._start_method() in {"fork", "spawn"}
+
+
+def test_log_counts_the_titles_part(docs: list[SearchDoc], caplog: pytest.LogCaptureFixture) -> None:
+    """generator/bench/worker.py reads `N docs in P parts (B built, R reused)` and expects B + R == P."""
+    with caplog.at_level("INFO", logger="generator.search"):
+        build_search_parts(docs, workers=1)
+    record = next(r for r in caplog.records if r.getMessage().startswith("search: "))
+    assert record.args == (len(docs), 5, 5, 0)

@@ -202,3 +202,36 @@ def test_date_range_narrows_to_those_days(page: Any, search_site: str) -> None:
     dates = page.locator(".ds__result time").all_text_contents()
     assert dates and len(dates) == page.locator(".ds__result").count() <= total
     assert set(dates) == {last}
+
+
+def test_titles_part_answers_before_the_month_parts(page: Any, search_site: str) -> None:
+    """With every month part unreachable, the titles part alone still finds a paper by its title."""
+    manifest = fetch_json(search_site + "search/manifest.json")
+    assert manifest["titles"]["count"] == manifest["count"]
+    month_files = {search_site + part[key] for part in manifest["parts"] for key in ("index", "docs")}
+    page.route(lambda url: url in month_files, lambda route: route.abort())
+    page.goto(search_site)
+    search(page, "solvable model neural scal")
+    wait_all_parts(page)  # the month parts failed; the titles part loaded
+    first = page.locator(".ds__result").first
+    assert first.locator(".ds__title").text_content() == SEED_TITLE
+    assert first.locator(".ds__title mark").count() >= 4
+    assert first.locator(".ds__snippet").count() == 0  # the excerpt lives in the month part
+    href = first.locator("a").get_attribute("href")
+    assert href.startswith(search_site + "papers/")
+    # Filters alone list papers from the titles part too.
+    slug = manifest["topics"][0][0]
+    page.locator("[data-ds-input]").fill("")
+    page.locator("[data-ds-topic]").select_option(slug)
+    answered(page)
+    expect(page.locator(".ds__result").first).to_be_visible()
+
+
+def test_month_part_result_replaces_the_title_only_one(page: Any, search_site: str) -> None:
+    page.goto(search_site)
+    search(page, "solvable model neural scal")
+    wait_all_parts(page)
+    results = page.locator(".ds__result")
+    titles = results.locator(".ds__title").all_text_contents()
+    assert titles.count(SEED_TITLE) == 1  # listed once, not once per part
+    assert results.first.locator(".ds__snippet").count() == 1  # the full result, with its excerpt

@@ -141,6 +141,7 @@ def build_step(papers: int, work: Path, seed: int = 0) -> dict[str, Any]:
         "largest_file": largest,
         "largest_file_mb": round(parts[largest] / 1e6, 2),
         "newest_part_mb": _newest_part_mb(manifest, files),
+        "titles_part_mb": _titles_part_mb(manifest, files),
         "queries": [q.__dict__ for q in pick_queries(docs)],
     }
 
@@ -151,6 +152,13 @@ def _newest_part_mb(manifest: dict[str, Any], files: dict[str, bytes]) -> float 
         return None
     first = parts[0]
     return round(sum(len(files[first[k]]) for k in ("index", "docs") if first.get(k) in files) / 1e6, 2)
+
+
+def _titles_part_mb(manifest: dict[str, Any], files: dict[str, bytes]) -> float | None:
+    titles = manifest.get("titles")
+    if not titles:
+        return None
+    return round(sum(len(files[titles[k]]) for k in ("index", "docs")) / 1e6, 2)
 
 
 def pick_queries(docs: Sequence[Any]) -> list[Query]:
@@ -323,7 +331,8 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
             f"{r['papers']} papers: index build {r['index_build_s']} s (load+topics {r['load_s']} s), "
             f"peak RSS {r['peak_rss_mb']} MB (largest worker {r['peak_rss_mb_largest_worker']} MB), "
             f"{r['search_files']} files / {r['parts']} parts, {r['search_mb']} MB, largest "
-            f"{r['largest_file_mb']} MB ({r['largest_file']}), newest part {r['newest_part_mb']} MB{verdict}"
+            f"{r['largest_file_mb']} MB ({r['largest_file']}), newest part {r['newest_part_mb']} MB, "
+            f"titles part {r.get('titles_part_mb')} MB{verdict}"
         )
         lines.append(f"  {'query':<22} {'typed':<34} {'first median [range] s':<26} {'paper itself':<24} load1")
         for row in r["latency"]:

@@ -3,8 +3,11 @@
  * build time by generator/search.py. No index is built in the browser.
  *
  * Flow: on first use of the header box (focus, hover, `/` or `s`), load lunr.js (vendor/)
- * and search/manifest.json, then the parts newest first (two at a time). Every loaded part
+ * and search/manifest.json, then the newest month part, then the titles part (every paper's
+ * title, no abstract) and the other parts newest first (two at a time). Every loaded part
  * answers the current query at once; results from later parts are merged in, score-sorted.
+ * A paper found only by the titles part is shown without its snippet until its month part
+ * arrives; then the month part's result (same url) replaces it.
  *
  * Query words are split exactly as generator/search.py split the indexed text (NFKC, lower
  * case, runs of letters and digits), stemmed with lunr's stemmer and given to lunr as terms
@@ -22,7 +25,7 @@
   if (window.__digestSearch) return;
   window.__digestSearch = true;
 
-  var FORMAT = 1; // generator/search.py FORMAT_VERSION
+  var FORMAT = 2; // generator/search.py FORMAT_VERSION
   var PAGE_SIZE = 50;
   var PARALLEL_LOADS = 2;
   var TITLE_RANK_LIMIT = 500;
@@ -41,7 +44,9 @@
     ready: null, // Promise of the manifest, once lunr is loaded too
     manifest: null,
     topicNames: Object.create(null),
-    parts: [], // {meta, index, docs, loaded, failed}
+    parts: [], // {meta, index, docs, loaded, failed, base}
+    titles: null, // the titles part, same shape; its docs have no excerpt and its refs are base 36
+    fullByUrl: Object.create(null), // url -> doc of a loaded month part
     pending: 0,
     error: null,
   };
@@ -93,6 +98,7 @@
       activeKey: null,
       query: null,
       perPart: new Map(),
+      titleResults: null,
       scheduled: false,
     };
     root.classList.add("ds--ready");
@@ -181,9 +187,12 @@
           data.topicNames[t[0]] = t[1];
         });
         data.parts = (manifest.parts || []).map(function (meta) {
-          return { meta: meta, index: null, docs: null, loaded: false, failed: false };
+          return { meta: meta, index: null, docs: null, loaded: false, failed: false, base: 10 };
         });
-        data.pending = data.parts.length;
+        data.titles = manifest.titles
+          ? { meta: manifest.titles, index: null, docs: null, loaded: false, failed: false, base: 36, titles: true }
+          : null;
+        data.pending = data.parts.length + (data.titles ? 1 : 0);
         setState(currentState());
         fillTopics();
         loadParts();
@@ -223,34 +232,47 @@
   }
 
   function loadParts() {
-    var queue = data.parts.slice();
+    // The newest month part alone first (small: the first answer), then the titles part (every
+    // title, so an old paper is found by its title at once) beside the next month part, then
+    // the others two at a time. Parsing the big titles part beside the newest one held up the
+    // first answer (and the typing) about three times as long at 50k papers.
+    var queue = data.parts.slice(0, 1).concat(data.titles ? [data.titles] : [], data.parts.slice(1));
+    var loading = 0;
     function next() {
       var part = queue.shift();
       if (!part) return;
+      loading += 1;
       Promise.all([fetchJSON(new URL(part.meta.index, ROOT)), fetchJSON(new URL(part.meta.docs, ROOT))])
         .then(function (values) {
           part.index = window.lunr.Index.load(values[0]);
           part.docs = values[1];
           part.loaded = true;
+          if (!part.titles) {
+            part.docs.forEach(function (doc) {
+              data.fullByUrl[doc[0]] = doc;
+            });
+          }
         })
         .catch(function (error) {
           part.failed = true;
           if (window.console) console.error("digest-search: part " + part.meta.key + ":", error);
         })
         .then(function () {
+          loading -= 1;
           data.pending -= 1;
           onPartLoaded(part);
-          next();
+          while (loading < PARALLEL_LOADS && queue.length) next();
         });
     }
-    for (var i = 0; i < PARALLEL_LOADS; i++) next();
+    next();
   }
 
   function onPartLoaded(part) {
     if (!ui) return;
     setState(currentState());
     if (ui.query && part.loaded) {
-      ui.perPart.set(part.meta.key, searchPart(part, ui.query));
+      if (part.titles) ui.titleResults = searchPart(part, ui.query);
+      else ui.perPart.set(part.meta.key, searchPart(part, ui.query));
       merge();
     } else if (ui.query === null && hasFilters()) {
       merge();
@@ -311,9 +333,9 @@
     }
     return hits.map(function (hit, i) {
       var matched = Object.keys(hit.matchData.metadata);
-      var doc = part.docs[Number(hit.ref)];
+      var doc = part.docs[parseInt(hit.ref, part.base)];
       var result = {
-        key: part.meta.key + "/" + hit.ref,
+        key: doc[0], // the url: a month part's result replaces the titles part's one
         doc: doc,
         score: hit.score,
         coverage: countSatisfied(query.required, matched, null),
@@ -413,12 +435,14 @@
     ui.query = window.lunr && data.manifest ? parseQuery(text) : null;
     ui.searched = data.manifest ? text : null;
     ui.perPart = new Map();
+    ui.titleResults = null;
     ui.active = -1;
     ui.activeKey = null;
     if (ui.query) {
       data.parts.forEach(function (part) {
         if (part.loaded) ui.perPart.set(part.meta.key, searchPart(part, ui.query));
       });
+      if (data.titles && data.titles.loaded && !allPartsLoaded()) ui.titleResults = searchPart(data.titles, ui.query);
     }
     merge();
     if (text.trim() || hasFilters() || ui.root.contains(document.activeElement)) openPanel();
@@ -426,14 +450,28 @@
     render();
   }
 
+  function allPartsLoaded() {
+    return data.parts.every(function (part) {
+      return part.loaded;
+    });
+  }
+
   function merge() {
     var all = [];
     if (ui.query) {
+      var seen = Object.create(null);
       ui.perPart.forEach(function (results) {
         results.forEach(function (r) {
+          seen[r.key] = true;
           if (passesFilters(r.doc)) all.push(r);
         });
       });
+      // Title-only hits for papers whose month part has not arrived (or could not be loaded).
+      if (ui.titleResults) {
+        ui.titleResults.forEach(function (r) {
+          if (!seen[r.key] && !data.fullByUrl[r.key] && passesFilters(r.doc)) all.push(r);
+        });
+      }
       var best = 0;
       all.forEach(function (r) {
         if (r.coverage > best) best = r.coverage;
@@ -444,13 +482,21 @@
       all.sort(compareResults);
       ui.partial = best < ui.query.required.length;
     } else if (hasFilters()) {
-      // No words, only filters: list the matching papers, newest first.
-      data.parts.forEach(function (part) {
-        if (!part.loaded) return;
-        part.docs.forEach(function (doc, ref) {
-          if (passesFilters(doc)) all.push({ key: part.meta.key + "/" + ref, doc: doc, score: 0 });
+      // No words, only filters: list the matching papers, newest first (the titles store is in
+      // part order), each with its month part's doc once that is loaded.
+      if (data.titles && data.titles.loaded) {
+        data.titles.docs.forEach(function (short) {
+          var doc = data.fullByUrl[short[0]] || short;
+          if (passesFilters(doc)) all.push({ key: doc[0], doc: doc, score: 0 });
         });
-      });
+      } else {
+        data.parts.forEach(function (part) {
+          if (!part.loaded) return;
+          part.docs.forEach(function (doc) {
+            if (passesFilters(doc)) all.push({ key: doc[0], doc: doc, score: 0 });
+          });
+        });
+      }
       ui.partial = false;
     }
     ui.results = all;
