@@ -23,8 +23,8 @@ from mkdocs.config import load_config
 from mkdocs.exceptions import Abort, ConfigurationError, PluginError
 
 from .build import StageTimer, load_corpus
-from .config import BuildOptions
-from .errors import DigestError, Problem
+from .errors import DigestError
+from .models import Corpus
 from .plugin import DigestPlugin
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -107,7 +107,7 @@ def check(config_file: str, sources: tuple[str, ...], strict: bool, verbose: boo
         corpus, problems = load_corpus(options, StageTimer(show_progress=False))
     except DigestError as exc:
         raise click.ClickException(str(exc)) from exc
-    _print_summary(corpus, problems, options)
+    _print_summary(corpus)
     errors = sum(1 for p in problems if p.level == "error")
     warnings = counter.count
     for problem in problems:
@@ -117,10 +117,7 @@ def check(config_file: str, sources: tuple[str, ...], strict: bool, verbose: boo
         sys.exit(1)
 
 
-def _print_summary(corpus: object, problems: list[Problem], options: BuildOptions) -> None:
-    from .models import Corpus
-
-    assert isinstance(corpus, Corpus)
+def _print_summary(corpus: Corpus) -> None:
     records = sum(len(p.appearances) for p in corpus.papers)
     click.echo(f"records: {records}")
     click.echo(

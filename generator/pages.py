@@ -9,6 +9,7 @@ checks and turns into URLs.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -146,6 +147,7 @@ class PageBuilder:
             for t in self.corpus.topics.topics
         ]
 
+    @functools.cached_property
     def days(self) -> dict[dt.date | None, list[Paper]]:
         """Papers per appearance day (a paper seen on several days is on each), newest day first."""
         by_day: dict[dt.date | None, list[Paper]] = defaultdict(list)
@@ -155,9 +157,7 @@ class PageBuilder:
                 by_day[day].append(paper)
             if paper.dates and any(a.date is None for a in paper.appearances):
                 by_day[None].append(paper)
-        return dict(
-            sorted(by_day.items(), key=lambda kv: (kv[0] is None, -(kv[0] or dt.date.min).toordinal()))
-        )
+        return dict(sorted(by_day.items(), key=lambda kv: (kv[0] is None, -(kv[0] or dt.date.min).toordinal())))
 
     # -- pages --------------------------------------------------------------------------
 
@@ -327,12 +327,10 @@ class PageBuilder:
             if assignments and paper.first_date:
                 series[assignments[0].slug][paper.first_date] += 1
         names = {t.slug: t.name for t in self.corpus.topics.topics}
-        return topic_timeline_chart(
-            {slug: sorted(days.items()) for slug, days in sorted(series.items())}, names
-        )
+        return topic_timeline_chart({slug: sorted(days.items()) for slug, days in sorted(series.items())}, names)
 
     def date_pages(self) -> Iterable[PageSpec]:
-        days = self.days()
+        days = self.days
         archive: dict[int, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
         for day, papers in days.items():
             if day is not None:
@@ -364,9 +362,7 @@ class PageBuilder:
                     "date": human_date(day),
                     "undated": day is None,
                     "items": [self.item(p) for p in papers],
-                    "digests": [
-                        self.source_summary(self.sources[name]) for name in digests if name in self.sources
-                    ],
+                    "digests": [self.source_summary(self.sources[name]) for name in digests if name in self.sources],
                 },
             )
 
@@ -384,14 +380,13 @@ class PageBuilder:
 
     def week(self) -> PageSpec:
         """The papers of the seven days up to the newest date in the corpus, grouped by day."""
-        days = [d for d in self.days() if d is not None]
+        days = [d for d in self.days if d is not None]
         groups = []
         if days:
             newest = days[0]
             start = newest - dt.timedelta(days=6)
-            by_day = self.days()
             groups = [
-                {"date": human_date(d), "md": day_md(d), "items": [self.item(p) for p in by_day[d]]}
+                {"date": human_date(d), "md": day_md(d), "items": [self.item(p) for p in self.days[d]]}
                 for d in days
                 if d >= start
             ]

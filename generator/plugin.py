@@ -8,6 +8,7 @@ listing while `mkdocs serve` runs updates the preview.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -55,13 +56,9 @@ class DigestPlugin(BasePlugin[DigestConfig]):
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         config_dir = Path(config.config_file_path or "mkdocs.yml").resolve().parent
-        options = build_options(
-            self.config, config_dir, site_name=config.site_name, site_url=config.site_url or ""
-        )
+        options = build_options(self.config, config_dir, site_name=config.site_name, site_url=config.site_url or "")
         if self.source_override:
-            options = BuildOptions(
-                **{**options.__dict__, "sources": tuple(p.resolve() for p in self.source_override)}
-            )
+            options = dataclasses.replace(options, sources=tuple(p.resolve() for p in self.source_override))
         self.options = options
         return config
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -77,8 +78,8 @@ def merge_records(
                     dates.get((listing.source, record.position)),
                     title,
                     abstract,
-                    title_key(title),
-                    abstract_key(abstract),
+                    title_key(title, normalised=True),
+                    abstract_key(abstract, normalised=True),
                 )
             )
     # Input order must not matter: sort before grouping so every choice below is stable.
@@ -158,9 +159,7 @@ def _unique_ids(papers: list[Paper], problems: list[Problem]) -> list[Paper]:
             continue
         clash.sort(key=lambda p: (title_key(p.title), abstract_key(p.abstract)))
         for paper in clash:
-            new_id = (
-                f"{paper_id}-{content_hash(title_key(paper.title), abstract_key(paper.abstract), length=6)}"
-            )
+            new_id = f"{paper_id}-{content_hash(title_key(paper.title), abstract_key(paper.abstract), length=6)}"
             problems.append(
                 Problem(
                     "warning",
@@ -169,23 +168,11 @@ def _unique_ids(papers: list[Paper], problems: list[Problem]) -> list[Paper]:
                     f"id {paper_id!r} is shared; {paper.title[:60]!r} gets {new_id!r}",
                 )
             )
-            result.append(
-                Paper(
-                    new_id,
-                    paper.title,
-                    paper.abstract,
-                    paper.appearances,
-                    paper.arxiv_id,
-                    paper.url,
-                    paper.authors,
-                )
-            )
+            result.append(dataclasses.replace(paper, id=new_id))
     return result
 
 
-def build_sources(
-    listings: list[Listing], papers: list[Paper], settings: Mapping[str, SourceSettings]
-) -> list[Source]:
+def build_sources(listings: list[Listing], papers: list[Paper], settings: Mapping[str, SourceSettings]) -> list[Source]:
     """One digest per appearance source, its papers in the source's own order."""
     layout = {listing.source: listing.layout for listing in listings}
     entries: dict[str, list[tuple[int, str, dt.date | None]]] = defaultdict(list)

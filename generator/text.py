@@ -10,9 +10,7 @@ from slugify import slugify
 
 # Control characters (C0, DEL, C1) except the whitespace we collapse anyway; also
 # bidi controls and zero-width characters, which only ever hide or reorder text.
-_CONTROL = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
-)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -24,14 +22,14 @@ def normalise_text(text: str) -> str:
     return " ".join(_CONTROL.sub("", text).split())
 
 
-def title_key(title: str) -> str:
-    """Key for 'equal ignoring case, punctuation and spacing'."""
-    return _NOT_WORD.sub("", normalise_text(title).casefold())
+def title_key(title: str, *, normalised: bool = False) -> str:
+    """Key for 'equal ignoring case, punctuation and spacing'; `normalised`: already through normalise_text."""
+    return _NOT_WORD.sub("", (title if normalised else normalise_text(title)).casefold())
 
 
-def abstract_key(abstract: str) -> str:
-    """Key for 'equal ignoring spacing'."""
-    return "".join(normalise_text(abstract).split())
+def abstract_key(abstract: str, *, normalised: bool = False) -> str:
+    """Key for 'equal ignoring spacing'; `normalised`: already through normalise_text."""
+    return "".join((abstract if normalised else normalise_text(abstract)).split())
 
 
 def content_hash(*parts: str, length: int = 8) -> str:
