@@ -24,7 +24,16 @@ from .records import build_sources, merge_records
 from .similarity import find_similarity
 from .taxonomy import load_taxonomy
 from .topics import assign_topics
-from .writers import WriteStats, bib_file, feed_files, papers_json, render_pages, search_files, write_tree
+from .writers import (
+    RenderedPage,
+    WriteStats,
+    bib_file,
+    feed_files,
+    papers_json,
+    render_pages,
+    search_files,
+    write_tree,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +78,10 @@ class GenerateResult:
     """Seconds per stage."""
     stats: WriteStats
     """What the writer changed."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Every generated file's bytes, keyed by docs-root path (what the tree holds)."""
+    pages: dict[str, RenderedPage] = field(default_factory=dict)
+    """The generated pages, for the plugin to give MkDocs without Markdown."""
 
     @property
     def tree(self) -> Path:
@@ -99,13 +112,21 @@ def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple
     return corpus, problems
 
 
-def render_files(corpus: Corpus, options: BuildOptions, timer: StageTimer) -> dict[str, bytes]:
-    """Every generated file's bytes, keyed by path relative to the docs root."""
+def render_files(
+    corpus: Corpus, options: BuildOptions, timer: StageTimer, pages: dict[str, RenderedPage] | None = None
+) -> dict[str, bytes]:
+    """Every generated file's bytes, keyed by path relative to the docs root (pages also into `pages`)."""
     with timer.stage("pages"):
         # Specs are made one at a time as they are rendered: holding every page's context at
         # once cost about 6 KB a paper (0.6 GB of peak memory at 100k papers).
-        specs = PageBuilder(corpus, page_size=options.page_size, similar_count=options.similar_count).pages()
-        files = render_pages(specs, options)
+        specs = PageBuilder(
+            corpus,
+            page_size=options.page_size,
+            similar_count=options.similar_count,
+            site_name=options.site_name,
+            directory_urls=options.directory_urls,
+        ).pages()
+        files = render_pages(specs, options, pages)
         files["papers.json"] = papers_json(corpus)
         files.update(feed_files(corpus, options))
         files["papers.bib"] = bib_file(corpus, options)
@@ -118,7 +139,8 @@ def generate(options: BuildOptions, timer: StageTimer | None = None) -> Generate
     """Model the corpus, render every file in memory, then swap the generated tree in."""
     timer = timer or StageTimer()
     corpus, problems = load_corpus(options, timer)
-    files = render_files(corpus, options, timer)
+    pages: dict[str, RenderedPage] = {}
+    files = render_files(corpus, options, timer, pages)
     with timer.stage("writing"):
         stats = write_tree(files, options.cache_dir)
     log.info(
@@ -129,4 +151,4 @@ def generate(options: BuildOptions, timer: StageTimer | None = None) -> Generate
         stats.unchanged,
         stats.removed,
     )
-    return GenerateResult(corpus, problems, dict(timer.timings), stats)
+    return GenerateResult(corpus, problems, dict(timer.timings), stats, files, pages)

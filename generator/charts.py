@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
@@ -36,11 +36,13 @@ _STYLE = (
 )
 
 
-def topic_bar_chart(counts: Sequence[tuple[str, str, int]]) -> str:
-    """Horizontal bars of papers per topic, in the given order; each bar links to `<slug>/`.
+def topic_bar_chart(counts: Sequence[tuple[str, str, int]], href: Callable[[str], str] | None = None) -> str:
+    """Horizontal bars of papers per topic, in the given order; each bar links to its topic.
 
-    `counts` holds (slug, name, count). Links are relative to the topics overview page.
+    `counts` holds (slug, name, count). `href` gives the link for a slug, relative to the
+    page the chart is on (default `<slug>/`, right for the topics overview page).
     """
+    href = href or _href
     label_width, bar_width, row, top = 300, 360, 26, 8
     if not counts:
         return _empty_svg("Papers per topic", "No topics yet.")
@@ -52,7 +54,7 @@ def topic_bar_chart(counts: Sequence[tuple[str, str, int]]) -> str:
         y = top + i * row
         length = bar_width * max(count, 0) / largest
         tooltip = f"{name}: {_papers(count)}"
-        parts.append(f"<a href={quoteattr(_href(slug))}>")
+        parts.append(f"<a href={quoteattr(href(slug))}>")
         parts.append(f"<title>{escape(tooltip)}</title>")
         parts.append(
             f'<text x="{_n(label_width - 8)}" y="{_n(y + row / 2)}" text-anchor="end" '
@@ -70,13 +72,19 @@ def topic_bar_chart(counts: Sequence[tuple[str, str, int]]) -> str:
     return "\n".join(parts)
 
 
-def topic_timeline_chart(series: Mapping[str, Sequence[tuple[dt.date, int]]], names: Mapping[str, str]) -> str:
+def topic_timeline_chart(
+    series: Mapping[str, Sequence[tuple[dt.date, int]]],
+    names: Mapping[str, str],
+    href: Callable[[str], str] | None = None,
+) -> str:
     """A heat-map grid of papers per topic (rows) and day or month (columns).
 
     `series` maps a topic slug to (date, count) pairs; `names` maps slugs to display names and
     sets the row order (slugs missing from `names` follow, alphabetically). Days are used when
-    the dates span at most two months, months otherwise. Row labels link to `<slug>/`.
+    the dates span at most two months, months otherwise. Row labels link to `href(slug)`
+    (default `<slug>/`).
     """
+    href = href or _href
     rows = [slug for slug in names if slug in series]
     rows += sorted(slug for slug in series if slug not in names)
     dates = sorted({d for slug in rows for d, _ in series[slug]})
@@ -99,7 +107,7 @@ def topic_timeline_chart(series: Mapping[str, Sequence[tuple[dt.date, int]]], na
     for r, slug in enumerate(rows):
         y = top + r * row
         name = names.get(slug, slug)
-        parts.append(f"<a href={quoteattr(_href(slug))}>")
+        parts.append(f"<a href={quoteattr(href(slug))}>")
         parts.append(f"<title>{escape(name)}</title>")
         parts.append(
             f'<text x="{_n(label_width - 8)}" y="{_n(y + row / 2)}" text-anchor="end" '

@@ -99,9 +99,13 @@ class BuildOptions:
     """Similar papers per paper page."""
     page_size: int = 100
     """Papers per topic listing page."""
+    directory_urls: bool = True
+    """MkDocs' `use_directory_urls`: generated pages link to `papers/<id>/` or `papers/<id>.html`."""
 
 
-def build_options(config: DigestConfig, config_dir: Path, *, site_name: str, site_url: str) -> BuildOptions:
+def build_options(
+    config: DigestConfig, config_dir: Path, *, site_name: str, site_url: str, directory_urls: bool = True
+) -> BuildOptions:
     """Resolve validated plugin options against the directory of mkdocs.yml."""
     return BuildOptions(
         sources=tuple((config_dir / source).resolve() for source in config.sources),
@@ -117,4 +121,5 @@ def build_options(config: DigestConfig, config_dir: Path, *, site_name: str, sit
         feed_size=config.feed_size,
         similar_count=config.similar_count,
         page_size=config.page_size,
+        directory_urls=directory_urls,
     )

@@ -1,9 +1,11 @@
-"""Pages: the view models each page template receives. Pure: no I/O, no Markdown syntax.
+"""Pages: the view models each page template receives. Pure: no I/O, no HTML or Markdown.
 
-Every page is a `PageSpec`: the Markdown path it becomes, its template, and a context of
-plain values. Untrusted text stays plain `str` here; the writers' template environment
-escapes every non-`Markup` value. Links are `Markup` relative `.md` paths, which MkDocs
-checks and turns into URLs.
+Every page is a `PageSpec`: the Markdown path it becomes (its place among MkDocs' pages),
+its template, a context of plain values and its front matter. Untrusted text stays plain
+`str` here; the writers' template environment escapes every non-`Markup` value. Pages link
+to each other by docs-root paths (`papers/<id>.md`); the writer turns them into the relative
+URLs MkDocs gives those pages (`page_url`, `relative_url`), because generated pages are
+HTML that MkDocs does not run through Markdown (see writers.py).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from markupsafe import Markup
 
+from .meta import first_sentence
 from .models import Corpus, Paper, Source
 
 MONTH_NAMES = [
@@ -36,6 +39,8 @@ class PageSpec:
     """Template file name."""
     context: dict[str, Any] = field(default_factory=dict)
     """Values for the template (the page's `link` function is added by the writer)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Front matter as plain text: `title`, `description`, `hide`, `og_type`, `feed` (escaped by the writer)."""
 
 
 def paper_md(paper_id: str) -> str:
@@ -58,19 +63,33 @@ def digest_md(slug: str) -> str:
     return f"digests/{slug}.md"
 
 
-def relative_link(from_md: str, to_md: str) -> Markup:
-    """A relative Markdown link target from one generated page to another.
+def page_url(path: str, directory_urls: bool = True) -> str:
+    """The URL MkDocs gives a docs-root path, relative to the site root.
 
-    Both are normalised POSIX paths relative to the docs root. The same result as
-    `posixpath.relpath(to_md, dirname(from_md))`, computed on the strings alone: relpath calls
-    `os.getcwd()` twice per link, which was a quarter of the pages stage at 10k papers.
+    `index.md` -> ``, `topics/index.md` -> `topics/`, `papers/x.md` -> `papers/x/` (or
+    `papers/x.html` without directory URLs); any other file keeps its path.
     """
-    here = from_md.split("/")[:-1]
-    there = to_md.split("/")
+    if not path.endswith(".md"):
+        return path
+    stem = path[:-3]
+    if stem == "index" or stem.endswith("/index"):
+        base = stem[: -len("index")]
+        return base if directory_urls else base + "index.html"
+    return stem + "/" if directory_urls else stem + ".html"
+
+
+def relative_url(from_md: str, to_path: str, directory_urls: bool = True) -> Markup:
+    """The relative link from one generated page to another page or file, as MkDocs would write it.
+
+    Both are normalised POSIX docs-root paths. Computed on the strings alone: `posixpath.relpath`
+    calls `os.getcwd()` twice per link, which was a quarter of the pages stage at 10k papers.
+    """
+    here = page_url(from_md, directory_urls).split("/")[:-1]
+    there = page_url(to_path, directory_urls).split("/")
     common = 0
-    while common < len(here) and common < len(there) and here[common] == there[common]:
+    while common < len(here) and common < len(there) - 1 and here[common] == there[common]:
         common += 1
-    return Markup("/".join([".."] * (len(here) - common) + there[common:]) or ".")
+    return Markup("/".join([".."] * (len(here) - common) + there[common:]) or "./")
 
 
 def human_date(day: dt.date | None) -> str:
@@ -81,8 +100,18 @@ def human_date(day: dt.date | None) -> str:
 class PageBuilder:
     """Builds every page spec from a corpus; lookups are computed once."""
 
-    def __init__(self, corpus: Corpus, *, page_size: int = 100, similar_count: int = 5) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        *,
+        page_size: int = 100,
+        similar_count: int = 5,
+        site_name: str = "paper-digest",
+        directory_urls: bool = True,
+    ) -> None:
         self.corpus = corpus
+        self.site_name = site_name
+        self.directory_urls = directory_urls
         self.page_size = page_size
         self.similar_count = similar_count
         self.papers = {paper.id: paper for paper in corpus.papers}
@@ -221,7 +250,7 @@ class PageBuilder:
             links.insert(0, ("Source page", quote(paper.url, safe=":/?&=#%+@,;~")))
         return PageSpec(
             paper_md(paper.id),
-            "paper.md.j2",
+            "paper.html.j2",
             {
                 "paper": paper,
                 "title": paper.title,
@@ -235,6 +264,12 @@ class PageBuilder:
                 "arxiv_id": paper.arxiv_id or "",
                 "id": paper.id,
             },
+            {
+                "title": paper.title,
+                "description": first_sentence(paper.abstract) or paper.title,
+                "og_type": "article",
+                "hide": ["navigation"],
+            },
         )
 
     def home(self) -> PageSpec:
@@ -246,7 +281,7 @@ class PageBuilder:
         dated = [p for p in self.corpus.papers if p.dates]
         return PageSpec(
             "index.md",
-            "home.md.j2",
+            "home.html.j2",
             {
                 "newest": self.source_view(newest) if newest else None,
                 "totals": {
@@ -262,6 +297,11 @@ class PageBuilder:
                 },
                 "topics": self.topic_counts(),
                 "digests": [self.source_summary(s) for s in self.corpus.sources[:10]],
+                "site_name": self.site_name,
+            },
+            {
+                "title": self.site_name,
+                "description": f"A browsable, searchable digest of {len(self.corpus.papers)} research papers.",
             },
         )
 
@@ -284,12 +324,13 @@ class PageBuilder:
         counts = self.topic_counts()
         yield PageSpec(
             "topics/index.md",
-            "topics_index.md.j2",
+            "topics_index.html.j2",
             {
                 "topics": counts,
                 "chart": Markup(self.topic_chart(counts)),
                 "timeline": Markup(self.topic_timeline()),
             },
+            {"title": "Topics", "description": "Papers grouped by topic."},
         )
         members: dict[str, list[Paper]] = defaultdict(list)
         for paper in self.corpus.papers:
@@ -302,7 +343,7 @@ class PageBuilder:
                 chunk = papers[(number - 1) * self.page_size : number * self.page_size]
                 yield PageSpec(
                     topic_md(topic["slug"], number),
-                    "topic.md.j2",
+                    "topic.html.j2",
                     {
                         "topic": topic,
                         "items": [self.item(p, topic=topic["slug"]) for p in chunk],
@@ -311,12 +352,17 @@ class PageBuilder:
                         "page_links": [(n, topic_md(topic["slug"], n)) for n in range(1, pages + 1)],
                         "start": (number - 1) * self.page_size + 1,
                     },
+                    {
+                        "title": topic["name"] + (f" (page {number})" if number > 1 else ""),
+                        "description": topic["description"],
+                        "feed": f"topics/{topic['slug']}/feed.xml",
+                    },
                 )
 
     def topic_chart(self, counts: list[dict[str, Any]]) -> str:
         from .charts import topic_bar_chart
 
-        return topic_bar_chart([(t["slug"], t["name"], t["count"]) for t in counts])
+        return topic_bar_chart([(t["slug"], t["name"], t["count"]) for t in counts], href=self._chart_href)
 
     def topic_timeline(self) -> str:
         from .charts import topic_timeline_chart
@@ -327,7 +373,13 @@ class PageBuilder:
             if assignments and paper.first_date:
                 series[assignments[0].slug][paper.first_date] += 1
         names = {t.slug: t.name for t in self.corpus.topics.topics}
-        return topic_timeline_chart({slug: sorted(days.items()) for slug, days in sorted(series.items())}, names)
+        return topic_timeline_chart(
+            {slug: sorted(days.items()) for slug, days in sorted(series.items())}, names, href=self._chart_href
+        )
+
+    def _chart_href(self, slug: str) -> str:
+        """The link from the topics overview page to a topic's page."""
+        return str(relative_url("topics/index.md", topic_md(slug), self.directory_urls))
 
     def date_pages(self) -> Iterable[PageSpec]:
         days = self.days
@@ -352,31 +404,43 @@ class PageBuilder:
             for year in sorted(archive, reverse=True)
         ]
         undated = len(days.get(None, []))
-        yield PageSpec("dates/index.md", "dates_index.md.j2", {"years": years, "undated": undated})
+        yield PageSpec(
+            "dates/index.md",
+            "dates_index.html.j2",
+            {"years": years, "undated": undated},
+            {"title": "By date", "description": "The digest's archive by year, month and day."},
+        )
         for day, papers in days.items():
             digests = sorted({a.source for p in papers for a in p.appearances if a.date == day})
             yield PageSpec(
                 day_md(day),
-                "day.md.j2",
+                "day.html.j2",
                 {
                     "date": human_date(day),
                     "undated": day is None,
                     "items": [self.item(p) for p in papers],
                     "digests": [self.source_summary(self.sources[name]) for name in digests if name in self.sources],
                 },
+                {"title": "Undated papers" if day is None else f"Papers of {human_date(day)}"},
             )
 
     def digest_pages(self) -> Iterable[PageSpec]:
         yield PageSpec(
             "digests/index.md",
-            "digests_index.md.j2",
+            "digests_index.html.j2",
             {"digests": [self.source_summary(s) for s in self.corpus.sources]},
+            {"title": "Digests", "description": "Every listing the digest was built from."},
         )
         for source in self.corpus.sources:
             view = self.source_view(source)
             view["day_md"] = day_md(source.date) if source.date else None
             view["layout"] = source.layout
-            yield PageSpec(digest_md(source.slug), "digest.md.j2", {"source": view})
+            yield PageSpec(
+                digest_md(source.slug),
+                "digest.html.j2",
+                {"source": view},
+                {"title": source.title, "description": f"Papers of the listing {source.name}"},
+            )
 
     def week(self) -> PageSpec:
         """The papers of the seven days up to the newest date in the corpus, grouped by day."""
@@ -393,12 +457,14 @@ class PageBuilder:
             span = f"{human_date(start)} – {human_date(newest)}"
         else:
             span = ""
-        return PageSpec("week.md", "week.md.j2", {"groups": groups, "span": span})
+        return PageSpec(
+            "week.md",
+            "week.html.j2",
+            {"groups": groups, "span": span},
+            {"title": "This week", "description": "The papers of the last seven days of the digest."},
+        )
 
 
 def build_pages(corpus: Corpus, *, page_size: int = 100, similar_count: int = 5) -> list[PageSpec]:
     """Every page spec of the site, in a deterministic order."""
     return list(PageBuilder(corpus, page_size=page_size, similar_count=similar_count).pages())
-
-
-LinkFunction = Callable[[str], Markup]

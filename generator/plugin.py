@@ -4,6 +4,12 @@ The generated tree lives in the cache dir, outside `docs_dir`, and is added to M
 files in `on_files`; so generated Markdown never clutters `content/` and `mkdocs serve`
 does not rebuild in a loop. Sources and the taxonomy are watched, so editing or adding a
 listing while `mkdocs serve` runs updates the preview.
+
+Generated pages are already HTML (writers.py). MkDocs would read each file, parse its front
+matter and run Python-Markdown on it; instead `on_pre_page` makes each generated page a
+`GeneratedPage`, which takes its meta, body and table of contents from the generator's
+result in memory. MkDocs and Material do everything else as for any page (nav, theme,
+sitemap, `not_in_nav`). Hand-written pages in `docs_dir` are read and converted as usual.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files, InclusionLevel
+from mkdocs.structure.pages import Page
+from mkdocs.structure.toc import get_toc
 from tqdm import tqdm
 
 from .build import GenerateResult, StageTimer, generate
 from .config import BuildOptions, DigestConfig, build_options
 from .errors import DigestError, Problem
-from .writers import finish_tree, restore_tree
+from .writers import RenderedPage, finish_tree, restore_tree
 
 # Under "mkdocs." so that MkDocs counts our warnings and `--strict` fails on them.
 log = logging.getLogger("mkdocs.plugins.paper_digest")
@@ -36,6 +44,37 @@ def report_problems(problems: list[Problem]) -> None:
     """Log input problems where MkDocs (and `--strict`) counts them."""
     for problem in problems:
         (log.error if problem.level == "error" else log.warning)(str(problem))
+
+
+def toc_tokens(headings: tuple[tuple[int, str, str], ...]) -> list[Any]:
+    """Nest (level, id, name) headings the way Python-Markdown's `toc` extension does."""
+    root: list[Any] = []
+    stack: list[dict[str, Any]] = []
+    for level, anchor, name in headings:
+        token: dict[str, Any] = {"level": level, "id": anchor, "name": name, "children": []}
+        while stack and stack[-1]["level"] >= level:
+            stack.pop()
+        (stack[-1]["children"] if stack else root).append(token)
+        stack.append(token)
+    return root
+
+
+class GeneratedPage(Page):
+    """A generated page: meta, HTML and table of contents come from the generator, not from Markdown."""
+
+    generated: RenderedPage
+    generated_html: str
+
+    def read_source(self, config: MkDocsConfig) -> None:
+        self.markdown = ""
+        self.meta = dict(self.generated.meta)
+
+    def render(self, config: MkDocsConfig, files: Files) -> None:
+        self.content = self.generated_html
+        self.toc = get_toc(toc_tokens(self.generated.toc))
+        self._title_from_render = None
+        self.present_anchor_ids = {anchor for _, anchor, _ in self.generated.toc}
+        self.links_to_anchors = {}
 
 
 class DigestPlugin(BasePlugin[DigestConfig]):
@@ -56,7 +95,13 @@ class DigestPlugin(BasePlugin[DigestConfig]):
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         config_dir = Path(config.config_file_path or "mkdocs.yml").resolve().parent
-        options = build_options(self.config, config_dir, site_name=config.site_name, site_url=config.site_url or "")
+        options = build_options(
+            self.config,
+            config_dir,
+            site_name=config.site_name,
+            site_url=config.site_url or "",
+            directory_urls=config.use_directory_urls,
+        )
         if self.source_override:
             options = dataclasses.replace(options, sources=tuple(p.resolve() for p in self.source_override))
         self.options = options
@@ -102,6 +147,18 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             pages = 2 * len(files.documentation_pages())
             self._progress = tqdm(total=pages, desc="paper-digest: MkDocs pages", unit="step", leave=False)
         return nav
+
+    def on_pre_page(self, page: Page, *, config: MkDocsConfig, files: Files) -> Page:
+        result = self.result
+        rendered = result.pages.get(page.file.src_uri) if result is not None else None
+        source = page.file.abs_src_path
+        if result is not None and rendered is not None and source and Path(source).is_relative_to(result.tree):
+            # The page MkDocs made for our generated file: same object, our read/render.
+            page.__class__ = GeneratedPage
+            assert isinstance(page, GeneratedPage)
+            page.generated = rendered
+            page.generated_html = result.files[page.file.src_uri][rendered.body_start :].decode("utf-8")
+        return page
 
     def on_page_markdown(self, markdown: str, **kwargs: Any) -> str:
         if self._progress is not None:

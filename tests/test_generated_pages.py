@@ -1,0 +1,111 @@
+"""Generated pages reach MkDocs as HTML: no Markdown conversion, same theme, working links
+with and without directory URLs, headings with ids and a table of contents."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlparse
+
+import pytest
+from conftest import copy_project
+from mkdocs.commands.build import build
+from mkdocs.config import load_config
+from mkdocs.structure.pages import Page
+from test_site import links_of
+
+from generator.pages import page_url, relative_url
+from generator.plugin import GeneratedPage, toc_tokens
+
+HERE = Path(__file__).resolve().parent
+
+
+def _mini_project(tmp_path: Path, directory_urls: bool) -> Path:
+    project = copy_project(tmp_path / "project", sources=False)
+    shutil.copytree(HERE / "fixtures" / "mini", project / "content" / "sources", dirs_exist_ok=True)
+    config = (project / "mkdocs.yml").read_text("utf-8")
+    config = config.replace("use_directory_urls: true", f"use_directory_urls: {str(directory_urls).lower()}")
+    (project / "mkdocs.yml").write_text(config, "utf-8")
+    return project
+
+
+def _build(project: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Build in this process; return how each page was rendered (`markdown` or `generated`)."""
+    rendered: dict[str, str] = {}
+    markdown_render = Page.render
+    generated_render = GeneratedPage.render
+
+    def via_markdown(self: Page, *args: Any) -> None:
+        rendered[self.file.src_uri] = "markdown"
+        markdown_render(self, *args)
+
+    def via_generator(self: GeneratedPage, *args: Any) -> None:
+        rendered[self.file.src_uri] = "generated"
+        generated_render(self, *args)
+
+    monkeypatch.setattr(Page, "render", via_markdown)
+    monkeypatch.setattr(GeneratedPage, "render", via_generator)
+    monkeypatch.chdir(project)
+    build(load_config(str(project / "mkdocs.yml")))
+    return rendered
+
+
+@pytest.mark.parametrize("directory_urls", [True, False])
+def test_generated_pages_skip_markdown_and_their_links_resolve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, directory_urls: bool
+) -> None:
+    project = _mini_project(tmp_path, directory_urls)
+    rendered = _build(project, monkeypatch)
+    # Hand-written pages go through Markdown; every generated page is handed over as HTML.
+    assert rendered.pop("about.md") == "markdown"
+    assert rendered and set(rendered.values()) == {"generated"}
+    assert {"index.md", "week.md", "topics/index.md", "papers/2501-01234.md"} <= set(rendered)
+
+    site = project / "site"
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) >= len(rendered)
+    broken = []
+    for page in pages:
+        rel = page.relative_to(site).as_posix()
+        for _tag, link in links_of(page.read_text("utf-8")):
+            url = urlparse(urljoin("http://site/" + rel, link))
+            if url.netloc != "site" or url.scheme not in ("http", ""):
+                continue
+            target = site / unquote(url.path.lstrip("/"))
+            if url.path.endswith("/"):
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{rel}: {link}")
+    assert broken == []
+
+    paper = site / ("papers/2501-01234/index.html" if directory_urls else "papers/2501-01234.html")
+    html = paper.read_text("utf-8")
+    # The theme is applied, the title is escaped text, headings have ids and make the page's TOC.
+    assert 'class="md-header' in html
+    assert "<title>Vision-Language Models See &lt;b&gt;Bold&lt;/b&gt; Claims" in html
+    assert '<h2 id="abstract">Abstract</h2>' in html
+    toc = html[html.find('data-md-component="toc"') :]
+    toc = toc[: toc.find("</nav>")]
+    assert re.findall(r'href="#([^"]+)"', toc) == ["abstract", "why-these-topics", "similar-papers", "cite"]
+
+
+def test_page_urls_follow_mkdocs() -> None:
+    assert page_url("index.md") == "" and page_url("index.md", False) == "index.html"
+    assert page_url("topics/index.md") == "topics/" and page_url("topics/ml.md", False) == "topics/ml.html"
+    assert page_url("feed.xml") == "feed.xml"
+    assert relative_url("papers/x.md", "topics/ml.md") == "../../topics/ml/"
+    assert relative_url("papers/x.md", "topics/ml.md", False) == "../topics/ml.html"
+    assert relative_url("papers/x.md", "index.md") == "../../"
+    assert relative_url("topics/ml/2.md", "topics/ml.md") == "../"
+    assert relative_url("topics/ml.md", "topics/ml.md") == "./"
+    assert relative_url("topics/ml.md", "topics/ml/feed.xml") == "feed.xml"
+    assert relative_url("index.md", "week.md", False) == "week.html"
+
+
+def test_toc_tokens_nest_like_markdown() -> None:
+    tokens = toc_tokens(((1, "a", "A"), (2, "b", "B"), (3, "c", "C"), (2, "d", "D"), (1, "e", "E")))
+    assert [t["id"] for t in tokens] == ["a", "e"]
+    assert [t["id"] for t in tokens[0]["children"]] == ["b", "d"]
+    assert tokens[0]["children"][0]["children"][0]["id"] == "c"
