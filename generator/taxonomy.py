@@ -13,6 +13,7 @@ is scanned once however many phrases there are (100k abstracts take a few second
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -258,9 +259,23 @@ class PhraseMatcher:
                 hits.extend((t, p, cut) for t, p in direct.get(variant[:cut], ()))
             self._hits[variant] = tuple(hits)
         self._has_exclusions = any(p < 0 for hits in self._hits.values() for _, p, _ in hits)
+        # For `counts`: the (topic, phrase) pairs each variant stands for, and the variants whose
+        # hits include an exclusion (a text containing one of them needs positions, see `find`).
+        self._keys = {variant: tuple((t, p) for t, p, _ in hits) for variant, hits in self._hits.items()}
+        self._excluding = frozenset(v for v, hits in self._hits.items() if any(p < 0 for _, p, _ in hits))
         # A zero-width lookahead finds overlapping phrases starting at different words
         # ("math benchmark" and "benchmark").
-        self._pattern = re.compile(r"(?<![\w])(?=(" + _trie_pattern(direct) + r")(?![\w]))")
+        self._trie = _trie_pattern(direct)
+        # The same matches for `counts`, found a third faster: a pattern that starts with a
+        # character class lets the regex engine skip ahead to the next non-word character in C
+        # instead of trying the whole pattern at every position. It is run on " " + text, so a
+        # phrase at the very start has a non-word character before it too.
+        self._scan = re.compile(r"[^\w](?=(" + self._trie + r")(?![\w]))")
+
+    @functools.cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        """The pattern `find` runs: every phrase start, zero-width (compiled on first use)."""
+        return re.compile(r"(?<![\w])(?=(" + self._trie + r")(?![\w]))")
 
     def find(self, normalised: str) -> list[Match]:
         """Every phrase occurrence in already normalised text, exclusions applied."""
@@ -280,6 +295,46 @@ class PhraseMatcher:
             for m in found
             if m.phrase >= 0 and not any(x.topic == m.topic and x.start <= m.start and m.end <= x.end for x in excluded)
         ]
+
+
+    def counts(self, normalised: str) -> dict[tuple[int, int], int]:
+        """How often each (topic, phrase) occurs in already normalised text, exclusions applied.
+
+        The same occurrences as `find`, counted without building a `Match` for each; positions
+        are looked at only in texts where an excluded phrase occurs.
+        """
+        text = " " + normalised
+        found: list[str] = self._scan.findall(text)
+        out: dict[tuple[int, int], int] = {}
+        if not found:
+            return out
+        if self._excluding and not self._excluding.isdisjoint(found):
+            return self._counts_with_exclusions(text)
+        keys = self._keys
+        for variant in found:
+            for key in keys[variant]:
+                out[key] = out.get(key, 0) + 1
+        return out
+
+    def _counts_with_exclusions(self, text: str) -> dict[tuple[int, int], int]:
+        """`counts` for a text (with its leading space) in which an excluded phrase occurs."""
+        hits = self._hits
+        excluded: dict[int, list[tuple[int, int]]] = {}
+        occurrences: list[tuple[int, int, int, int]] = []
+        for m in self._scan.finditer(text):
+            start = m.start(1)
+            for t, p, length in hits[m.group(1)]:
+                if p < 0:
+                    excluded.setdefault(t, []).append((start, start + length))
+                else:
+                    occurrences.append((t, p, start, start + length))
+        out: dict[tuple[int, int], int] = {}
+        for t, p, start, end in occurrences:
+            spans = excluded.get(t)
+            if spans and any(a <= start and end <= b for a, b in spans):
+                continue
+            out[t, p] = out.get((t, p), 0) + 1
+        return out
 
 
 def _variants(key: str) -> set[str]:

@@ -33,17 +33,27 @@ topics are discovered by clustering instead (`generator.discover`).
 
 from __future__ import annotations
 
+import gc
+import hashlib
+import itertools
 import logging
 import math
 import multiprocessing
+import os
+import re
+import tempfile
+from array import array
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfTransformer
 from sklearn.preprocessing import normalize
 
 from .models import Paper, TopicAssignment, Topics
@@ -75,31 +85,36 @@ MAX_OTHER_SHARE = 0.05
 MAX_TOPIC_SHARE = 0.25
 MIN_PAPERS_FOR_PRIMARY_CAP = 20
 """Below this many papers, the 25% limit only drops extras; it never moves a primary topic."""
-PARALLEL_MIN_PAPERS = 20_000
-"""From this many papers, phrases are matched in a worker process alongside the TF-IDF work ..."""
-WORKER_SHARE = 0.85
-"""... the worker taking this share of the papers (matching all of them takes a little longer
-than the TF-IDF matrix, so this process takes the rest once its matrix is built)."""
+PARALLEL_MIN_PAPERS = 5_000
+"""From this many papers still to be read, phrases are matched in a worker process alongside ..."""
+WORKER_SHARE = 0.9
+"""... the worker taking this share of those papers (this process counts their words for TF-IDF
+meanwhile, then matches the rest)."""
+CACHE_VERSION = 1
+"""Format of the cache file; a file of any other version is ignored (and replaced)."""
+CACHE_FILE = "topics.npz"
 
-Contributions = dict[int, dict[int, float]]
-"""Per topic index, per phrase index: the phrase's weighted contribution to the topic's score."""
+_STOP_WORDS = ENGLISH_STOP_WORDS
+"""The stop words of `TfidfVectorizer(stop_words="english")`."""
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+"""`TfidfVectorizer`'s default token pattern (words of two or more word characters)."""
+_ASCII_WORDS = str.maketrans(
+    {
+        chr(c): (chr(c).lower() if chr(c).isalpha() else " ")
+        for c in range(128)
+        if not re.fullmatch(r"[a-z0-9_]", chr(c))
+    }
+)
+"""For ASCII text: lowercase, and every character other than a word character becomes a space."""
 
 
-@dataclass(frozen=True)
-class _Evidence:
-    """Phrase evidence of one paper."""
+def assign_topics(papers: Sequence[Paper], taxonomy: Taxonomy | None, *, cache_dir: Path | None = None) -> Topics:
+    """Rank 1-3 topics for every paper; discover topics by clustering when `taxonomy` is None.
 
-    contributions: Contributions
-
-    def phrases(self, taxonomy: Taxonomy, t: int) -> list[str]:
-        """The matched phrases of topic `t` as written in the taxonomy, strongest first."""
-        weighted = self.contributions.get(t, {})
-        phrases = taxonomy.topics[t].phrases
-        return [phrases[p].text for p in sorted(weighted, key=lambda p: (-weighted[p], phrases[p].key))]
-
-
-def assign_topics(papers: Sequence[Paper], taxonomy: Taxonomy | None) -> Topics:
-    """Rank 1-3 topics for every paper; discover topics by clustering when `taxonomy` is None."""
+    With `cache_dir`, what is read from each paper's own title and abstract (its phrase matches
+    and its word counts) is kept there between builds, so a rebuild reads only new papers. The
+    result is the same with or without the cache.
+    """
     ordered = sorted(papers, key=lambda p: p.id)
     if taxonomy is None:
         from .discover import discover_topics
@@ -107,20 +122,26 @@ def assign_topics(papers: Sequence[Paper], taxonomy: Taxonomy | None) -> Topics:
         return discover_topics(ordered)
     if not ordered:
         return Topics(topics=tuple(t.topic for t in taxonomy.topics), assignments={})
-    texts = [(p.title, p.abstract) for p in ordered]
-    # Large corpora: a worker matches phrases in most papers while this process builds the
-    # TF-IDF matrix and then matches the rest (the split keeps both cores busy until the end).
-    cut = math.floor(WORKER_SHARE * len(texts)) if len(texts) >= PARALLEL_MIN_PAPERS else 0
-    pending = run_in_worker(match_phrases, taxonomy, texts[:cut]) if cut else None
-    matrix = _tfidf(ordered)
-    found = match_phrases(taxonomy, texts[cut:] if pending else texts)
-    if pending:
-        found = worker_result(pending, match_phrases, taxonomy, texts[:cut]) + found
-    evidence = [_Evidence(c) for c in found]
-    keyword = _keyword_scores(evidence, len(taxonomy.topics))
+    # The stage makes no reference cycles but many small lists; without this, full collections
+    # over the whole corpus's objects cost more than some steps themselves (0.2 s of 0.5 s
+    # in a rebuild of 10k papers).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _assign(ordered, taxonomy, cache_dir)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _assign(ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path | None) -> Topics:
+    """`assign_topics` for a taxonomy and at least one paper, sorted by id."""
+    features = _read_papers(ordered, taxonomy, cache_dir)
+    matrix = _tfidf(features.words, len(ordered))
+    keyword = _keyword_scores(features.evidence, len(taxonomy.topics))
     similarity = _centroid_similarity(matrix, keyword)
     total = keyword + SIMILARITY_WEIGHT * similarity
-    assignments = _rank(ordered, evidence, keyword, similarity, total, taxonomy)
+    assignments = _rank(ordered, features.evidence, keyword, similarity, total, taxonomy)
     used_other = any(a[0].slug == OTHER.slug for a in assignments.values())
     topics = tuple(t.topic for t in taxonomy.topics) + ((OTHER,) if used_other else ())
     _log_summary(assignments, len(ordered))
@@ -132,10 +153,334 @@ def paper_text(paper: Paper) -> str:
     return f"{paper.title}. {paper.title}. {paper.abstract}"
 
 
-def match_phrases(taxonomy: Taxonomy, texts: Sequence[tuple[str, str]]) -> list[Contributions]:
-    """Phrase contributions for each (title, abstract); module-level so a worker can run it."""
+# --- what is read from each paper -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Variable-length rows of parallel arrays (CSR-like): row r is `cols[k][indptr[r]:indptr[r + 1]]`."""
+
+    indptr: np.ndarray
+    cols: tuple[np.ndarray, ...]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.indptr) - 1
+
+    def take(self, rows: np.ndarray) -> _Rows:
+        """The given rows, in the given order."""
+        starts = self.indptr[rows]
+        lengths = self.indptr[rows + 1] - starts
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        index = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1], dtype=np.int64)
+        return _Rows(indptr, tuple(c[index] for c in self.cols))
+
+    @staticmethod
+    def stack(parts: Sequence[_Rows]) -> _Rows:
+        """The rows of all parts, one after another."""
+        lengths = np.concatenate([np.diff(p.indptr) for p in parts])
+        indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        cols = tuple(np.concatenate([p.cols[k] for p in parts]) for k in range(len(parts[0].cols)))
+        return _Rows(indptr, cols)
+
+
+@dataclass(frozen=True)
+class _Words:
+    """Word counts of every paper's `paper_text`, as `TfidfVectorizer` tokenises it.
+
+    Per paper, its distinct words (stop words and one-letter words left out) in order of first
+    occurrence, as indices into `vocabulary`, with their counts: `rows.cols == (term, count)`.
+    """
+
+    rows: _Rows
+    vocabulary: list[str]
+
+
+@dataclass(frozen=True)
+class _Features:
+    """What the stage reads from each paper, rows in id order.
+
+    `evidence.cols == (topic, phrase, contribution)`: the weighted contribution of every matched
+    phrase, sorted by topic, then phrase index.
+    """
+
+    evidence: _Rows
+    words: _Words
+
+
+def match_phrases(taxonomy: Taxonomy, texts: Sequence[tuple[str, str]]) -> tuple[array, array, array, array]:
+    """Phrase evidence of each (title, abstract) as flat arrays: per text its number of matched
+    phrases, then (topic, phrase, contribution) of each; module-level so a worker can run it."""
     matcher = PhraseMatcher(taxonomy)
-    return [_contributions(title, abstract, taxonomy, matcher) for title, abstract in texts]
+    weights = [[p.weight for p in t.phrases] for t in taxonomy.topics]
+    lengths, topics, phrases, values = array("q"), array("i"), array("i"), array("d")
+    for title, abstract in texts:
+        in_title = matcher.counts(normalise_for_matching(title))
+        counts = matcher.counts(normalise_for_matching(abstract))
+        keys = sorted(in_title.keys() | counts.keys())
+        lengths.append(len(keys))
+        for key in keys:
+            t, p = key
+            # A title mention is strong evidence; in the abstract the first mention counts fully
+            # and repeats add a little, at most twice.
+            c = counts.get(key, 0)
+            value = (TITLE_FACTOR if key in in_title else 0.0) + (1.0 + 0.5 * min(c - 1, 2) if c else 0.0)
+            topics.append(t)
+            phrases.append(p)
+            values.append(value * weights[t][p])
+    return lengths, topics, phrases, values
+
+
+_shared_texts: Sequence[tuple[str, str]] = ()
+"""The texts a forked worker reads from its copy of this process's memory (see `_match_in_worker`)."""
+
+
+def _match_in_worker(taxonomy: Taxonomy, texts: Sequence[tuple[str, str]], cut: int) -> Future[Any] | None:
+    """Start `match_phrases` on `texts[:cut]` in a worker that inherits the texts when forked,
+    so they are not pickled and sent to it."""
+    global _shared_texts
+    _shared_texts = texts
+    try:
+        return run_in_worker(_match_shared, taxonomy, cut)
+    finally:
+        _shared_texts = ()
+
+
+def _match_shared(taxonomy: Taxonomy, cut: int) -> tuple[array, array, array, array]:
+    return match_phrases(taxonomy, _shared_texts[:cut])
+
+
+def _evidence_rows(found: tuple[array, array, array, array]) -> _Rows:
+    lengths, topics, phrases, values = (np.frombuffer(a, dtype=a.typecode) for a in found)
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    return _Rows(indptr, (topics.astype(np.int32), phrases.astype(np.int32), values.astype(np.float64)))
+
+
+def _count_words(texts: Sequence[str], vocabulary: dict[str, int], terms: list[str]) -> _Rows:
+    """Word counts of `texts` (see `_Words`); new words are added to `vocabulary` and `terms`.
+
+    Tokens are those of `TfidfVectorizer`: lowercased, maximal runs of two or more word
+    characters, English stop words dropped. ASCII text (nearly all) is split with `str.translate`
+    instead of the token regex, which gives the same tokens three times faster. Words that never
+    count (stop words, single characters) stay in `vocabulary` with index -1.
+    """
+    first_new = len(vocabulary)
+    fresh = itertools.count(1 << 40)  # new words get these until they are numbered below
+    add = vocabulary.setdefault
+    lengths, ids, counts = array("q"), array("q"), array("q")
+    for text in texts:
+        tokens = text.translate(_ASCII_WORDS).split() if text.isascii() else _TOKEN.findall(text.lower())
+        counted = Counter(tokens)  # distinct words in order of first occurrence
+        lengths.append(len(counted))
+        ids.extend(map(add, counted, fresh))
+        counts.extend(counted.values())
+    id_array = np.frombuffer(ids, dtype=np.int64)
+    new_words = list(itertools.islice(vocabulary.items(), first_new, None))
+    if new_words:
+        placeholders = np.fromiter((v for _, v in new_words), dtype=np.int64, count=len(new_words))
+        numbers = np.empty(len(new_words), dtype=np.int64)
+        for k, (word, _) in enumerate(new_words):
+            if len(word) < 2 or word in _STOP_WORDS:
+                numbers[k] = -1
+            else:
+                numbers[k] = len(terms)
+                terms.append(word)
+            vocabulary[word] = int(numbers[k])
+        is_new = id_array >= (1 << 40)
+        id_array = id_array.copy()
+        id_array[is_new] = numbers[np.searchsorted(placeholders, id_array[is_new])]
+    keep = id_array >= 0
+    row_of = np.repeat(np.arange(len(lengths), dtype=np.int64), np.frombuffer(lengths, dtype=np.int64))
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_of[keep], minlength=len(lengths)), out=indptr[1:])
+    return _Rows(
+        indptr, (id_array[keep].astype(np.int32), np.frombuffer(counts, dtype=np.int64)[keep].astype(np.int32))
+    )
+
+
+def _paper_key(paper: Paper) -> bytes:
+    """What the cache knows a paper by: a digest of its title and abstract."""
+    text = f"{len(paper.title)}:{paper.title}{paper.abstract}".encode()
+    return hashlib.blake2b(text, digest_size=16).digest()
+
+
+def taxonomy_fingerprint(taxonomy: Taxonomy) -> bytes:
+    """A digest of everything phrase evidence depends on (phrases, weights, exclusions, factors)."""
+    described = repr(
+        (
+            CACHE_VERSION,
+            TITLE_FACTOR,
+            [(tuple((p.key, p.weight) for p in t.phrases), t.exclude) for t in taxonomy.topics],
+        )
+    )
+    return hashlib.blake2b(described.encode(), digest_size=16).digest()
+
+
+def _read_papers(ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path | None) -> _Features:
+    """Phrase evidence and word counts of every paper, from the cache where it has them."""
+    fingerprint = taxonomy_fingerprint(taxonomy)
+    cache = _Cache.load(cache_dir, fingerprint) if cache_dir is not None else None
+    n = len(ordered)
+    keys = [_paper_key(p) for p in ordered] if cache_dir is not None else []
+    if cache is not None:
+        known = cache.rows_of(keys)
+        missing = np.flatnonzero(known < 0)
+    else:
+        known = np.full(n, -1, dtype=np.int64)
+        missing = np.arange(n, dtype=np.int64)
+    has_evidence = cache is not None and cache.evidence is not None
+    evidence_missing = missing if has_evidence else np.arange(n, dtype=np.int64)
+    texts = [(ordered[r].title, ordered[r].abstract) for r in evidence_missing.tolist()]
+    # Many papers to read: a worker matches phrases in most of them while this process counts
+    # words and then matches the rest (the split keeps both cores busy until the end).
+    cut = math.floor(WORKER_SHARE * len(texts)) if len(texts) >= PARALLEL_MIN_PAPERS else 0
+    pending = _match_in_worker(taxonomy, texts, cut) if cut else None
+    if cache is not None:
+        vocabulary = cache.vocabulary_index()
+        terms = list(cache.terms)
+    else:
+        vocabulary, terms = {}, []
+    new_words = _count_words([paper_text(ordered[r]) for r in missing.tolist()], vocabulary, terms)
+    found = _evidence_rows(match_phrases(taxonomy, texts[cut:] if pending else texts))
+    if pending:
+        first = _evidence_rows(worker_result(pending, match_phrases, taxonomy, texts[:cut]))
+        found = _Rows.stack([first, found])
+    # Rows in id order: cached rows first in the pool, new rows after them.
+    if cache is None:
+        words_rows, evidence = new_words, found
+    else:
+        pool_row = known.copy()
+        pool_row[missing] = cache.words.n_rows + np.arange(len(missing), dtype=np.int64)
+        words_rows = _Rows.stack([cache.words, new_words]).take(pool_row) if len(missing) else cache.words.take(known)
+        if not has_evidence:
+            evidence = found
+        elif len(missing):
+            assert cache.evidence is not None
+            evidence = _Rows.stack([cache.evidence, found]).take(pool_row)
+        else:
+            assert cache.evidence is not None
+            evidence = cache.evidence.take(known)
+    words = _Words(words_rows, terms)
+    if cache_dir is not None and (cache is None or len(evidence_missing) or cache.n_keys != n):
+        _Cache.save(cache_dir, fingerprint, keys, words, evidence)
+    return _Features(evidence, words)
+
+
+@dataclass(frozen=True)
+class _Cache:
+    """The cache file: per paper key, its word counts and (for one taxonomy) its phrase evidence.
+
+    One `.npz` file of plain arrays (no pickles), written to a temporary file and renamed into
+    place. A file that is missing, unreadable, of another `CACHE_VERSION` or inconsistent is
+    ignored; evidence made with another taxonomy is ignored while the word counts are used.
+    """
+
+    keys: np.ndarray
+    terms: list[str]
+    words: _Rows
+    evidence: _Rows | None
+
+    @property
+    def n_keys(self) -> int:
+        return len(self.keys)
+
+    def rows_of(self, keys: Sequence[bytes]) -> np.ndarray:
+        """The cache row of each key, -1 where the cache does not know it."""
+        blob = self.keys.tobytes()
+        index = {blob[i : i + 16]: r for r, i in enumerate(range(0, len(blob), 16))}
+        return np.fromiter((index.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+
+    def vocabulary_index(self) -> dict[str, int]:
+        """Word -> index into `terms`."""
+        return dict(zip(self.terms, range(len(self.terms)), strict=True))
+
+    @classmethod
+    def load(cls, cache_dir: Path, fingerprint: bytes) -> _Cache | None:
+        path = Path(cache_dir) / CACHE_FILE
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+            return cls._from_arrays(arrays, fingerprint)
+        except Exception as exc:  # any damage at all: the cache is only an optimisation
+            log.info("topics: ignoring the cache %s (%s)", path, exc)
+            return None
+
+    @classmethod
+    def _from_arrays(cls, a: dict[str, np.ndarray], fingerprint: bytes) -> _Cache | None:
+        if int(a["version"][0]) != CACHE_VERSION:
+            log.info("topics: ignoring a cache of another version")
+            return None
+        keys = a["keys"].astype(np.uint8).reshape(-1, 16)
+        n = len(keys)
+        text = a["terms"].tobytes().decode("utf-8")
+        terms = text.split("\n") if text else []
+        words = _Rows(
+            a["word_indptr"].astype(np.int64), (a["word_terms"].astype(np.int32), a["word_counts"].astype(np.int32))
+        )
+        _check_rows(words, n)
+        if len(words.cols[0]) and not (words.cols[0].min() >= 0 and words.cols[0].max() < len(terms)):
+            raise ValueError("word index out of range")
+        evidence = None
+        if a["fingerprint"].tobytes() == fingerprint:
+            evidence = _Rows(
+                a["evidence_indptr"].astype(np.int64),
+                (
+                    a["evidence_topics"].astype(np.int32),
+                    a["evidence_phrases"].astype(np.int32),
+                    a["evidence_values"].astype(np.float64),
+                ),
+            )
+            _check_rows(evidence, n)
+        return cls(keys, terms, words, evidence)
+
+    @staticmethod
+    def save(cache_dir: Path, fingerprint: bytes, keys: Sequence[bytes], words: _Words, evidence: _Rows) -> None:
+        # Only the words the papers use, renumbered, so removed papers do not grow the file.
+        term_ids, counts = words.rows.cols
+        used = np.flatnonzero(np.bincount(term_ids, minlength=len(words.vocabulary)))
+        renumber = np.full(len(words.vocabulary), -1, dtype=np.int32)
+        renumber[used] = np.arange(len(used), dtype=np.int32)
+        terms = "\n".join(words.vocabulary[i] for i in used.tolist()).encode("utf-8")
+        arrays = {
+            "version": np.array([CACHE_VERSION], dtype=np.int64),
+            "fingerprint": np.frombuffer(fingerprint, dtype=np.uint8),
+            "keys": np.frombuffer(b"".join(keys), dtype=np.uint8),
+            "terms": np.frombuffer(terms, dtype=np.uint8),
+            "word_indptr": words.rows.indptr,
+            "word_terms": renumber[term_ids],
+            "word_counts": counts,
+            "evidence_indptr": evidence.indptr,
+            "evidence_topics": evidence.cols[0],
+            "evidence_phrases": evidence.cols[1],
+            "evidence_values": evidence.cols[2],
+        }
+        directory = Path(cache_dir)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=directory, prefix=".topics-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    np.savez(out, allow_pickle=False, **arrays)
+                os.replace(temporary, directory / CACHE_FILE)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            log.warning("topics: could not write the cache in %s (%s)", directory, exc)
+
+
+def _check_rows(rows: _Rows, n: int) -> None:
+    """Raise ValueError unless `rows` is `n` well-formed rows."""
+    indptr = rows.indptr
+    if len(indptr) != n + 1 or indptr[0] != 0 or (np.diff(indptr) < 0).any():
+        raise ValueError("inconsistent row offsets")
+    if any(len(c) != indptr[-1] for c in rows.cols):
+        raise ValueError("inconsistent row lengths")
 
 
 def run_in_worker(function: Callable[..., T], *args: Any) -> Future[T] | None:
@@ -165,47 +510,64 @@ def worker_result(pending: Future[T], function: Callable[..., T], *args: Any) ->
         return function(*args)
 
 
-def _contributions(title: str, abstract: str, taxonomy: Taxonomy, matcher: PhraseMatcher) -> Contributions:
-    """The weighted contribution of every phrase found in a title and abstract."""
-    in_title = {(m.topic, m.phrase) for m in matcher.find(normalise_for_matching(title))}
-    counts: dict[tuple[int, int], int] = {}
-    for m in matcher.find(normalise_for_matching(abstract)):
-        key = (m.topic, m.phrase)
-        counts[key] = counts.get(key, 0) + 1
-    contributions: Contributions = {}
-    for key in sorted(in_title | counts.keys()):
-        t, p = key
-        # A title mention is strong evidence; in the abstract the first mention counts fully
-        # and repeats add a little, at most twice.
-        c = counts.get(key, 0)
-        value = (TITLE_FACTOR if key in in_title else 0.0) + (1.0 + 0.5 * min(c - 1, 2) if c else 0.0)
-        contributions.setdefault(t, {})[p] = value * taxonomy.topics[t].phrases[p].weight
-    return contributions
+# --- scores -----------------------------------------------------------------------------------
 
 
-def _keyword_scores(evidence: Sequence[_Evidence], n_topics: int) -> np.ndarray:
-    """The papers x topics matrix of phrase scores."""
-    scores = np.zeros((len(evidence), n_topics), dtype=np.float64)
-    for r, e in enumerate(evidence):
-        for t, weighted in e.contributions.items():
-            scores[r, t] = sum(weighted.values())
-    return scores
+def _keyword_scores(evidence: _Rows, n_topics: int) -> np.ndarray:
+    """The papers x topics matrix of phrase scores (each topic's contributions summed in phrase order)."""
+    n_papers = evidence.n_rows
+    topics, _, values = evidence.cols
+    rows = np.repeat(np.arange(n_papers, dtype=np.int64), np.diff(evidence.indptr))
+    flat = np.bincount(rows * n_topics + topics, weights=values, minlength=n_papers * n_topics)
+    return flat.reshape(n_papers, n_topics)
 
 
-def _tfidf(papers: Sequence[Paper]) -> Any:
-    """The TF-IDF matrix (sparse, rows L2-normalised) of the papers, or None without usable words."""
-    n_papers = len(papers)
-    vectorizer = TfidfVectorizer(
-        stop_words="english",
-        sublinear_tf=True,
-        min_df=2 if n_papers >= 50 else 1,
-        max_df=0.5 if n_papers >= 50 else 1.0,
+def _tfidf(words: _Words, n_papers: int) -> Any:
+    """The TF-IDF matrix (sparse, rows L2-normalised) of the papers, or None without usable words.
+
+    Exactly what `TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=2, max_df=0.5,
+    dtype=np.float32).fit_transform` gives for the papers' `paper_text` (min_df=1, max_df=1.0
+    below 50 papers), built from the word counts: the same columns (words in alphabetical
+    order), the same entries in the same storage order (each row's words in order of their first
+    occurrence in the corpus, as the vectorizer numbers them), so the same floating-point sums.
+    """
+    term_ids, counts = words.rows.cols
+    indptr = words.rows.indptr
+    n_terms = len(words.vocabulary)
+    n_entries = len(term_ids)
+    if not n_entries:
+        return None  # no usable words at all (empty or stop-word-only texts)
+    first = np.full(n_terms, n_entries, dtype=np.int64)
+    np.minimum.at(first, term_ids, np.arange(n_entries, dtype=np.int64))
+    df = np.bincount(term_ids, minlength=n_terms)
+    keep = first < n_entries
+    if n_papers >= 50:
+        keep &= (df <= 0.5 * n_papers) & (df >= 2)
+    kept = np.flatnonzero(keep)
+    if not kept.size:
+        return None  # nothing left after pruning
+    # The vectorizer's numbering: kept words by first occurrence; its columns: alphabetical.
+    by_occurrence = kept[np.argsort(first[kept], kind="stable")]
+    occurrence_number = np.full(n_terms, -1, dtype=np.int64)
+    occurrence_number[by_occurrence] = np.arange(kept.size, dtype=np.int64)
+    vocabulary = words.vocabulary
+    kept_terms = [vocabulary[i] for i in by_occurrence.tolist()]
+    column_of_number = np.empty(kept.size, dtype=np.int32)
+    column_of_number[sorted(range(kept.size), key=kept_terms.__getitem__)] = np.arange(kept.size, dtype=np.int32)
+    entry_kept = keep[term_ids]
+    row_of = np.repeat(np.arange(n_papers, dtype=np.int64), np.diff(indptr))
+    new_indptr = np.zeros(n_papers + 1, dtype=np.int32)
+    np.cumsum(np.bincount(row_of[entry_kept], minlength=n_papers), out=new_indptr[1:])
+    matrix = sp.csr_array(
+        (counts[entry_kept], occurrence_number[term_ids[entry_kept]].astype(np.int32), new_indptr),
+        shape=(n_papers, kept.size),
         dtype=np.float32,
     )
-    try:
-        return vectorizer.fit_transform([paper_text(p) for p in papers])
-    except ValueError:  # no usable words at all (empty or stop-word-only texts)
-        return None
+    matrix.sort_indices()
+    matrix.indices = column_of_number[matrix.indices]
+    transformer = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True)
+    transformer.fit(matrix)
+    return transformer.transform(matrix, copy=False)
 
 
 def _centroid_similarity(matrix: Any, keyword: np.ndarray) -> np.ndarray:
@@ -228,9 +590,12 @@ def _centroid_similarity(matrix: Any, keyword: np.ndarray) -> np.ndarray:
     return np.asarray(matrix @ centroids.T, dtype=np.float64)
 
 
+# --- ranking ----------------------------------------------------------------------------------
+
+
 def _rank(
     papers: Sequence[Paper],
-    evidence: Sequence[_Evidence],
+    evidence: _Rows,
     keyword_matrix: np.ndarray,
     similarity: np.ndarray,
     total_matrix: np.ndarray,
@@ -239,59 +604,104 @@ def _rank(
     """Choose primaries and extras, then enforce the `other` and 25% limits."""
     n_papers, n_topics = total_matrix.shape
     # Candidates per paper: topic indices by descending total score (ties: taxonomy order).
-    order = np.lexsort((np.tile(np.arange(n_topics), (n_papers, 1)), -total_matrix), axis=1).tolist()
+    order_matrix = np.argsort(-total_matrix, axis=1, kind="stable")
+    generic = [t.generic for t in taxonomy.topics]
     keyword: list[list[float]] = keyword_matrix.tolist()
     total: list[list[float]] = total_matrix.tolist()
-    generic = [t.generic for t in taxonomy.topics]
-    orders = [_field_first(order[r], keyword[r], generic) for r in range(n_papers)]
-    best_similarity: list[float] = similarity.max(axis=1).tolist()
-    is_other = [max(keyword[r]) <= 0 and best_similarity[r] < MIN_SIMILARITY for r in range(n_papers)]
-    other_rows = [r for r in range(n_papers) if is_other[r]]
+    orders: list[list[int]] = order_matrix.tolist()
+    for r in np.flatnonzero(np.array(generic)[order_matrix[:, 0]]).tolist():
+        orders[r] = _field_first(orders[r], keyword[r], generic)
+        order_matrix[r] = orders[r]
+    best_similarity = similarity.max(axis=1)
+    is_other_array = (keyword_matrix.max(axis=1) <= 0) & (best_similarity < MIN_SIMILARITY)
+    other_rows = np.flatnonzero(is_other_array).tolist()
     allowed_other = math.floor(MAX_OTHER_SHARE * n_papers)
     if len(other_rows) > allowed_other:
         # Place the most similar of them anyway, keeping `other` within its share.
-        by_similarity = sorted(other_rows, key=lambda r: (-best_similarity[r], r))
+        best: list[float] = best_similarity.tolist()
+        by_similarity = sorted(other_rows, key=lambda r: (-best[r], r))
         for r in by_similarity[: len(other_rows) - allowed_other]:
-            if best_similarity[r] > 0:
-                is_other[r] = False
-    if sum(is_other) > allowed_other:
+            if best[r] > 0:
+                is_other_array[r] = False
+    n_other = int(is_other_array.sum())
+    if n_other > allowed_other:
         # A warning fails a --strict build; small corpora miss the limits by arithmetic alone.
         log.log(
             logging.WARNING if n_papers >= MIN_PAPERS_FOR_PRIMARY_CAP else logging.INFO,
             "topics: %d of %d papers fit no topic and resemble no topic's papers; they are listed under Other",
-            sum(is_other),
+            n_other,
             n_papers,
         )
-    chosen: list[list[int]] = []
-    for r in range(n_papers):
-        if is_other[r]:
-            chosen.append([])
-            continue
-        primary = orders[r][0]
-        picks = [primary]
-        for t in orders[r][1:]:
-            if len(picks) == MAX_TOPICS:
-                break
-            if keyword[r][t] >= EXTRA_MIN_SCORE and total[r][t] >= EXTRA_RATIO * total[r][primary]:
-                picks.append(t)
-        chosen.append(picks)
+    # Extras: later candidates with clear phrase evidence of their own and a fair share of the
+    # primary's score, at most MAX_TOPICS - 1 of them, in candidate order.
+    rows = np.arange(n_papers)
+    primary = order_matrix[:, 0]
+    ranked_keyword = np.take_along_axis(keyword_matrix, order_matrix, axis=1)
+    ranked_total = np.take_along_axis(total_matrix, order_matrix, axis=1)
+    eligible = (ranked_keyword >= EXTRA_MIN_SCORE) & (
+        ranked_total >= EXTRA_RATIO * total_matrix[rows, primary][:, None]
+    )
+    eligible[:, 0] = False
+    eligible[is_other_array] = False
+    eligible &= np.cumsum(eligible, axis=1) <= MAX_TOPICS - 1
+    is_other = is_other_array.tolist()
+    chosen: list[list[int]] = [[] if o else [p] for o, p in zip(is_other, primary.tolist(), strict=True)]
+    extra_rows, extra_ranks = np.nonzero(eligible)
+    for r, t in zip(extra_rows.tolist(), order_matrix[extra_rows, extra_ranks].tolist(), strict=True):
+        chosen[r].append(t)
     enforce_share(chosen, orders, total, n_topics)
     slugs = [t.topic.slug for t in taxonomy.topics]
-    names = [t.topic.name for t in taxonomy.topics]
+    reasons = _Reasons(evidence, taxonomy)
     assignments: dict[str, tuple[TopicAssignment, ...]] = {}
     for r, paper in enumerate(papers):
-        if not chosen[r]:
+        picks = chosen[r]
+        if not picks:
             assignments[paper.id] = (TopicAssignment(OTHER.slug, 0.0, "no topic fits"),)
             continue
         assignments[paper.id] = tuple(
-            TopicAssignment(
-                slug=slugs[t],
-                score=round(total[r][t], 3),
-                reason=_reason(evidence[r], keyword[r][t], t, names[t], taxonomy),
-            )
-            for t in chosen[r]
+            TopicAssignment(slug=slugs[t], score=round(total[r][t], 3), reason=reasons.reason(r, t, keyword[r][t]))
+            for t in picks
         )
     return assignments
+
+
+class _Reasons:
+    """One line for a person per assignment: the matched phrases, or the similarity that placed the paper."""
+
+    def __init__(self, evidence: _Rows, taxonomy: Taxonomy) -> None:
+        n_topics = len(taxonomy.topics)
+        topics, phrases, values = evidence.cols
+        rows = np.repeat(np.arange(evidence.n_rows, dtype=np.int64), np.diff(evidence.indptr))
+        # Each topic's phrases by normalised key: ties of contribution are broken by it.
+        offsets = np.cumsum([0] + [len(t.phrases) for t in taxonomy.topics])
+        key_rank = np.zeros(offsets[-1], dtype=np.int64)
+        for t, topic in enumerate(taxonomy.topics):
+            keys = [p.key for p in topic.phrases]
+            key_rank[offsets[t] + np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)] = np.arange(
+                len(keys)
+            )
+        # Evidence by paper, topic, then strongest first; one group per (paper, topic).
+        order = np.lexsort((key_rank[offsets[topics] + phrases], -values, topics, rows))
+        group = rows[order] * n_topics + topics[order]
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if len(group) else np.zeros(0, np.int64)
+        self._n_topics = n_topics
+        self._group = dict(zip(group[starts].tolist(), starts.tolist(), strict=True))
+        self._ends = dict(zip(starts.tolist(), np.r_[starts[1:], len(group)].tolist(), strict=True))
+        self._ordered: list[int] = phrases[order].tolist()
+        self._texts = [[p.text for p in t.phrases] for t in taxonomy.topics]
+        self._similar = [f"similar to papers in {t.topic.name}" for t in taxonomy.topics]
+        self._lines: dict[tuple[int, ...], str] = {}
+
+    def reason(self, r: int, t: int, keyword_score: float) -> str:
+        start = self._group.get(r * self._n_topics + t) if keyword_score >= KEYWORD_REASON_SCORE else None
+        if start is None:
+            return self._similar[t]
+        shown = (t, *self._ordered[start : min(start + 4, self._ends[start])])
+        line = self._lines.get(shown)
+        if line is None:
+            texts = self._texts[t]
+            line = self._lines[shown] = "matched: " + ", ".join(f'"{texts[p]}"' for p in shown[1:])
+        return line
 
 
 def _field_first(row: list[int], keyword_row: Sequence[float], generic: Sequence[bool]) -> list[int]:
@@ -358,14 +768,6 @@ def enforce_share(
 def _runner_up(order_row: Sequence[int], total_row: Sequence[float], t: int) -> float:
     """The paper's best total score among topics other than `t`."""
     return next((total_row[c] for c in order_row if c != t), 0.0)
-
-
-def _reason(evidence: _Evidence, keyword_score: float, t: int, name: str, taxonomy: Taxonomy) -> str:
-    """One line for a person: the matched phrases, or the similarity that placed the paper."""
-    if keyword_score >= KEYWORD_REASON_SCORE and evidence.contributions.get(t):
-        shown = evidence.phrases(taxonomy, t)[:4]
-        return "matched: " + ", ".join(f'"{p}"' for p in shown)
-    return f"similar to papers in {name}"
 
 
 def _log_summary(assignments: dict[str, tuple[TopicAssignment, ...]], n_papers: int) -> None:

@@ -340,3 +340,87 @@ def test_a_dead_worker_is_replaced_by_this_process():
     pending = topics_module.run_in_worker(_die, 1)
     assert pending is not None
     assert topics_module.worker_result(pending, lambda x: x + 1, 1) == 2
+
+
+# --- the cache and the faster paths give the same result --------------------------------------
+
+
+def test_word_counts_give_the_vectorizer_matrix_exactly(seed_papers):
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    import generator.topics as topics_module
+
+    extra = [make_paper("Ünïcode Straße — naïve ÆON models", "Fine_tuning of X-rays; café au lait. A b c.")]
+    for papers in (sorted(seed_papers, key=lambda p: p.id), [*seed_papers[:30], *extra], extra):
+        texts = [topics_module.paper_text(p) for p in papers]
+        terms: list[str] = []
+        words = topics_module._Words(topics_module._count_words(texts, {}, terms), terms)
+        ours = topics_module._tfidf(words, len(papers))
+        small = len(papers) < 50
+        theirs = TfidfVectorizer(
+            stop_words="english",
+            sublinear_tf=True,
+            min_df=1 if small else 2,
+            max_df=1.0 if small else 0.5,
+            dtype=np.float32,
+        ).fit_transform(texts)
+        # The same entries in the same storage order, so every later floating-point sum agrees.
+        assert ours.shape == theirs.shape
+        assert np.array_equal(ours.indptr, theirs.indptr)
+        assert np.array_equal(ours.indices, theirs.indices)
+        assert np.array_equal(ours.data, theirs.data)
+
+
+def test_phrase_counts_agree_with_find(seed_papers, taxonomy):
+    matcher = PhraseMatcher(taxonomy)
+    texts = [normalise_for_matching(t) for p in seed_papers for t in (p.title, p.abstract)]
+    texts += ["benchmark lean benchmarks", "", "  lean  "]
+    for text in texts:
+        assert matcher.counts(text) == Counter((m.topic, m.phrase) for m in matcher.find(text)), text
+
+
+def test_cache_gives_the_same_result(seed_papers, taxonomy, seed_topics, tmp_path):
+    cache = tmp_path / "topics-cache"
+    ordered = sorted(seed_papers, key=lambda p: p.id)
+    first, day = ordered[::2], ordered[1::2][:60]
+    assert assign_topics(seed_papers, taxonomy, cache_dir=cache) == seed_topics  # cold, writes the cache
+    assert (cache / "topics.npz").is_file()
+    assert assign_topics(seed_papers, taxonomy, cache_dir=cache) == seed_topics  # everything cached
+    # N papers, then N + one more day with the warm cache, against a run without a cache.
+    other = tmp_path / "other-cache"
+    assert assign_topics(first, taxonomy, cache_dir=other) == assign_topics(first, taxonomy)
+    assert assign_topics([*first, *day], taxonomy, cache_dir=other) == assign_topics([*first, *day], taxonomy)
+    # Fewer papers than the cache knows.
+    assert assign_topics(day, taxonomy, cache_dir=cache) == assign_topics(day, taxonomy)
+
+
+def test_damaged_stale_or_foreign_caches_are_ignored(seed_papers, taxonomy, seed_topics, tmp_path):
+    import numpy as np
+
+    import generator.topics as topics_module
+
+    cache = tmp_path / "c"
+    cache.mkdir()
+    (cache / "topics.npz").write_bytes(b"not a zip file")
+    assert assign_topics(seed_papers, taxonomy, cache_dir=cache) == seed_topics
+    with np.load(cache / "topics.npz") as data:  # replaced by a good one
+        arrays = {name: data[name] for name in data.files}
+    assert int(arrays["version"][0]) == topics_module.CACHE_VERSION
+    # Another version, or inconsistent arrays: ignored.
+    np.savez(cache / "topics.npz", **{**arrays, "version": np.array([topics_module.CACHE_VERSION + 1])})
+    assert assign_topics(seed_papers, taxonomy, cache_dir=cache) == seed_topics
+    np.savez(cache / "topics.npz", **{**arrays, "word_indptr": arrays["word_indptr"][:-1]})
+    assert assign_topics(seed_papers, taxonomy, cache_dir=cache) == seed_topics
+    # Another taxonomy: its phrase evidence is not reused.
+    data = yaml.safe_load(TAXONOMY_FILE.read_text(encoding="utf-8"))
+    data[0]["phrases"] = ["optimizer", *data[0]["phrases"]]
+    changed = parse_taxonomy(data)
+    assert assign_topics(seed_papers, changed, cache_dir=cache) == assign_topics(seed_papers, changed)
+    assert assign_topics(seed_papers, taxonomy, cache_dir=cache) == seed_topics
+
+
+def test_an_unwritable_cache_directory_only_costs_speed(seed_papers, taxonomy, seed_topics, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache directory should be")
+    assert assign_topics(seed_papers, taxonomy, cache_dir=blocked / "topics-cache") == seed_topics
