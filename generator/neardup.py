@@ -247,6 +247,7 @@ def candidate_pairs(
     prefix_keys: np.ndarray,
     has_prefix: np.ndarray,
     extra: np.ndarray,
+    signatures: np.ndarray | None = None,
 ) -> np.ndarray:
     """The union of all candidate sources, as unique sorted (i < j) pairs.
 
@@ -254,9 +255,11 @@ def candidate_pairs(
     estimate of at least PREFILTER (a vectorised test that spares the exact check
     most chance pairs, e.g. in a corpus where many papers share a title); pairs with
     a title-only entry, and prefix blocks anchored on abstracts that look cut, skip it.
+    `signatures` are the papers' `minhash_signatures` when the caller has them already.
     """
     offsets = table.shingle_offsets
-    signatures = minhash_signatures(table.shingles, offsets)
+    if signatures is None:
+        signatures = minhash_signatures(table.shingles, offsets)
     lsh = lsh_pairs(signatures, np.diff(offsets) > 0)
     titles = pairs_from_keys(title_keys, title_keys != 0)
     prefixes = _plausible_prefixes(table, anchored_pairs(prefix_keys, has_prefix, table.marked_truncated))

@@ -131,30 +131,44 @@ def _fold_to_bytes(text: str) -> bytes:
     return folded.encode("utf-8").translate(_SPLIT_BYTES)
 
 
-def tokenize_corpus(texts: Sequence[str]) -> Tokens:
+def tokenize_corpus(texts: Sequence[str], known: Sequence[str] = (), known_hashes: np.ndarray | None = None) -> Tokens:
     """`tokenize` for every text, fast: folded UTF-8 bytes split by C code, ids by dict.
 
-    Ids are given in first-seen order (callers pass texts in paper-id order); each
-    token's hash is blake2b, so nothing depends on Python's `hash()`.
+    Ids are given in first-seen order, after the `known` words (a vocabulary carried over
+    from an earlier run, whose `known_hashes` are reused); each token's hash is blake2b,
+    so nothing depends on Python's `hash()`.
     """
     vocabulary: defaultdict[bytes, int] = defaultdict()
     vocabulary.default_factory = vocabulary.__len__  # a new token gets the next id, at C speed
+    for word in known:
+        vocabulary[word.encode("utf-8")]
+    if len(vocabulary) != len(known):
+        raise ValueError("known words must be distinct")
     counts: list[int] = []
     chunks: list[np.ndarray] = []
     for begin in range(0, len(texts), _CHUNK):  # chunks keep the token bytes objects few
         split = [_fold_to_bytes(text).split() for text in texts[begin : begin + _CHUNK]]
         counts.extend(map(len, split))
+        total = sum(counts[begin:])
         flat = itertools.chain.from_iterable(split)
-        chunks.append(np.array(list(map(vocabulary.__getitem__, flat)), np.int32))
+        chunks.append(np.fromiter(map(vocabulary.__getitem__, flat), np.int32, total))
     offsets = np.zeros(len(texts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     ids = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
-    words = [token.decode("utf-8") for token in vocabulary]
-    hashes = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(token, digest_size=8).digest(), "little") for token in vocabulary),
+    fresh = list(itertools.islice(vocabulary, len(known), None))
+    words = [*known, *(token.decode("utf-8") for token in fresh)]
+    new_hashes = np.fromiter(
+        (int.from_bytes(hashlib.blake2b(token, digest_size=8).digest(), "little") for token in fresh),
         np.uint64,
-        len(vocabulary),
+        len(fresh),
     )
+    if known_hashes is None:
+        known_hashes = np.fromiter(
+            (int.from_bytes(hashlib.blake2b(w.encode("utf-8"), digest_size=8).digest(), "little") for w in known),
+            np.uint64,
+            len(known),
+        )
+    hashes = np.concatenate([known_hashes.astype(np.uint64), new_hashes])
     return Tokens(ids=ids, offsets=offsets, words=words, hashes=hashes)
 
 

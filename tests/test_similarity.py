@@ -238,3 +238,81 @@ def test_result_does_not_depend_on_the_hash_seed() -> None:
         done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
         digests.add(done.stdout.strip())
     assert len(digests) == 1
+
+
+def dated(papers: list[Paper], day: int) -> list[Paper]:
+    """The papers as seen on one day (the fit set is chosen by first date)."""
+    import datetime as dt
+
+    from generator.models import Appearance
+
+    date = dt.date(2024, 1, 1) + dt.timedelta(days=day)
+    return [
+        Paper(id=p.id, title=p.title, abstract=p.abstract, appearances=(Appearance("d.txt", date, k + 1, k + 1),))
+        for k, p in enumerate(papers)
+    ]
+
+
+@pytest.mark.parametrize("exact_limit", [10**9, 300], ids=["exact", "inverted-file"])
+def test_cache_gives_the_same_result_and_growth_is_stable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, exact_limit: int
+) -> None:
+    monkeypatch.setattr(similarity, "EXACT_LIMIT", exact_limit)
+    papers, _ = synthetic_corpus(1300, seed=5)
+    assert similarity.fit_size(1200) == similarity.fit_size(1300)
+    old = dated(papers[:1200], 0)
+    day = dated(papers[1200:], 1)
+    cache = tmp_path / "cache"
+    before = find_similarity(old, cache_dir=cache)
+    assert before == find_similarity(old)
+    warm = find_similarity(old + day, cache_dir=cache)
+    cold = find_similarity(old + day)
+    assert warm == cold
+    # Growth: an old paper's list changes only where a new paper enters it.
+    # In exact mode strictly; the inverted-file search is approximate (a new paper can take
+    # the shortlist place of one that was listed), so there only nearly.
+    new_ids = {p.id for p in day}
+    changed = unexplained = 0
+    for p in old:
+        was, now = before.similar[p.id], cold.similar[p.id]
+        if was != now:
+            changed += 1
+            kept = [s for s in now if s.id not in new_ids]
+            unexplained += kept != list(was[: len(kept)])
+    assert changed < len(old) // 2
+    assert unexplained <= (0 if exact_limit > 10**6 else len(old) // 10), (changed, unexplained)
+    # A paper removed and one edited: still the same as from scratch.
+    edited = [*old[1:], *day]
+    edited[5] = Paper(
+        id=edited[5].id, title="Edited title", abstract=edited[5].abstract, appearances=edited[5].appearances
+    )
+    assert find_similarity(edited, cache_dir=cache) == find_similarity(edited)
+
+
+def test_broken_cache_is_ignored(tmp_path: Path) -> None:
+    papers, _ = synthetic_corpus(300, seed=2)
+    cache = tmp_path / "cache"
+    expected = find_similarity(papers, cache_dir=cache)
+    state = cache / "state.pickle"
+    assert state.exists()
+    state.write_bytes(state.read_bytes()[:1000])
+    assert find_similarity(papers, cache_dir=cache) == expected
+    state.write_bytes(b"not a pickle")
+    assert find_similarity(papers, cache_dir=cache) == expected
+    for model in cache.glob("model-*"):
+        model.write_bytes(b"garbage")
+    assert find_similarity(papers, cache_dir=cache) == expected
+    assert not list(cache.glob("*.tmp"))
+
+
+def test_fit_size_ladder() -> None:
+    assert [similarity.fit_size(n) for n in (0, 1, 99, 100, 124, 125, 10_300, 10_400)] == [
+        0,
+        1,
+        99,
+        100,
+        100,
+        125,
+        8563,
+        8563,
+    ]
