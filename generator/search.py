@@ -40,6 +40,7 @@ import gc
 import hashlib
 import json
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -49,11 +50,16 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import lunr as lunr_package
-from lunr import lunr
+import numpy as np
+from lunr import get_default_builder
+from lunr.builder import Builder as LunrBuilder
+from lunr.token import Token as LunrToken
+from lunr.tokenizer import SEPARATOR_CHARS as LUNR_SEPARATOR_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +86,8 @@ TITLES_KEY = "titles"
 _FIELDS: list[Any] = [{"field_name": "title", "boost": 10}, "abstract", "topics"]
 _TITLE_FIELDS: list[Any] = ["title"]
 _WORD = re.compile(r"[^\W_]+")
+_ASCII_WORD_BYTES = bytes(c if chr(c).isascii() and chr(c).isalnum() else 32 for c in range(256))
+"""`bytes.translate` table: ASCII letters and digits (what `_WORD` matches in ASCII) kept, the rest made spaces."""
 _SPACE = re.compile(r"\s+")
 _CACHE_PREFIX = "search-part-"
 
@@ -138,12 +146,17 @@ def index_words(text: str) -> str:
 
     digest-search.js splits the typed query with the same rule (`[^\\p{L}\\p{N}]+`).
     """
+    if text.isascii():  # the same words, several times faster than the regular expression
+        return b" ".join(text.encode("ascii").lower().translate(_ASCII_WORD_BYTES).split()).decode("ascii")
     return " ".join(_WORD.findall(unicodedata.normalize("NFKC", text).lower()))
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """The start of `text` with whitespace collapsed, cut at a word boundary within `limit` chars."""
-    text = _SPACE.sub(" ", text).strip()
+    # Collapsing a prefix is enough when it leaves more than `limit` characters before the
+    # last space: the first `limit` characters and the length test come out the same.
+    head = _SPACE.sub(" ", text[: limit + 64]).lstrip()
+    text = head if len(head.rstrip()) > limit else _SPACE.sub(" ", text).strip()
     if len(text) <= limit:
         return text
     cut = text[:limit]
@@ -169,7 +182,8 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
     """Like `build_search_files`, and also report which parts were built and which reused."""
     _check_unique(docs)
     parts = _split_parts(docs)
-    hashes = {part.key: _part_hash(part) for part in parts}
+    payloads = {part.key: _payload(part) for part in parts}
+    hashes = {part.key: _part_hash(payloads[part.key]) for part in parts}
     titles = _titles_payload(parts)
     if titles:
         hashes[TITLES_KEY] = _titles_hash(titles)
@@ -184,9 +198,8 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
     reused = tuple(key for key in keys if key in contents)
     todo = [key for key in keys if key not in contents]
 
-    by_key = {part.key: part for part in parts}
     tasks: list[tuple[str, Any]] = [
-        ("titles", titles) if key == TITLES_KEY else ("part", _payload(by_key[key])) for key in todo
+        ("titles", titles) if key == TITLES_KEY else ("part", payloads[key]) for key in todo
     ]
     if workers > 1 and len(todo) > 1:
         method = _start_method()
@@ -328,9 +341,9 @@ def _payload(part: _Part) -> list[tuple[str, str, str, str | None, str, list[str
     ]
 
 
-def _part_hash(part: _Part) -> str:
-    """Hash of everything that decides a part's bytes; the cache key."""
-    material = [FORMAT_VERSION, lunr_package.__VERSION__, _FIELDS, EXCERPT_CHARS, _payload(part)]
+def _part_hash(payload: list[tuple[str, str, str, str | None, str, list[str]]]) -> str:
+    """Hash of everything that decides a part's bytes (its `_payload`); the cache key."""
+    material = [FORMAT_VERSION, lunr_package.__VERSION__, _FIELDS, EXCERPT_CHARS, payload]
     return hashlib.sha256(_dump(material)).hexdigest()
 
 
@@ -367,9 +380,8 @@ def _build_titles(payload: _TitlesPayload) -> tuple[bytes, bytes]:
     documents = [
         {"ref": _base36(i), "title": index_words(title)} for i, (title, _url, _date, _slugs) in enumerate(payload)
     ]
-    index = lunr(ref="ref", fields=_TITLE_FIELDS, documents=documents)
     store = [[url, title, date, slugs] for title, url, date, slugs in payload]
-    return _dump(index.serialize()), _dump(store)
+    return _index_bytes(_TITLE_FIELDS, documents), _dump(store)
 
 
 def _build_task(task: tuple[str, Any]) -> tuple[bytes, bytes]:
@@ -388,9 +400,353 @@ def _build_part(payload: list[tuple[str, str, str, str | None, str, list[str]]])
         }
         for i, (title, abstract, _url, _date, topics, _slugs) in enumerate(payload)
     ]
-    index = lunr(ref="ref", fields=_FIELDS, documents=documents)
     store = [[url, title, date, slugs, excerpt(abstract)] for title, abstract, url, date, _topics, slugs in payload]
-    return _dump(index.serialize()), _dump(store)
+    return _index_bytes(_FIELDS, documents), _dump(store)
+
+
+def _index_bytes(fields: Sequence[Any], documents: Iterable[dict[str, Any]]) -> bytes:
+    """`_dump(lunr(ref="ref", fields=fields, documents=documents).serialize())`, made by `FastBuilder`."""
+    builder = FastBuilder()
+    builder.ref("ref")
+    for field in fields:
+        if isinstance(field, dict):
+            builder.field(**field)
+        else:
+            builder.field(field)
+    for document in documents:
+        builder.add(document)
+    return builder.serialize()
+
+
+_LUNR_SEPARATOR = re.compile("[" + re.escape(LUNR_SEPARATOR_CHARS) + "]")
+"""lunr.py's `Tokenizer` splits at each of these characters (and drops empty pieces)."""
+_LUNR_OTHER_SEPARATORS = LUNR_SEPARATOR_CHARS.replace(" ", "")
+_JSON_STRING = json.encoder.encode_basestring  # what `_dump` (ensure_ascii=False) writes for a str
+_DROPPED = -1
+_SEVERAL = -2
+
+
+def _lunr_tokens(values: list[Any]) -> tuple[list[str], list[int]]:
+    """The token strings of lunr.py's `Tokenizer(value)` for each value, one list, and their number per value.
+
+    Tokenizer lower-cases the value and splits it at each of its separators, dropping empty
+    pieces; a list or tuple gives one token per element.
+    """
+    lowered = []
+    for value in values:
+        if isinstance(value, list | tuple):
+            break
+        lowered.append("" if value is None else str(value).lower())
+    else:
+        text = " ".join(word for word in lowered if word)
+        # The common case (`index_words` output): words between single spaces, nothing else.
+        if not any(sep in text for sep in _LUNR_OTHER_SEPARATORS) and "  " not in text and text[:1] != " " != text[-1:]:
+            return (text.split(" ") if text else []), [word.count(" ") + 1 if word else 0 for word in lowered]
+    tokens: list[str] = []
+    counts = []
+    for value in values:
+        if value is None:
+            words = []
+        elif isinstance(value, list | tuple):
+            words = [(str(v) if v else "").lower() for v in value]
+        else:
+            words = [word for word in _LUNR_SEPARATOR.split(str(value).lower()) if word]
+        tokens.extend(words)
+        counts.append(len(words))
+    return tokens, counts
+
+
+_TERMS: list[str] = []
+"""Every term the pipelines of this process made; `_TERM_NUMBERS` numbers them."""
+_TERM_NUMBERS: dict[str, int] = {}
+
+
+def _term_number(term: str) -> int:
+    number = _TERM_NUMBERS.get(term)
+    if number is None:
+        number = _TERM_NUMBERS[term] = len(_TERMS)
+        _TERMS.append(term)
+    return number
+
+
+class _TermCache(dict[str, int]):
+    """A pipeline's term for each word (as a number in `_TERMS`), run once per word: lunr's token functions are pure.
+
+    `_DROPPED` for a word the pipeline drops (a stop word); `_SEVERAL` for a word it turns
+    into several terms, whose numbers are then in `several`.
+    """
+
+    def __init__(self, pipeline: Any, field_name: str) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.field_name = field_name
+        self.several: dict[str, list[int]] = {}
+
+    def __missing__(self, word: str) -> int:
+        terms = [str(token) for token in self.pipeline.run([LunrToken(word)], self.field_name)]
+        if len(terms) == 1:
+            number = _term_number(terms[0])
+        elif terms:
+            self.several[word] = [_term_number(term) for term in terms]
+            number = _SEVERAL
+        else:
+            number = _DROPPED
+        self[word] = number
+        return number
+
+
+_TERM_CACHES: dict[tuple[tuple[str, ...], tuple[str, ...]], _TermCache] = {}
+"""Term caches of this process by (pipeline labels, labels skipped): a corpus has far fewer words than tokens."""
+
+
+class FastBuilder(LunrBuilder):
+    """lunr.py's `Builder` with `lunr.lunr`'s default pipelines, for an index built once and serialised.
+
+    `serialize()` gives the same bytes as `_dump(lunr(...).serialize())` for the same ref,
+    fields and documents (tests/test_search.py compares them), many times faster:
+
+    - each distinct word goes through the pipeline (trimmer, stop word filter, Porter
+      stemmer) once per process, not once per occurrence;
+    - all documents are tokenised and counted at once, and term indexes, field vectors and
+      postings are computed with numpy (the scores with the same float operations in the
+      same order as `Builder._create_field_vectors`), then written to JSON directly;
+    - no `TokenSet` is made: a serialised index has none (lunr.js and `lunr.Index.load`
+      build it from the inverted index).
+
+    `add()` only keeps the field values; the work is done by `serialize()`. Token metadata
+    (`metadata_whitelist`) is not supported and `build()` is not available.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        default = get_default_builder()
+        self.pipeline = default.pipeline
+        self.search_pipeline = default.search_pipeline
+        self._field_names: tuple[str, ...] | None = None
+        self._values: list[list[Any]] = []
+        """Per document, its value of each field."""
+        self._doc_refs: list[str] = []
+        self._doc_boosts: list[Any] = []
+
+    def add(self, doc: dict[str, Any], attributes: dict[str, Any] | None = None) -> None:
+        """Add `doc` like `Builder.add` (all fields declared before the first doc; refs unique)."""
+        names = tuple(self._fields)
+        if self._field_names is None:
+            if "_index" in names:
+                raise ValueError("a field cannot be named _index")
+            self._field_names = names
+        elif names != self._field_names:
+            raise ValueError("fields changed after documents were added")
+        self._doc_refs.append(str(doc[self._ref]))
+        self._doc_boosts.append((attributes or {}).get("boost", 1))
+        self._values.append(
+            [doc[name] if field.extractor is None else field.extractor(doc) for name, field in self._fields.items()]
+        )
+        self.document_count += 1
+
+    def build(self) -> Any:
+        raise NotImplementedError("FastBuilder only serialises: use serialize()")
+
+    def _field_terms(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """Term numbers (`_TERMS`) of one field's kept tokens, all documents in order, and their number per document."""
+        name = (self._field_names or tuple(self._fields))[position]
+        # Fields that skip the same pipeline functions (lunr's default: none) share a cache.
+        stack = self.pipeline._stack
+        skip = self.pipeline._skip
+        key = (tuple(fn.label for fn in stack), tuple(fn.label for fn in stack if name in skip.get(fn, ())))
+        cache = _TERM_CACHES.get(key)
+        if cache is None:
+            cache = _TERM_CACHES[key] = _TermCache(self.pipeline, name)
+        tokens, counts = _lunr_tokens([values[position] for values in self._values])
+        numbers = np.fromiter(map(cache.__getitem__, tokens), np.int64, len(tokens))
+        doc_of = np.repeat(np.arange(len(counts)), counts)
+        if (numbers == _SEVERAL).any():
+            expanded = [
+                [n] if n != _SEVERAL else cache.several[token]
+                for n, token in zip(numbers.tolist(), tokens, strict=True)
+            ]
+            doc_of = np.repeat(doc_of, [len(e) for e in expanded])
+            numbers = np.fromiter(chain.from_iterable(expanded), np.int64, len(doc_of))
+        kept = numbers != _DROPPED
+        return numbers[kept], np.bincount(doc_of[kept], minlength=len(counts))
+
+    def serialize(self) -> bytes:
+        """The stock builder's `Index.serialize()` for the same documents, as `_dump` writes it."""
+        if self.metadata_whitelist:
+            raise ValueError("FastBuilder keeps no token metadata")
+        refs = self._doc_refs
+        if len(set(refs)) != len(refs):
+            raise ValueError("duplicate document refs")
+        names = self._field_names or tuple(self._fields)
+        docs, fields = len(refs), len(names)
+        # Every kept token in the order Builder.add meets them: by document, field, position.
+        # A field ref (document, field) is numbered document * fields + field, its add order.
+        numbers_by_field = []
+        token_refs_by_field = []
+        lengths = np.zeros(docs * fields, dtype=np.int64)
+        for position in range(fields):
+            numbers, per_doc = self._field_terms(position)
+            numbers_by_field.append(numbers)
+            token_refs_by_field.append(np.repeat(np.arange(docs) * fields + position, per_doc))
+            lengths[position::fields] = per_doc
+        token_refs = np.concatenate(token_refs_by_field) if fields else np.zeros(0, dtype=np.int64)
+        stream = np.argsort(token_refs, kind="stable")
+        token_refs = token_refs[stream]
+        numbers = (np.concatenate(numbers_by_field) if fields else np.zeros(0, dtype=np.int64))[stream]
+        # Term ids ("_index") in order of first occurrence, as Builder.add gives them.
+        known, first = np.unique(numbers, return_index=True)
+        by_first = np.argsort(first)
+        term_of_known = np.empty(len(known), dtype=np.int64)
+        term_of_known[by_first] = np.arange(len(known))
+        terms = [_TERMS[n] for n in known[by_first].tolist()]
+        term_of_number = np.zeros(int(known[-1]) + 1 if len(known) else 0, dtype=np.int64)
+        term_of_number[known] = term_of_known
+        token_terms = term_of_number[numbers]
+        # One row per (field ref, term), by field ref then term id: the field vectors' order.
+        keys, tfs = np.unique(token_refs * len(terms) + token_terms, return_counts=True)
+        ids = keys % len(terms) if len(terms) else keys
+        row_ref = keys // len(terms) if len(terms) else keys
+        sizes = np.bincount(row_ref, minlength=docs * fields)
+
+        # Builder._calculate_average_field_lengths: per field, the sum of lengths over the number of field refs.
+        averages = np.array([int(lengths[p::fields].sum()) / docs for p in range(fields)], dtype=np.float64)
+        # lunr.idf.idf of each term: it depends only on the number of field refs holding the term.
+        with_term = np.bincount(ids, minlength=len(terms))
+        idf_of = {n: math.log(1 + abs((self.document_count - n + 0.5) / (n + 0.5))) for n in set(with_term.tolist())}
+        idfs = np.array([idf_of[n] for n in with_term.tolist()], dtype=np.float64)
+        # Builder._create_field_vectors, operation for operation:
+        # idf * ((k1 + 1) * tf) / (k1 * (1 - b + b * (length / average)) + tf) * field boost * doc boost.
+        k1, b = float(self._k1), float(self._b)
+        ref_field = np.tile(np.arange(fields), docs)
+        ref_doc = np.repeat(np.arange(docs), fields)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a field without terms anywhere: no row uses it
+            norms = k1 * ((1 - b) + b * (lengths / averages[ref_field]))
+        field_boosts = np.array([float(self._fields[name].boost) for name in names])[ref_field]
+        doc_boosts = np.array([float(boost) for boost in self._doc_boosts])[ref_doc]
+        tf = tfs.astype(np.float64)
+        scores = idfs[ids] * ((k1 + 1) * tf) / (norms[row_ref] + tf) * field_boosts[row_ref] * doc_boosts[row_ref]
+
+        # fieldVectors: [field/ref, [term id, score, ...]] per field ref, in add order.
+        id_texts = np.array([str(i) for i in range(len(terms))], dtype=object)
+        elements = np.empty(2 * len(keys), dtype=object)
+        elements[0::2] = id_texts[ids]
+        elements[1::2] = _score_texts(scores)
+        vector_heads = np.array(
+            [",[" + _JSON_STRING(name + "/" + ref) + ",[" for ref in refs for name in names], dtype=object
+        )
+        if len(vector_heads):
+            vector_heads[0] = vector_heads[0][1:]
+        field_vectors = _join_groups(vector_heads, "]]", 2 * sizes, elements)
+
+        # invertedIndex: [term, posting] by term; a posting's keys sorted ("_index" among the field
+        # names, as json.dumps(sort_keys=True) orders them), and its doc refs sorted as strings.
+        posting_keys = sorted(["_index", *names])
+        sorted_terms = sorted(terms)
+        term_ids = dict(zip(terms, range(len(terms)), strict=True))
+        term_rank = np.empty(len(terms), dtype=np.int64)
+        term_rank[np.fromiter(map(term_ids.__getitem__, sorted_terms), np.int64, len(terms))] = np.arange(len(terms))
+        doc_order = sorted(range(docs), key=refs.__getitem__)
+        doc_rank = np.empty(docs, dtype=np.int64)
+        doc_rank[doc_order] = np.arange(docs)
+        ref_items = np.array([_JSON_STRING(refs[doc_no]) + ":{}" for doc_no in doc_order], dtype=object)
+        key_rank = np.array([posting_keys.index(name) for name in names], dtype=np.int64)
+        # One group per (term, posting key) in output order: "_index" groups are empty, a field's holds its doc refs.
+        row_group = term_rank[ids] * len(posting_keys) + key_rank[ref_field[row_ref]]
+        row_doc_rank = doc_rank[ref_doc[row_ref]]
+        posting_order = np.argsort(row_group * docs + row_doc_rank)  # unique keys: one order, whatever the sort
+        group_sizes = np.bincount(row_group, minlength=len(terms) * len(posting_keys))
+        heads = np.empty((len(terms), len(posting_keys)), dtype=object)
+        tails = np.empty((len(terms), len(posting_keys)), dtype=object)
+        for k, key in enumerate(posting_keys):
+            heads[:, k] = ("," if k else "") + _JSON_STRING(key) + ":{"
+            tails[:, k] = "}"
+        index_at = posting_keys.index("_index")
+        index_head = ("," if index_at else "") + '"_index":'
+        heads[:, index_at] = [index_head + str(term_ids[term]) for term in sorted_terms]
+        tails[:, index_at] = ""
+        term_heads = ["[" + _JSON_STRING(term) + ",{" for term in sorted_terms]
+        term_heads[1:] = ["," + head for head in term_heads[1:]]
+        heads[:, 0] = [term_head + head for term_head, head in zip(term_heads, heads[:, 0].tolist(), strict=True)]
+        tails[:, -1] = [tail + "}]" for tail in tails[:, -1].tolist()]
+        inverted_index = _join_groups(
+            heads.reshape(-1), tails.reshape(-1), group_sizes, ref_items[row_doc_rank[posting_order]]
+        )
+
+        def dump(value: Any) -> str:
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+        # Index.serialize()'s keys, sorted as `_dump` sorts them.
+        return "".join(
+            [
+                '{"fieldVectors":[',
+                field_vectors,
+                '],"fields":',
+                dump(list(names)),
+                ',"invertedIndex":[',
+                inverted_index,
+                '],"pipeline":',
+                dump(self.search_pipeline.serialize()),
+                ',"version":',
+                dump(lunr_package.__TARGET_JS_VERSION__),
+                "}",
+            ]
+        ).encode("utf-8")
+
+
+def _join_groups(heads: np.ndarray | str, tails: np.ndarray | str, sizes: np.ndarray, items: np.ndarray) -> str:
+    """Each group's head, its items joined by commas, and its tail; groups joined as they are (no separator).
+
+    `items` (object array of str) holds the groups' items one group after the other, `sizes`
+    the number of items of each group. Heads and tails may be one string for every group.
+    """
+    groups = len(sizes)
+    if groups == 0:
+        return ""
+    total = int(sizes.sum())
+    # Slots: head, item, ",", item, ..., tail for each group.
+    slots = 2 + np.maximum(2 * sizes - 1, 0)
+    starts = np.cumsum(slots) - slots
+    out = np.empty(int(slots.sum()), dtype=object)
+    out[:] = ","
+    out[starts] = heads
+    out[starts + slots - 1] = tails
+    item_group = np.repeat(np.arange(groups), sizes)
+    first_item = np.cumsum(sizes) - sizes
+    out[starts[item_group] + 1 + 2 * (np.arange(total) - first_item[item_group])] = items
+    return "".join(out.tolist())
+
+
+_SCORE_TEXTS = np.empty(0, dtype=object)
+"""`repr(k / 1000)` at index k (0 <= k < 1e6), or None: the JSON of the rounded scores met so far."""
+
+
+def _score_texts(values: np.ndarray) -> np.ndarray:
+    """The JSON text of `round(v, 3)` for each value (lunr rounds field vector scores so), as an object array.
+
+    For rint(v * 1000) = k, round(v, 3) is the double nearest k / 1000, as is k / 1000: the
+    same float, so the same text. Python's round is correct (half to even on the exact
+    binary value); rint can differ only where v * 1000 lies within rounding error of a half,
+    or for huge values: those few are rounded and written by Python itself.
+    """
+    global _SCORE_TEXTS
+    scaled = values * 1000.0
+    whole = np.rint(scaled)
+    doubtful = ~(np.abs(scaled - np.floor(scaled) - 0.5) >= 1e-6) | ~((scaled >= 0) & (scaled < 1e6))
+    whole[doubtful] = 0
+    ks = whole.astype(np.int64)
+    if len(ks):
+        top = int(ks.max()) + 1
+        if top > len(_SCORE_TEXTS):
+            grown = np.empty(max(top, 2 * len(_SCORE_TEXTS)), dtype=object)
+            grown[: len(_SCORE_TEXTS)] = _SCORE_TEXTS
+            _SCORE_TEXTS = grown
+        present = np.unique(ks)
+        missing = present[np.fromiter((t is None for t in _SCORE_TEXTS[present].tolist()), bool, len(present))]
+        _SCORE_TEXTS[missing] = [float.__repr__(k / 1000) for k in missing.tolist()]
+    out: np.ndarray = _SCORE_TEXTS[ks]
+    for i in np.flatnonzero(doubtful).tolist():
+        out[i] = json.dumps(round(float(values[i]), 3))
+    return out
 
 
 def _manifest(docs: Sequence[SearchDoc], parts: list[dict[str, Any]], titles: dict[str, Any] | None) -> dict[str, Any]:

@@ -10,10 +10,15 @@ import random
 import subprocess
 import sys
 import threading
+import unicodedata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lunr import lunr
 from lunr.index import Index
 
 from generator import search
@@ -317,3 +322,131 @@ def test_log_counts_the_titles_part(docs: list[SearchDoc], caplog: pytest.LogCap
         build_search_parts(docs, workers=1)
     record = next(r for r in caplog.records if r.getMessage().startswith("search: "))
     assert record.args == (len(docs), 5, 5, 0)
+
+
+# The fast builder (search.FastBuilder) against lunr.py's own: same bytes for the same documents.
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def stock_index_bytes(fields: list[Any], documents: list[dict[str, Any]]) -> bytes:
+    """What search.py wrote before FastBuilder: lunr.py's stock builder, serialised and dumped."""
+    return search._dump(lunr(ref="ref", fields=fields, documents=documents).serialize())
+
+
+def seed_docs() -> list[SearchDoc]:
+    """The shipped seeds as search sees them (read, merged, dated and classified like a build)."""
+    from generator.config import BuildOptions
+    from generator.dates import resolve_dates
+    from generator.readers import read_sources
+    from generator.records import merge_records
+    from generator.taxonomy import load_taxonomy
+    from generator.topics import assign_topics
+    from generator.writers import search_docs
+
+    options = BuildOptions(
+        sources=(REPO / "content" / "sources",), cache_dir=REPO / "unused", topics_file=REPO / "content" / "topics.yml"
+    )
+    listings, _ = read_sources(list(options.sources))
+    dates, _ = resolve_dates(listings, options.settings, options.year)
+    papers, _ = merge_records(listings, dates)
+    assert options.topics_file is not None
+    return search_docs(papers, assign_topics(papers, load_taxonomy(options.topics_file)))
+
+
+def test_fast_builder_matches_lunr_on_the_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = seed_docs()
+    assert len(docs) > 100
+    fast = build_search_files(docs, workers=1)
+    monkeypatch.setattr(search, "_index_bytes", stock_index_bytes)
+    assert build_search_files(docs, workers=1) == fast
+
+
+def test_fast_builder_matches_lunr_on_the_fixture_docs(docs: list[SearchDoc], monkeypatch: pytest.MonkeyPatch) -> None:
+    many = [*docs, *(make_doc(100 + i, f"Paper w{i} on graphs and graphs", "the the of", None) for i in range(60))]
+    fast = build_search_files(many, workers=2)
+    monkeypatch.setattr(search, "_index_bytes", stock_index_bytes)
+    assert build_search_files(many, workers=1) == fast
+
+
+# Words as the corpus has them and as it does not: stop words, repeats, non-ASCII, lunr's
+# separators (hyphen, no-break space, tabs), stemmer suffixes, digits, empty text.
+WORDS = [
+    "the", "of", "and", "a", "neural", "networks", "network", "scaling", "laws", "law", "sing", "singing",
+    "généralisation", "Schrödinger", "ﬁnite", "Σίσυφος", "ΑΣ", "İstanbul", "数据", "x²", "3.5", "GPT-4",
+    "t-J", "co\xa0op", "tab\there", "line\nbreak", "'quoted'", "\"dq\"", "back\\slash", "under_score",
+    "relational", "conditional", "hopefulness", "ization", "ies", "sses", "agreed", "y", "by", "e", "1",
+]  # fmt: skip
+
+
+def random_text(rng: random.Random, seps: list[str]) -> str:
+    if rng.random() < 0.15:
+        return rng.choice(["", "the of and", *seps])
+    words = [rng.choice(WORDS) for _ in range(rng.randint(1, 25))]
+    return "".join(word + rng.choice(seps) for word in words[:-1]) + words[-1]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fast_builder_matches_lunr_on_random_documents(seed: int) -> None:
+    rng = random.Random(seed)
+    fields: list[Any] = rng.choice(
+        [search._FIELDS, search._TITLE_FIELDS, [{"field_name": "b", "boost": 3}, "a"], ["only"]]
+    )
+    names = [f["field_name"] if isinstance(f, dict) else f for f in fields]
+    refs = list(range(rng.randint(1, 80)))
+    rng.shuffle(refs)
+    ref_text = rng.choice([str, search._base36, lambda n: f"é-{n}\"'\\"[: 3 + n % 5] + str(n)])
+    normalise = rng.random() < 0.4  # through index_words (as search.py does) or raw (lunr's own tokenizer)
+    seps = rng.choice([[" "], [" ", "-", "\xa0", "\t"], [" ", "  ", ", ", " — ", "\n"]])
+    documents = [
+        {"ref": ref_text(n), **{name: (index_words if normalise else str)(random_text(rng, seps)) for name in names}}
+        for n in refs
+    ]
+    assert search._index_bytes(fields, documents) == stock_index_bytes(fields, documents)
+
+
+def test_fast_builder_rejects_what_it_cannot_match() -> None:
+    builder = search.FastBuilder()
+    builder.ref("ref")
+    builder.field("title")
+    builder.add({"ref": "1", "title": "a"})
+    builder.add({"ref": "1", "title": "b"})
+    with pytest.raises(ValueError, match="duplicate"):
+        builder.serialize()
+    with pytest.raises(NotImplementedError):
+        builder.build()
+
+
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=80) | st.text(alphabet=" -_.,;:\t\n\xa0aZé9", max_size=80)
+)
+@settings(max_examples=300, deadline=None)
+def test_index_words_fast_path_matches_the_rule(text: str) -> None:
+    rule = " ".join(search._WORD.findall(unicodedata.normalize("NFKC", text).lower()))
+    assert index_words(text) == rule
+
+
+def old_excerpt(text: str, limit: int = search.EXCERPT_CHARS) -> str:
+    text = search._SPACE.sub(" ", text).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+@given(st.lists(st.sampled_from(["word", "w", " ", "  ", "\n", "\t \u2003", ",", "." * 7, "x" * 50]), max_size=120))
+@settings(max_examples=300, deadline=None)
+def test_excerpt_matches_collapsing_the_whole_text(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    for limit in (10, 40, search.EXCERPT_CHARS):
+        assert search.excerpt(text, limit) == old_excerpt(text, limit)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=2e6, allow_nan=False) | st.integers(0, 10**7).map(lambda k: k / 2000)))
+@settings(max_examples=200, deadline=None)
+def test_score_texts_are_pythons_round(values: list[float]) -> None:
+    texts = search._score_texts(np.array(values, dtype=np.float64)).tolist()
+    assert texts == [json.dumps(round(v, 3)) for v in values]
