@@ -6,10 +6,14 @@ render and write; nothing is written until every stage has succeeded.
 
 from __future__ import annotations
 
+import gc
 import logging
+import multiprocessing
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +22,7 @@ from .config import BuildOptions
 from .dates import resolve_dates
 from .errors import DigestError, Problem
 from .models import Corpus
-from .pages import PageBuilder
+from .pages import PageBuilder, PageGroup
 from .readers import read_sources
 from .records import build_sources, merge_records
 from .similarity import find_similarity
@@ -26,13 +30,13 @@ from .taxonomy import load_taxonomy
 from .topics import assign_topics
 from .writers import (
     RenderedPage,
+    TreeWriter,
     WriteStats,
     bib_file,
     feed_files,
     papers_json,
     render_pages,
     search_files,
-    write_tree,
 )
 
 log = logging.getLogger(__name__)
@@ -78,8 +82,6 @@ class GenerateResult:
     """Seconds per stage."""
     stats: WriteStats
     """What the writer changed."""
-    files: dict[str, bytes] = field(default_factory=dict)
-    """Every generated file's bytes, keyed by docs-root path (what the tree holds)."""
     pages: dict[str, RenderedPage] = field(default_factory=dict)
     """The generated pages, for the plugin to give MkDocs without Markdown."""
 
@@ -104,51 +106,109 @@ def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple
             "no papers found in the sources: " + ", ".join(str(path) for path in options.sources)
         )
     with timer.stage("similarity"):
-        similarity = find_similarity(papers)
+        similarity = find_similarity(papers, cache_dir=options.cache_dir / "similarity-cache")
     with timer.stage("topics"):
         taxonomy = load_taxonomy(options.topics_file) if options.topics_file else None
-        topics = assign_topics(papers, taxonomy)
+        topics = assign_topics(papers, taxonomy, cache_dir=options.cache_dir / "topics-cache")
     corpus = Corpus(tuple(papers), tuple(sources), similarity, topics)
     return corpus, problems
 
 
-def render_files(
-    corpus: Corpus, options: BuildOptions, timer: StageTimer, pages: dict[str, RenderedPage] | None = None
-) -> dict[str, bytes]:
-    """Every generated file's bytes, keyed by path relative to the docs root (pages also into `pages`)."""
+PARALLEL_PAPERS = 3000
+"""From this many papers on, pages are rendered by forked worker processes."""
+
+def fork_is_safe() -> bool:
+    """Forking is safe only in a single-threaded process: `mkdocs serve` runs threads, so it renders serially."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+_JOB: tuple[PageBuilder, BuildOptions, TreeWriter] | None = None
+"""What forked page workers inherit (set just before the pool forks them)."""
+
+
+def _render_group(group: PageGroup) -> tuple[tuple[dict[str, str], int, int], dict[str, RenderedPage]]:
+    """In a forked worker: render and write one group of pages into the shared new tree."""
+    assert _JOB is not None
+    builder, options, writer = _JOB
+    rendered: dict[str, RenderedPage] = {}
+    render_pages(builder.group_pages(group), options, rendered, writer)
+    return writer.collect(), rendered
+
+
+def write_pages(
+    builder: PageBuilder, options: BuildOptions, writer: TreeWriter, workers: int = 2
+) -> dict[str, RenderedPage]:
+    """Render and write every page; in `workers` forked processes for a big corpus."""
+    global _JOB
+    pages: dict[str, RenderedPage] = {}
+    groups = builder.groups()
+    parallel = workers > 1 and len(builder.corpus.papers) >= PARALLEL_PAPERS and fork_is_safe()
+    if not parallel:
+        for group in groups:
+            render_pages(builder.group_pages(group), options, pages, writer)
+        return pages
+    # Work every group shares is done once, before forking.
+    builder.topic_counts()
+    _ = builder.days, builder.topic_members
+    _JOB = (builder, options, writer)
+    gc.freeze()  # forked workers share the heap copy-on-write; frozen objects are not touched by their GC
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for part, rendered in pool.map(_render_group, groups):
+                writer.absorb(part)
+                pages.update(rendered)
+    finally:
+        gc.unfreeze()
+        _JOB = None
+    return pages
+
+
+def write_files(
+    corpus: Corpus, options: BuildOptions, timer: StageTimer, writer: TreeWriter
+) -> dict[str, RenderedPage]:
+    """Render every generated file into `writer`'s new tree; returns the pages for the plugin."""
     with timer.stage("pages"):
-        # Specs are made one at a time as they are rendered: holding every page's context at
-        # once cost about 6 KB a paper (0.6 GB of peak memory at 100k papers).
-        specs = PageBuilder(
+        builder = PageBuilder(
             corpus,
             page_size=options.page_size,
             similar_count=options.similar_count,
             site_name=options.site_name,
             directory_urls=options.directory_urls,
-        ).pages()
-        files = render_pages(specs, options, pages)
-        files["papers.json"] = papers_json(corpus)
-        files.update(feed_files(corpus, options))
-        files["papers.bib"] = bib_file(corpus, options)
+        )
+        pages = write_pages(builder, options, writer)
+        writer.write("papers.json", papers_json(corpus))
+        for rel, data in feed_files(corpus, options).items():
+            writer.write(rel, data)
+        writer.write("papers.bib", bib_file(corpus, options))
     with timer.stage("search index"):
-        files.update(search_files(corpus, options))
-    return files
+        for rel, data in search_files(corpus, options).items():
+            writer.write(rel, data)
+    return pages
 
 
-def generate(options: BuildOptions, timer: StageTimer | None = None) -> GenerateResult:
-    """Model the corpus, render every file in memory, then swap the generated tree in."""
+def generate(options: BuildOptions, timer: StageTimer | None = None, *, commit: bool = True) -> GenerateResult:
+    """Model the corpus, write every file into a new tree, then swap it in (or, without `commit`, drop it)."""
     timer = timer or StageTimer()
     corpus, problems = load_corpus(options, timer)
-    pages: dict[str, RenderedPage] = {}
-    files = render_files(corpus, options, timer, pages)
+    writer = TreeWriter(options.cache_dir)
+    try:
+        pages = write_files(corpus, options, timer, writer)
+    except BaseException:
+        writer.abort()  # nothing was swapped in: the previous tree stays current
+        raise
     with timer.stage("writing"):
-        stats = write_tree(files, options.cache_dir)
+        if not commit:
+            writer.abort()
+            stats = WriteStats(writer.root, writer.written, writer.unchanged, 0)
+        else:
+            stats = writer.commit()
     log.info(
         "paper-digest: %d papers, %d files (%d written, %d unchanged, %d removed)",
         len(corpus.papers),
-        len(files),
+        stats.written + stats.unchanged,
         stats.written,
         stats.unchanged,
         stats.removed,
     )
-    return GenerateResult(corpus, problems, dict(timer.timings), stats, files, pages)
+    return GenerateResult(corpus, problems, dict(timer.timings), stats, pages)

@@ -30,6 +30,15 @@ MONTH_NAMES = [
 
 
 @dataclass(frozen=True)
+class PageGroup:
+    """A share of the pages: `kind` and a [start, stop) range of its papers, topics, days or sources."""
+
+    kind: str
+    start: int = 0
+    stop: int = 0
+
+
+@dataclass(frozen=True)
 class PageSpec:
     """One generated Markdown page."""
 
@@ -156,6 +165,7 @@ class PageBuilder:
                     entry["reason"] = ref["reason"]
         return entry
 
+    @functools.cache  # noqa: B019 (one builder per build)
     def topic_counts(self) -> list[dict[str, Any]]:
         """Every topic with its paper count, in taxonomy order."""
         counts: dict[str, int] = defaultdict(int)
@@ -192,12 +202,46 @@ class PageBuilder:
 
     def pages(self) -> Iterable[PageSpec]:
         """Every generated page, in a fixed order."""
-        yield self.home()
-        yield from self.paper_pages()
-        yield from self.topic_pages()
-        yield from self.date_pages()
-        yield from self.digest_pages()
-        yield self.week()
+        for group in self.groups():
+            yield from self.group_pages(group)
+
+    def groups(self, papers_per_group: int = 1000, days_per_group: int = 100) -> list[PageGroup]:
+        """The pages split into groups of similar work, which may be rendered in parallel.
+
+        Together the groups make every page exactly once, in the order of `pages()`.
+        """
+        n = len(self.corpus.papers)
+        groups = [PageGroup("front")]
+        groups += [PageGroup("papers", i, min(i + papers_per_group, n)) for i in range(0, n, papers_per_group)]
+        groups += [PageGroup("topic", i, i + 1) for i in range(len(self.corpus.topics.topics))]
+        days = len(self.days)
+        groups += [PageGroup("days", i, min(i + days_per_group, days)) for i in range(0, days, days_per_group)]
+        sources = len(self.corpus.sources)
+        groups += [PageGroup("digests", i, min(i + days_per_group, sources)) for i in range(0, sources, days_per_group)]
+        return groups
+
+    def group_pages(self, group: PageGroup) -> Iterable[PageSpec]:
+        """The pages of one group."""
+        if group.kind == "front":
+            yield self.home()
+            yield self.topics_index()
+            yield self.dates_index()
+            yield self.digests_index()
+            yield self.week()
+        elif group.kind == "papers":
+            for paper in self.corpus.papers[group.start : group.stop]:
+                yield self.paper_page(paper)
+        elif group.kind == "topic":
+            for topic in self.topic_counts()[group.start : group.stop]:
+                yield from self.topic_listing(topic)
+        elif group.kind == "days":
+            for day in list(self.days)[group.start : group.stop]:
+                yield self.day_page(day)
+        elif group.kind == "digests":
+            for source in self.corpus.sources[group.start : group.stop]:
+                yield self.digest_page(source)
+        else:
+            raise ValueError(f"unknown page group {group.kind!r}")
 
     def paper_pages(self) -> Iterable[PageSpec]:
         for paper in self.corpus.papers:
@@ -321,8 +365,13 @@ class PageBuilder:
         }
 
     def topic_pages(self) -> Iterable[PageSpec]:
+        yield self.topics_index()
+        for topic in self.topic_counts():
+            yield from self.topic_listing(topic)
+
+    def topics_index(self) -> PageSpec:
         counts = self.topic_counts()
-        yield PageSpec(
+        return PageSpec(
             "topics/index.md",
             "topics_index.html.j2",
             {
@@ -332,32 +381,39 @@ class PageBuilder:
             },
             {"title": "Topics", "description": "Papers grouped by topic."},
         )
+
+    @functools.cached_property
+    def topic_members(self) -> dict[str, list[Paper]]:
+        """The papers of each topic, in corpus order."""
         members: dict[str, list[Paper]] = defaultdict(list)
         for paper in self.corpus.papers:
             for assignment in self.corpus.topics.assignments.get(paper.id, ()):
                 members[assignment.slug].append(paper)
-        for topic in counts:
-            papers = members[topic["slug"]]
-            pages = max(1, -(-len(papers) // self.page_size))
-            for number in range(1, pages + 1):
-                chunk = papers[(number - 1) * self.page_size : number * self.page_size]
-                yield PageSpec(
-                    topic_md(topic["slug"], number),
-                    "topic.html.j2",
-                    {
-                        "topic": topic,
-                        "items": [self.item(p, topic=topic["slug"]) for p in chunk],
-                        "page": number,
-                        "pages": pages,
-                        "page_links": [(n, topic_md(topic["slug"], n)) for n in range(1, pages + 1)],
-                        "start": (number - 1) * self.page_size + 1,
-                    },
-                    {
-                        "title": topic["name"] + (f" (page {number})" if number > 1 else ""),
-                        "description": topic["description"],
-                        "feed": f"topics/{topic['slug']}/feed.xml",
-                    },
-                )
+        return members
+
+    def topic_listing(self, topic: dict[str, Any]) -> Iterable[PageSpec]:
+        """The listing pages of one topic (`page_size` papers each)."""
+        papers = self.topic_members.get(topic["slug"], [])
+        pages = max(1, -(-len(papers) // self.page_size))
+        for number in range(1, pages + 1):
+            chunk = papers[(number - 1) * self.page_size : number * self.page_size]
+            yield PageSpec(
+                topic_md(topic["slug"], number),
+                "topic.html.j2",
+                {
+                    "topic": topic,
+                    "items": [self.item(p, topic=topic["slug"]) for p in chunk],
+                    "page": number,
+                    "pages": pages,
+                    "page_links": [(n, topic_md(topic["slug"], n)) for n in range(1, pages + 1)],
+                    "start": (number - 1) * self.page_size + 1,
+                },
+                {
+                    "title": topic["name"] + (f" (page {number})" if number > 1 else ""),
+                    "description": topic["description"],
+                    "feed": f"topics/{topic['slug']}/feed.xml",
+                },
+            )
 
     def topic_chart(self, counts: list[dict[str, Any]]) -> str:
         from .charts import topic_bar_chart
@@ -382,6 +438,11 @@ class PageBuilder:
         return str(relative_url("topics/index.md", topic_md(slug), self.directory_urls))
 
     def date_pages(self) -> Iterable[PageSpec]:
+        yield self.dates_index()
+        for day in self.days:
+            yield self.day_page(day)
+
+    def dates_index(self) -> PageSpec:
         days = self.days
         archive: dict[int, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
         for day, papers in days.items():
@@ -404,43 +465,53 @@ class PageBuilder:
             for year in sorted(archive, reverse=True)
         ]
         undated = len(days.get(None, []))
-        yield PageSpec(
+        return PageSpec(
             "dates/index.md",
             "dates_index.html.j2",
             {"years": years, "undated": undated},
             {"title": "By date", "description": "The digest's archive by year, month and day."},
         )
-        for day, papers in days.items():
-            digests = sorted({a.source for p in papers for a in p.appearances if a.date == day})
-            yield PageSpec(
-                day_md(day),
-                "day.html.j2",
-                {
-                    "date": human_date(day),
-                    "undated": day is None,
-                    "items": [self.item(p) for p in papers],
-                    "digests": [self.source_summary(self.sources[name]) for name in digests if name in self.sources],
-                },
-                {"title": "Undated papers" if day is None else f"Papers of {human_date(day)}"},
-            )
+
+    def day_page(self, day: dt.date | None) -> PageSpec:
+        """The papers of one appearance day (or the undated ones)."""
+        papers = self.days[day]
+        digests = sorted({a.source for p in papers for a in p.appearances if a.date == day})
+        return PageSpec(
+            day_md(day),
+            "day.html.j2",
+            {
+                "date": human_date(day),
+                "undated": day is None,
+                "items": [self.item(p) for p in papers],
+                "digests": [self.source_summary(self.sources[name]) for name in digests if name in self.sources],
+            },
+            {"title": "Undated papers" if day is None else f"Papers of {human_date(day)}"},
+        )
 
     def digest_pages(self) -> Iterable[PageSpec]:
-        yield PageSpec(
+        yield self.digests_index()
+        for source in self.corpus.sources:
+            yield self.digest_page(source)
+
+    def digests_index(self) -> PageSpec:
+        return PageSpec(
             "digests/index.md",
             "digests_index.html.j2",
             {"digests": [self.source_summary(s) for s in self.corpus.sources]},
             {"title": "Digests", "description": "Every listing the digest was built from."},
         )
-        for source in self.corpus.sources:
-            view = self.source_view(source)
-            view["day_md"] = day_md(source.date) if source.date else None
-            view["layout"] = source.layout
-            yield PageSpec(
-                digest_md(source.slug),
-                "digest.html.j2",
-                {"source": view},
-                {"title": source.title, "description": f"Papers of the listing {source.name}"},
-            )
+
+    def digest_page(self, source: Source) -> PageSpec:
+        """One listing's papers in the listing's own order."""
+        view = self.source_view(source)
+        view["day_md"] = day_md(source.date) if source.date else None
+        view["layout"] = source.layout
+        return PageSpec(
+            digest_md(source.slug),
+            "digest.html.j2",
+            {"source": view},
+            {"title": source.title, "description": f"Papers of the listing {source.name}"},
+        )
 
     def week(self) -> PageSpec:
         """The papers of the seven days up to the newest date in the corpus, grouped by day."""

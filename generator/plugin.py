@@ -157,7 +157,7 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             page.__class__ = GeneratedPage
             assert isinstance(page, GeneratedPage)
             page.generated = rendered
-            page.generated_html = result.files[page.file.src_uri][rendered.body_start :].decode("utf-8")
+            page.generated_html = Path(source).read_bytes()[rendered.body_start :].decode("utf-8")
         return page
 
     def on_page_markdown(self, markdown: str, **kwargs: Any) -> str:

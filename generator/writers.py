@@ -58,6 +58,7 @@ def _finalize(value: Any) -> Any:
     return escape_text(str(value))
 
 
+@functools.cache
 def template_environment() -> jinja2.Environment:
     """The Jinja2 environment for page templates: strict, with escaping by default."""
     env = jinja2.Environment(
@@ -119,11 +120,15 @@ def _front_matter(meta: dict[str, Any]) -> str:
 
 
 def render_pages(
-    specs: Iterable[PageSpec], options: BuildOptions, pages: dict[str, RenderedPage] | None = None
+    specs: Iterable[PageSpec],
+    options: BuildOptions,
+    pages: dict[str, RenderedPage] | None = None,
+    writer: TreeWriter | None = None,
 ) -> dict[str, bytes]:
     """Render every page spec to its file's bytes (front matter + HTML), keyed by docs-root path.
 
-    With `pages`, each page's `RenderedPage` is also put there.
+    With `pages`, each page's `RenderedPage` is also put there. With `writer`, each file is
+    written as soon as it is rendered and the returned dict stays empty (memory at 100k papers).
     """
     env = template_environment()
     out: dict[str, bytes] = {}
@@ -137,7 +142,10 @@ def render_pages(
         body, toc = _add_heading_ids(template.render(context))
         meta = {key: value for key, value in spec.meta.items() if value}
         head = _front_matter(meta).encode("utf-8")
-        out[spec.path] = head + body.encode("utf-8")
+        if writer is not None:
+            writer.write(spec.path, head + body.encode("utf-8"))
+        else:
+            out[spec.path] = head + body.encode("utf-8")
         if pages is not None:
             escaped = {
                 key: [html.escape(str(v), quote=True) for v in value]
@@ -284,48 +292,108 @@ def current_tree(cache_dir: Path) -> Path | None:
     return link.resolve() if link.is_dir() else None
 
 
-def write_tree(files: dict[str, bytes], cache_dir: Path) -> WriteStats:
-    """Write `files` as a new tree and swap it in atomically; unchanged files are hard links."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    old_root = current_tree(cache_dir)
-    old_manifest: dict[str, str] = {}
-    if old_root is not None and (old_root / ".manifest.json").is_file():
-        old_manifest = json.loads((old_root / ".manifest.json").read_text("utf-8"))
-    for stale in cache_dir.glob("tree-*"):
-        if stale != old_root:
-            shutil.rmtree(stale, ignore_errors=True)
-    new_root = cache_dir / f"tree-{uuid.uuid4().hex[:12]}"
-    new_root.mkdir()
-    manifest: dict[str, str] = {}
-    written = unchanged = 0
-    made_dirs: set[Path] = set()
-    for rel in sorted(files):
-        data = files[rel]
+class TreeWriter:
+    """Writes a new generated tree file by file, then swaps it in atomically (`commit`).
+
+    A file whose bytes equal the previous tree's is hard-linked from it instead of rewritten.
+    Nothing replaces the current tree before `commit`; `abort` drops the new one. A writer
+    copied into a forked worker writes its share of the files into the same new tree and
+    hands its manifest back with `collect`, which the parent `absorb`s.
+    """
+
+    def __init__(self, cache_dir: Path) -> None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        self.cache_dir = cache_dir
+        self.old_root = current_tree(cache_dir)
+        self.old_manifest: dict[str, str] = {}
+        if self.old_root is not None and (self.old_root / ".manifest.json").is_file():
+            self.old_manifest = json.loads((self.old_root / ".manifest.json").read_text("utf-8"))
+        for stale in cache_dir.glob("tree-*"):
+            if stale != self.old_root:
+                shutil.rmtree(stale, ignore_errors=True)
+        self.root = cache_dir / f"tree-{uuid.uuid4().hex[:12]}"
+        self.root.mkdir()
+        self.manifest: dict[str, str] = {}
+        self.written = 0
+        self.unchanged = 0
+        self._dirs: set[Path] = set()
+
+    def write(self, rel: str, data: bytes) -> None:
+        """Put one file into the new tree."""
         digest = _digest(data)
-        manifest[rel] = digest
-        target = new_root / rel
-        if target.parent not in made_dirs:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made_dirs.add(target.parent)
-        if old_root is not None and old_manifest.get(rel) == digest:
+        target = self._target(rel)
+        self.manifest[rel] = digest
+        if self.old_root is not None and self.old_manifest.get(rel) == digest:
             try:
-                os.link(old_root / rel, target)
-                unchanged += 1
-                continue
+                os.link(self.old_root / rel, target)
+                self.unchanged += 1
+                return
             except OSError:
                 pass
         target.write_bytes(data)
-        written += 1
-    (new_root / ".manifest.json").write_text(json.dumps(manifest, sort_keys=True), "utf-8")
-    link_tmp = cache_dir / f".{TREE_LINK}.tmp"
-    if link_tmp.is_symlink() or link_tmp.exists():
-        link_tmp.unlink()
-    link_tmp.symlink_to(new_root.name)
-    os.replace(link_tmp, cache_dir / TREE_LINK)
-    # The previous tree stays until the whole build is over: if MkDocs fails after this, the
-    # caller puts it back (`restore_tree`); otherwise `finish_tree` or the next build removes it.
-    removed = len(set(old_manifest) - set(manifest))
-    return WriteStats(new_root, written, unchanged, removed, previous=old_root)
+        self.written += 1
+
+    def reuse(self, rel: str, digest: str) -> bool:
+        """Carry a file over from the previous tree without its bytes, if it is there with `digest`."""
+        if self.old_root is None or self.old_manifest.get(rel) != digest:
+            return False
+        try:
+            os.link(self.old_root / rel, self._target(rel))
+        except OSError:
+            return False
+        self.manifest[rel] = digest
+        self.unchanged += 1
+        return True
+
+    def _target(self, rel: str) -> Path:
+        target = self.root / rel
+        if target.parent not in self._dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(target.parent)
+        return target
+
+    def collect(self) -> tuple[dict[str, str], int, int]:
+        """This writer's manifest and counts since the last `collect`, reset (for a worker's share)."""
+        part = (self.manifest, self.written, self.unchanged)
+        self.manifest, self.written, self.unchanged = {}, 0, 0
+        return part
+
+    def absorb(self, part: tuple[dict[str, str], int, int]) -> None:
+        """Count the files a worker wrote into this tree."""
+        manifest, written, unchanged = part
+        self.manifest.update(manifest)
+        self.written += written
+        self.unchanged += unchanged
+
+    def commit(self) -> WriteStats:
+        """Swap the new tree in; the previous one stays until the build is over."""
+        manifest = dict(sorted(self.manifest.items()))
+        (self.root / ".manifest.json").write_text(json.dumps(manifest, sort_keys=True), "utf-8")
+        link_tmp = self.cache_dir / f".{TREE_LINK}.tmp"
+        if link_tmp.is_symlink() or link_tmp.exists():
+            link_tmp.unlink()
+        link_tmp.symlink_to(self.root.name)
+        os.replace(link_tmp, self.cache_dir / TREE_LINK)
+        # If MkDocs fails after this, the caller puts the previous tree back (`restore_tree`);
+        # otherwise `finish_tree` or the next build removes it.
+        removed = len(set(self.old_manifest) - set(manifest))
+        return WriteStats(self.root, self.written, self.unchanged, removed, previous=self.old_root)
+
+    def abort(self) -> None:
+        """Drop the new tree; the current one stays."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def write_tree(files: dict[str, bytes], cache_dir: Path) -> WriteStats:
+    """Write `files` as a new tree and swap it in atomically; unchanged files are hard links."""
+    writer = TreeWriter(cache_dir)
+    try:
+        for rel in sorted(files):
+            writer.write(rel, files[rel])
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit()
 
 
 def finish_tree(stats: WriteStats) -> None:

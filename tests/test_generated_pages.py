@@ -109,3 +109,36 @@ def test_toc_tokens_nest_like_markdown() -> None:
     assert [t["id"] for t in tokens] == ["a", "e"]
     assert [t["id"] for t in tokens[0]["children"]] == ["b", "d"]
     assert tokens[0]["children"][0]["children"][0]["id"] == "c"
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator import build
+    from generator.build import StageTimer, generate
+    from generator.config import BuildOptions
+
+    def options(name: str) -> BuildOptions:
+        return BuildOptions(
+            sources=(HERE / "fixtures" / "mini", HERE.parent / "content" / "sources"),
+            cache_dir=tmp_path / name,
+            topics_file=HERE.parent / "content" / "topics.yml",
+        )
+
+    serial = generate(options("serial"), StageTimer(show_progress=False))
+    pools: list[int] = []
+
+    class CountedPool(build.ProcessPoolExecutor):
+        def __init__(self, max_workers: int, **kwargs: Any) -> None:
+            pools.append(max_workers)
+            super().__init__(max_workers, **kwargs)
+
+    monkeypatch.setattr(build, "PARALLEL_PAPERS", 1)
+    monkeypatch.setattr(build, "ProcessPoolExecutor", CountedPool)
+    parallel = generate(options("parallel"), StageTimer(show_progress=False))
+    assert pools == [2]  # the pages were rendered by two forked workers
+    assert _tree_bytes(parallel.tree) == _tree_bytes(serial.tree)
+    assert parallel.pages == serial.pages
+    assert parallel.stats.written == serial.stats.written == len(_tree_bytes(serial.tree)) - 1  # + manifest

@@ -125,28 +125,24 @@ def run_mkdocs(config_file: Path) -> dict[str, Any]:
 
 
 def run_generate(sources: Path, cache_dir: Path, topics: Path | None, write: bool) -> dict[str, Any]:
-    """The generator stages alone (no MkDocs): load, render and, with `write`, write the tree."""
-    from generator.build import StageTimer, load_corpus, render_files
+    """The generator stages alone (no MkDocs); without `write` the new tree is dropped, not swapped in."""
+    from generator.build import StageTimer, generate
     from generator.config import BuildOptions
-    from generator.writers import write_tree
 
     options = BuildOptions(sources=(sources,), cache_dir=cache_dir, topics_file=topics)
     timer = StageTimer(show_progress=False)
     search = SearchStats()
     logging.getLogger("generator.search").addHandler(search)
     start = time.perf_counter()
-    corpus, problems = load_corpus(options, timer)
-    files = render_files(corpus, options, timer)
-    result: dict[str, Any] = {"papers": len(corpus.papers), "files": len(files)}
-    if write:
-        with timer.stage("writing"):
-            stats = write_tree(files, cache_dir)
-        result["write"] = {"written": stats.written, "unchanged": stats.unchanged, "removed": stats.removed}
+    generated = generate(options, timer, commit=write)
+    stats = generated.stats
+    result: dict[str, Any] = {"papers": len(generated.corpus.papers), "files": stats.written + stats.unchanged}
+    result["write"] = {"written": stats.written, "unchanged": stats.unchanged, "removed": stats.removed}
     result.update(
         build_seconds=time.perf_counter() - start,
         stages=dict(timer.timings),
         stages_cpu=STAGE_CPU,
-        problems=len(problems),
+        problems=len(generated.problems),
         search_parts=search.parts,
         peak_rss_mb=peak_rss_mb(),
     )
