@@ -604,6 +604,7 @@ class FastBuilder(LunrBuilder):
         token_terms = term_of_number[numbers]
         # One row per (field ref, term), by field ref then term id: the field vectors' order.
         keys, tfs = np.unique(token_refs * len(terms) + token_terms, return_counts=True)
+        del token_refs, token_terms, numbers, stream, numbers_by_field, token_refs_by_field  # memory: big at 100k docs
         ids = keys % len(terms) if len(terms) else keys
         row_ref = keys // len(terms) if len(terms) else keys
         sizes = np.bincount(row_ref, minlength=docs * fields)
@@ -637,6 +638,7 @@ class FastBuilder(LunrBuilder):
         if len(vector_heads):
             vector_heads[0] = vector_heads[0][1:]
         field_vectors = _join_groups(vector_heads, "]]", 2 * sizes, elements)
+        del elements, vector_heads, scores, tf, tfs
 
         # invertedIndex: [term, posting] by term; a posting's keys sorted ("_index" among the field
         # names, as json.dumps(sort_keys=True) orders them), and its doc refs sorted as strings.
