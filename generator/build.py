@@ -29,13 +29,16 @@ from .similarity import find_similarity
 from .taxonomy import load_taxonomy
 from .topics import assign_topics
 from .writers import (
+    CacheEntry,
+    PageCache,
     RenderedPage,
     TreeWriter,
     WriteStats,
     bib_file,
     feed_files,
     papers_json,
-    render_pages,
+    render_keyed,
+    render_settings,
     search_files,
 )
 
@@ -122,42 +125,48 @@ def fork_is_safe() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
-_JOB: tuple[PageBuilder, BuildOptions, TreeWriter] | None = None
+_JOB: tuple[PageBuilder, BuildOptions, TreeWriter, PageCache | None] | None = None
 """What forked page workers inherit (set just before the pool forks them)."""
 
+WorkerResult = tuple[tuple[dict[str, str], int, int], dict[str, RenderedPage], dict[str, CacheEntry]]
 
-def _render_group(group: PageGroup) -> tuple[tuple[dict[str, str], int, int], dict[str, RenderedPage]]:
-    """In a forked worker: render and write one group of pages into the shared new tree."""
+
+def _render_group(group: PageGroup) -> WorkerResult:
+    """In a forked worker: render (or carry over) one group of pages into the shared new tree."""
     assert _JOB is not None
-    builder, options, writer = _JOB
+    builder, options, writer, cache = _JOB
     rendered: dict[str, RenderedPage] = {}
-    render_pages(builder.group_pages(group), options, rendered, writer)
-    return writer.collect(), rendered
+    if cache is not None:
+        cache.current = {}
+    render_keyed(builder.keyed_pages(group), options, writer, rendered, cache)
+    return writer.collect(), rendered, cache.current if cache is not None else {}
 
 
 def write_pages(
-    builder: PageBuilder, options: BuildOptions, writer: TreeWriter, workers: int = 2
+    builder: PageBuilder, options: BuildOptions, writer: TreeWriter, cache: PageCache | None = None, workers: int = 2
 ) -> dict[str, RenderedPage]:
-    """Render and write every page; in `workers` forked processes for a big corpus."""
+    """Render and write every page (carrying unchanged ones over); in `workers` forked processes for a big corpus."""
     global _JOB
     pages: dict[str, RenderedPage] = {}
     groups = builder.groups()
     parallel = workers > 1 and len(builder.corpus.papers) >= PARALLEL_PAPERS and fork_is_safe()
     if not parallel:
         for group in groups:
-            render_pages(builder.group_pages(group), options, pages, writer)
+            render_keyed(builder.keyed_pages(group), options, writer, pages, cache)
         return pages
     # Work every group shares is done once, before forking.
     builder.topic_counts()
     _ = builder.days, builder.topic_members
-    _JOB = (builder, options, writer)
+    _JOB = (builder, options, writer, cache)
     gc.freeze()  # forked workers share the heap copy-on-write; frozen objects are not touched by their GC
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for part, rendered in pool.map(_render_group, groups):
+            for part, rendered, entries in pool.map(_render_group, groups):
                 writer.absorb(part)
                 pages.update(rendered)
+                if cache is not None:
+                    cache.current.update(entries)
     finally:
         gc.unfreeze()
         _JOB = None
@@ -165,7 +174,7 @@ def write_pages(
 
 
 def write_files(
-    corpus: Corpus, options: BuildOptions, timer: StageTimer, writer: TreeWriter
+    corpus: Corpus, options: BuildOptions, timer: StageTimer, writer: TreeWriter, cache: PageCache | None = None
 ) -> dict[str, RenderedPage]:
     """Render every generated file into `writer`'s new tree; returns the pages for the plugin."""
     with timer.stage("pages"):
@@ -176,7 +185,7 @@ def write_files(
             site_name=options.site_name,
             directory_urls=options.directory_urls,
         )
-        pages = write_pages(builder, options, writer)
+        pages = write_pages(builder, options, writer, cache)
         writer.write("papers.json", papers_json(corpus))
         for rel, data in feed_files(corpus, options).items():
             writer.write(rel, data)
@@ -192,8 +201,9 @@ def generate(options: BuildOptions, timer: StageTimer | None = None, *, commit: 
     timer = timer or StageTimer()
     corpus, problems = load_corpus(options, timer)
     writer = TreeWriter(options.cache_dir)
+    cache = PageCache(options.cache_dir / "pages-cache", render_settings(options))
     try:
-        pages = write_files(corpus, options, timer, writer)
+        pages = write_files(corpus, options, timer, writer, cache)
     except BaseException:
         writer.abort()  # nothing was swapped in: the previous tree stays current
         raise
@@ -203,6 +213,7 @@ def generate(options: BuildOptions, timer: StageTimer | None = None, *, commit: 
             stats = WriteStats(writer.root, writer.written, writer.unchanged, 0)
         else:
             stats = writer.commit()
+            cache.save()
     log.info(
         "paper-digest: %d papers, %d files (%d written, %d unchanged, %d removed)",
         len(corpus.papers),

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -36,6 +37,20 @@ class PageGroup:
     kind: str
     start: int = 0
     stop: int = 0
+
+
+@dataclass(frozen=True)
+class KeyedPage:
+    """A page not made yet: its path, a key of everything it shows (None: always make it), its maker."""
+
+    path: str
+    key: str | None
+    make: Callable[[], PageSpec]
+
+
+def _key(value: Any) -> str:
+    """A digest of a value's repr (dataclasses, tuples, dicts, dates and strings repr deterministically)."""
+    return hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -222,26 +237,83 @@ class PageBuilder:
 
     def group_pages(self, group: PageGroup) -> Iterable[PageSpec]:
         """The pages of one group."""
-        if group.kind == "front":
-            yield self.home()
-            yield self.topics_index()
-            yield self.dates_index()
-            yield self.digests_index()
-            yield self.week()
+        for page in self.keyed_pages(group):
+            yield page.make()
+
+    def keyed_pages(self, group: PageGroup) -> Iterable[KeyedPage]:
+        """The pages of one group, each with a key of everything it shows, made only on demand.
+
+        Two builds that give a page the same key render it to the same bytes (given the same
+        templates and options), so the writer may carry it over instead of rendering it.
+        """
+        if group.kind == "front":  # few pages, each summing up the whole corpus: always made
+            for path, make in (
+                ("index.md", self.home),
+                ("topics/index.md", self.topics_index),
+                ("dates/index.md", self.dates_index),
+                ("digests/index.md", self.digests_index),
+                ("week.md", self.week),
+            ):
+                yield KeyedPage(path, None, make)
         elif group.kind == "papers":
             for paper in self.corpus.papers[group.start : group.stop]:
-                yield self.paper_page(paper)
+                yield KeyedPage(paper_md(paper.id), self.paper_key(paper), functools.partial(self.paper_page, paper))
         elif group.kind == "topic":
             for topic in self.topic_counts()[group.start : group.stop]:
-                yield from self.topic_listing(topic)
+                papers = self.topic_members.get(topic["slug"], [])
+                pages = max(1, -(-len(papers) // self.page_size))
+                for number in range(1, pages + 1):
+                    chunk = papers[(number - 1) * self.page_size : number * self.page_size]
+                    key = _key(("topic", topic, number, pages, [self.item_key(p) for p in chunk]))
+                    make = functools.partial(self.topic_page, topic, number, pages, chunk)
+                    yield KeyedPage(topic_md(topic["slug"], number), key, make)
         elif group.kind == "days":
             for day in list(self.days)[group.start : group.stop]:
-                yield self.day_page(day)
+                papers = self.days[day]
+                key = _key(("day", day, self.day_digests(day), [self.item_key(p) for p in papers]))
+                yield KeyedPage(day_md(day), key, functools.partial(self.day_page, day))
         elif group.kind == "digests":
             for source in self.corpus.sources[group.start : group.stop]:
-                yield self.digest_page(source)
+                items = [self.item_key(self.papers[i]) for i in source.paper_ids if i in self.papers]
+                key = _key(("digest", source, items))
+                yield KeyedPage(digest_md(source.slug), key, functools.partial(self.digest_page, source))
         else:
             raise ValueError(f"unknown page group {group.kind!r}")
+
+    def paper_key(self, paper: Paper) -> str:
+        """Everything a paper's page shows: the paper, its topics, duplicates, similar papers, listings."""
+        sim = self.corpus.similarity
+        near = [
+            (n, self.papers[n.id].title, self.papers[n.id].last_date)
+            for n in sim.near_duplicates.get(paper.id, ())
+            if n.id in self.papers
+        ]
+        similar = [
+            (s, self.papers[s.id].title)
+            for s in sim.similar.get(paper.id, ())[: self.similar_count]
+            if s.id in self.papers
+        ]
+        sources = [self.sources.get(a.source) for a in paper.appearances]
+        return _key(
+            ("paper", paper, self._topic_key(paper), near, similar, [(s.title, s.slug) if s else None for s in sources])
+        )
+
+    def item_key(self, paper: Paper) -> tuple[Any, ...]:
+        """Everything a listing entry of the paper shows."""
+        return (
+            paper.id,
+            paper.title,
+            paper.last_date,
+            self._topic_key(paper),
+            bool(self.corpus.similarity.near_duplicates.get(paper.id)),
+        )
+
+    def _topic_key(self, paper: Paper) -> tuple[Any, ...]:
+        return tuple(
+            (a.slug, a.reason, self.topics[a.slug].name)
+            for a in self.corpus.topics.assignments.get(paper.id, ())
+            if a.slug in self.topics
+        )
 
     def paper_pages(self) -> Iterable[PageSpec]:
         for paper in self.corpus.papers:
@@ -397,23 +469,27 @@ class PageBuilder:
         pages = max(1, -(-len(papers) // self.page_size))
         for number in range(1, pages + 1):
             chunk = papers[(number - 1) * self.page_size : number * self.page_size]
-            yield PageSpec(
-                topic_md(topic["slug"], number),
-                "topic.html.j2",
-                {
-                    "topic": topic,
-                    "items": [self.item(p, topic=topic["slug"]) for p in chunk],
-                    "page": number,
-                    "pages": pages,
-                    "page_links": [(n, topic_md(topic["slug"], n)) for n in range(1, pages + 1)],
-                    "start": (number - 1) * self.page_size + 1,
-                },
-                {
-                    "title": topic["name"] + (f" (page {number})" if number > 1 else ""),
-                    "description": topic["description"],
-                    "feed": f"topics/{topic['slug']}/feed.xml",
-                },
-            )
+            yield self.topic_page(topic, number, pages, chunk)
+
+    def topic_page(self, topic: dict[str, Any], number: int, pages: int, chunk: list[Paper]) -> PageSpec:
+        """Page `number` of `pages` of a topic's listing: the papers in `chunk`."""
+        return PageSpec(
+            topic_md(topic["slug"], number),
+            "topic.html.j2",
+            {
+                "topic": topic,
+                "items": [self.item(p, topic=topic["slug"]) for p in chunk],
+                "page": number,
+                "pages": pages,
+                "page_links": [(n, topic_md(topic["slug"], n)) for n in range(1, pages + 1)],
+                "start": (number - 1) * self.page_size + 1,
+            },
+            {
+                "title": topic["name"] + (f" (page {number})" if number > 1 else ""),
+                "description": topic["description"],
+                "feed": f"topics/{topic['slug']}/feed.xml",
+            },
+        )
 
     def topic_chart(self, counts: list[dict[str, Any]]) -> str:
         from .charts import topic_bar_chart
@@ -472,10 +548,14 @@ class PageBuilder:
             {"title": "By date", "description": "The digest's archive by year, month and day."},
         )
 
+    def day_digests(self, day: dt.date | None) -> list[dict[str, Any]]:
+        """The listings a day's papers come from."""
+        names = sorted({a.source for p in self.days[day] for a in p.appearances if a.date == day})
+        return [self.source_summary(self.sources[name]) for name in names if name in self.sources]
+
     def day_page(self, day: dt.date | None) -> PageSpec:
         """The papers of one appearance day (or the undated ones)."""
         papers = self.days[day]
-        digests = sorted({a.source for p in papers for a in p.appearances if a.date == day})
         return PageSpec(
             day_md(day),
             "day.html.j2",
@@ -483,7 +563,7 @@ class PageBuilder:
                 "date": human_date(day),
                 "undated": day is None,
                 "items": [self.item(p) for p in papers],
-                "digests": [self.source_summary(self.sources[name]) for name in digests if name in self.sources],
+                "digests": self.day_digests(day),
             },
             {"title": "Undated papers" if day is None else f"Papers of {human_date(day)}"},
         )

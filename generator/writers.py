@@ -21,6 +21,7 @@ import html
 import json
 import logging
 import os
+import pickle
 import re
 import shutil
 import uuid
@@ -38,7 +39,7 @@ from .config import BuildOptions
 from .escaping import escape_attribute, escape_text, front_matter_value
 from .feeds import absolute_url, entries_in_topic, latest_entries, make_feeds
 from .models import Corpus, Paper, Topics
-from .pages import PageSpec, relative_url
+from .pages import KeyedPage, PageSpec, relative_url
 from .search import SearchDoc, build_search_files
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,26 @@ def _front_matter(meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_page(spec: PageSpec, options: BuildOptions) -> tuple[bytes, RenderedPage]:
+    """One page's file bytes (front matter + HTML) and what the plugin needs of it."""
+    template = template_environment().get_template(spec.template)  # cached by Jinja (auto_reload is off)
+    link = functools.partial(relative_url, spec.path, directory_urls=options.directory_urls)
+    context = {"link": link, **spec.context}
+    if spec.template == "paper.html.j2":
+        paper: Paper = spec.context["paper"]
+        context["bibtex"] = bibtex_entry(paper, url=absolute_url(options.site_url, paper.path))
+    body, toc = _add_heading_ids(template.render(context))
+    meta = {key: value for key, value in spec.meta.items() if value}
+    head = _front_matter(meta).encode("utf-8")
+    escaped = {
+        key: [html.escape(str(v), quote=True) for v in value]
+        if isinstance(value, list | tuple)
+        else html.escape(str(value), quote=True)
+        for key, value in meta.items()
+    }
+    return head + body.encode("utf-8"), RenderedPage(escaped, toc, len(head))
+
+
 def render_pages(
     specs: Iterable[PageSpec],
     options: BuildOptions,
@@ -130,31 +151,91 @@ def render_pages(
     With `pages`, each page's `RenderedPage` is also put there. With `writer`, each file is
     written as soon as it is rendered and the returned dict stays empty (memory at 100k papers).
     """
-    env = template_environment()
     out: dict[str, bytes] = {}
     for spec in specs:
-        template = env.get_template(spec.template)  # cached by Jinja (auto_reload is off)
-        link = functools.partial(relative_url, spec.path, directory_urls=options.directory_urls)
-        context = {"link": link, **spec.context}
-        if spec.template == "paper.html.j2":
-            paper: Paper = spec.context["paper"]
-            context["bibtex"] = bibtex_entry(paper, url=absolute_url(options.site_url, paper.path))
-        body, toc = _add_heading_ids(template.render(context))
-        meta = {key: value for key, value in spec.meta.items() if value}
-        head = _front_matter(meta).encode("utf-8")
+        data, rendered = render_page(spec, options)
         if writer is not None:
-            writer.write(spec.path, head + body.encode("utf-8"))
+            writer.write(spec.path, data)
         else:
-            out[spec.path] = head + body.encode("utf-8")
+            out[spec.path] = data
         if pages is not None:
-            escaped = {
-                key: [html.escape(str(v), quote=True) for v in value]
-                if isinstance(value, list | tuple)
-                else html.escape(str(value), quote=True)
-                for key, value in meta.items()
-            }
-            pages[spec.path] = RenderedPage(escaped, toc, len(head))
+            pages[spec.path] = rendered
     return out
+
+
+CacheEntry = tuple[str, str, RenderedPage]
+"""A page of a previous build: (key of what it shows, digest of its bytes, what the plugin needs)."""
+
+
+class PageCache:
+    """Which pages the previous build wrote, with the keys of what they showed.
+
+    A page whose key is unchanged is carried over from the previous tree (a hard link) instead
+    of being made and rendered: after one day is added, most paper and listing pages are. The
+    cache is valid only for the same templates, page code and options (`settings`); a corrupt
+    or stale file is ignored. It is saved after the new tree is swapped in.
+    """
+
+    VERSION = 1
+    FILE = "pages.pickle"
+
+    def __init__(self, cache_dir: Path, settings: str) -> None:
+        self.path = cache_dir / self.FILE
+        self.settings = settings
+        self.previous: dict[str, CacheEntry] = {}
+        self.current: dict[str, CacheEntry] = {}
+        try:
+            with self.path.open("rb") as handle:
+                stored = pickle.load(handle)  # our own file in our cache dir
+            if stored.get("version") == self.VERSION and stored.get("settings") == settings:
+                self.previous = stored["pages"]
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # a damaged cache only costs a full render
+            log.info("paper-digest: page cache %s ignored (%s)", self.path, exc)
+
+    def save(self) -> None:
+        """Write the pages of this build atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        data = {"version": self.VERSION, "settings": self.settings, "pages": dict(sorted(self.current.items()))}
+        with tmp.open("wb") as handle:
+            pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, self.path)
+
+
+def render_settings(options: BuildOptions) -> str:
+    """A digest of what every page's bytes depend on besides its key: templates, page code, options."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.blake2b(digest_size=16)
+    code = [package / name for name in ("pages.py", "writers.py", "escaping.py", "bibtex.py", "meta.py", "feeds.py")]
+    for path in sorted([*(package / "templates").glob("*.j2"), *code]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    settings = (options.site_name, options.site_url, options.directory_urls, options.similar_count, options.page_size)
+    digest.update(repr(settings).encode())
+    return digest.hexdigest()
+
+
+def render_keyed(
+    pages: Iterable[KeyedPage],
+    options: BuildOptions,
+    writer: TreeWriter,
+    rendered: dict[str, RenderedPage],
+    cache: PageCache | None = None,
+) -> None:
+    """Write each page into `writer`: carried over when the cache has its key, else made and rendered."""
+    for page in pages:
+        if cache is not None and page.key is not None:
+            hit = cache.previous.get(page.path)
+            if hit is not None and hit[0] == page.key and writer.reuse(page.path, hit[1]):
+                rendered[page.path] = hit[2]
+                cache.current[page.path] = hit
+                continue
+        data, result = render_page(page.make(), options)
+        digest = writer.write(page.path, data)
+        rendered[page.path] = result
+        if cache is not None and page.key is not None:
+            cache.current[page.path] = (page.key, digest, result)
 
 
 def papers_json(corpus: Corpus) -> bytes:
@@ -318,8 +399,8 @@ class TreeWriter:
         self.unchanged = 0
         self._dirs: set[Path] = set()
 
-    def write(self, rel: str, data: bytes) -> None:
-        """Put one file into the new tree."""
+    def write(self, rel: str, data: bytes) -> str:
+        """Put one file into the new tree; returns the digest of its bytes."""
         digest = _digest(data)
         target = self._target(rel)
         self.manifest[rel] = digest
@@ -327,11 +408,12 @@ class TreeWriter:
             try:
                 os.link(self.old_root / rel, target)
                 self.unchanged += 1
-                return
+                return digest
             except OSError:
                 pass
         target.write_bytes(data)
         self.written += 1
+        return digest
 
     def reuse(self, rel: str, digest: str) -> bool:
         """Carry a file over from the previous tree without its bytes, if it is there with `digest`."""

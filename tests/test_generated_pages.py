@@ -142,3 +142,57 @@ def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, mon
     assert _tree_bytes(parallel.tree) == _tree_bytes(serial.tree)
     assert parallel.pages == serial.pages
     assert parallel.stats.written == serial.stats.written == len(_tree_bytes(serial.tree)) - 1  # + manifest
+
+
+def test_unchanged_pages_are_carried_over_and_the_result_equals_a_cold_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator import writers
+    from generator.build import StageTimer, generate
+    from generator.config import BuildOptions
+
+    sources = tmp_path / "sources"
+    shutil.copytree(HERE.parent / "content" / "sources", sources)
+    shutil.copytree(HERE / "fixtures" / "mini", sources, dirs_exist_ok=True)
+
+    def options(cache: str) -> BuildOptions:
+        topics = HERE.parent / "content" / "topics.yml"
+        return BuildOptions(sources=(sources,), cache_dir=tmp_path / cache, topics_file=topics)
+
+    first = generate(options("warm"), StageTimer(show_progress=False))
+    # A new day: the mini listing's papers seen again, which changes their pages and listings.
+    (sources / "2025-01-05.txt").write_text(
+        (HERE / "fixtures" / "mini" / "2025-01-02.txt").read_text("utf-8").replace("2025-01-02", "2025-01-05"), "utf-8"
+    )
+    renders: list[str] = []
+    render_page = writers.render_page
+
+    def counted(spec: Any, options: Any) -> Any:
+        renders.append(spec.path)
+        return render_page(spec, options)
+
+    monkeypatch.setattr(writers, "render_page", counted)
+    warm = generate(options("warm"), StageTimer(show_progress=False))
+    monkeypatch.undo()
+    cold = generate(options("cold"), StageTimer(show_progress=False))
+
+    assert _tree_bytes(warm.tree) == _tree_bytes(cold.tree)
+    assert warm.pages == cold.pages
+    # Most pages were carried over without being made or rendered; the changed ones were rendered.
+    assert len(first.pages) > 500 and len(renders) < len(warm.pages) // 4
+    assert "dates/2025/01/05.md" in renders and "index.md" in renders
+    changed = {rel for rel, data in _tree_bytes(warm.tree).items() if _tree_bytes(first.tree).get(rel) != data}
+    assert {rel for rel in changed if rel.endswith(".md")} <= set(renders)
+
+
+def test_a_damaged_page_cache_is_ignored(tmp_path: Path) -> None:
+    from generator.build import StageTimer, generate
+    from generator.config import BuildOptions
+
+    options = BuildOptions(sources=(HERE / "fixtures" / "mini",), cache_dir=tmp_path / "cache")
+    first = generate(options, StageTimer(show_progress=False))
+    cache_file = tmp_path / "cache" / "pages-cache" / "pages.pickle"
+    assert cache_file.is_file()
+    cache_file.write_bytes(b"not a pickle")
+    again = generate(options, StageTimer(show_progress=False))
+    assert _tree_bytes(again.tree) == _tree_bytes(first.tree)
