@@ -24,6 +24,10 @@ parts arrive (an old paper's title otherwise waits for all of them):
 date range for the filters. Part file names carry a hash of their bytes, so browsers never
 mix stale parts.
 
+The indexes are made by `FastBuilder`, a `lunr.Builder` with lunr.py's default pipeline
+whose output is byte for byte `lunr.lunr(...).serialize()` dumped as JSON (tests compare the
+two), only many times faster: 10k papers in about 1.6 s of CPU instead of 14.
+
 Output is deterministic (sorted input, sorted JSON keys, no timestamps). lunr.py cannot update
 an index, so parts are rebuilt whole, in parallel, and reused from `cache_dir` when the docs
 that make them (and this module's format) are unchanged: adding a day rebuilds one part.
