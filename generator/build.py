@@ -189,7 +189,7 @@ def write_files(
         writer.write("papers.json", papers_json(corpus))
         for rel, data in feed_files(corpus, options).items():
             writer.write(rel, data)
-        writer.write("papers.bib", bib_file(corpus, options))
+        writer.write("papers.bib", bib_file(corpus, options, cache))
     with timer.stage("search index"):
         for rel, data in search_files(corpus, options).items():
             writer.write(rel, data)

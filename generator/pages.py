@@ -48,7 +48,7 @@ class KeyedPage:
     make: Callable[[], PageSpec]
 
 
-def _key(value: Any) -> str:
+def content_key(value: Any) -> str:
     """A digest of a value's repr (dataclasses, tuples, dicts, dates and strings repr deterministically)."""
     return hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
@@ -264,18 +264,18 @@ class PageBuilder:
                 pages = max(1, -(-len(papers) // self.page_size))
                 for number in range(1, pages + 1):
                     chunk = papers[(number - 1) * self.page_size : number * self.page_size]
-                    key = _key(("topic", topic, number, pages, [self.item_key(p) for p in chunk]))
+                    key = content_key(("topic", topic, number, pages, [self.item_key(p) for p in chunk]))
                     make = functools.partial(self.topic_page, topic, number, pages, chunk)
                     yield KeyedPage(topic_md(topic["slug"], number), key, make)
         elif group.kind == "days":
             for day in list(self.days)[group.start : group.stop]:
                 papers = self.days[day]
-                key = _key(("day", day, self.day_digests(day), [self.item_key(p) for p in papers]))
+                key = content_key(("day", day, self.day_digests(day), [self.item_key(p) for p in papers]))
                 yield KeyedPage(day_md(day), key, functools.partial(self.day_page, day))
         elif group.kind == "digests":
             for source in self.corpus.sources[group.start : group.stop]:
                 items = [self.item_key(self.papers[i]) for i in source.paper_ids if i in self.papers]
-                key = _key(("digest", source, items))
+                key = content_key(("digest", source, items))
                 yield KeyedPage(digest_md(source.slug), key, functools.partial(self.digest_page, source))
         else:
             raise ValueError(f"unknown page group {group.kind!r}")
@@ -294,7 +294,7 @@ class PageBuilder:
             if s.id in self.papers
         ]
         sources = [self.sources.get(a.source) for a in paper.appearances]
-        return _key(
+        return content_key(
             ("paper", paper, self._topic_key(paper), near, similar, [(s.title, s.slug) if s else None for s in sources])
         )
 

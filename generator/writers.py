@@ -39,7 +39,7 @@ from .config import BuildOptions
 from .escaping import escape_attribute, escape_text, front_matter_value
 from .feeds import absolute_url, entries_in_topic, latest_entries, make_feeds
 from .models import Corpus, Paper, Topics
-from .pages import KeyedPage, PageSpec, relative_url
+from .pages import KeyedPage, PageSpec, content_key, relative_url
 from .search import SearchDoc, build_search_files
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class PageCache:
     or stale file is ignored. It is saved after the new tree is swapped in.
     """
 
-    VERSION = 1
+    VERSION = 2
     FILE = "pages.pickle"
 
     def __init__(self, cache_dir: Path, settings: str) -> None:
@@ -184,11 +184,15 @@ class PageCache:
         self.settings = settings
         self.previous: dict[str, CacheEntry] = {}
         self.current: dict[str, CacheEntry] = {}
+        self.previous_bib: dict[str, tuple[str, str]] = {}
+        """BibTeX entries of `papers.bib` by paper id: (digest of paper, URL and key; entry)."""
+        self.current_bib: dict[str, tuple[str, str]] = {}
         try:
             with self.path.open("rb") as handle:
                 stored = pickle.load(handle)  # our own file in our cache dir
             if stored.get("version") == self.VERSION and stored.get("settings") == settings:
                 self.previous = stored["pages"]
+                self.previous_bib = stored["bib"]
         except FileNotFoundError:
             pass
         except Exception as exc:  # a damaged cache only costs a full render
@@ -198,7 +202,12 @@ class PageCache:
         """Write the pages of this build atomically."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        data = {"version": self.VERSION, "settings": self.settings, "pages": dict(sorted(self.current.items()))}
+        data = {
+            "version": self.VERSION,
+            "settings": self.settings,
+            "pages": dict(sorted(self.current.items())),
+            "bib": dict(sorted(self.current_bib.items())),
+        }
         with tmp.open("wb") as handle:
             pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, self.path)
@@ -239,11 +248,14 @@ def render_keyed(
 
 
 def papers_json(corpus: Corpus) -> bytes:
-    """`papers.json`: every paper with its appearances, topics, near-duplicates and similar papers."""
+    """`papers.json`: every paper with its appearances, topics, near-duplicates and similar papers.
+
+    One paper per line, written by json's C encoder (an indented dump uses the pure-Python one,
+    five times slower) one paper at a time: the whole list at once took five times the file's
+    size in memory (1 GB at 100k papers).
+    """
     sim = corpus.similarity
-    # One paper at a time, as `json.dumps({"papers": [...]}, indent=1)` would write it: the
-    # whole list of dicts and the pure-Python encoder's pieces at once took five times the
-    # file's size in memory (1 GB at 100k papers).
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     chunks: list[bytes] = []
     for paper in sorted(corpus.papers, key=lambda p: p.id):
         entry = {
@@ -269,11 +281,10 @@ def papers_json(corpus: Corpus) -> bytes:
             ],
             "similar": [{"id": s.id, "score": s.score} for s in sim.similar.get(paper.id, ())],
         }
-        # JSON strings never hold a raw newline, so this only indents the entry's own lines.
-        chunks.append(json.dumps(entry, ensure_ascii=False, indent=1).replace("\n", "\n  ").encode())
+        chunks.append(encode(entry).encode("utf-8"))
     if not chunks:
-        return b'{\n "papers": []\n}\n'
-    return b'{\n "papers": [\n  ' + b",\n  ".join(chunks) + b"\n ]\n}\n"
+        return b'{"papers":[\n]}\n'
+    return b'{"papers":[\n' + b",\n".join(chunks) + b"\n]}\n"
 
 
 def topic_names(corpus: Corpus) -> dict[str, list[str]]:
@@ -316,9 +327,20 @@ def feed_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
     return files
 
 
-def bib_file(corpus: Corpus, options: BuildOptions) -> bytes:
-    """`papers.bib`: a BibTeX entry per paper."""
-    return bibtex_file(corpus.papers, lambda paper: absolute_url(options.site_url, paper.path)).encode("utf-8")
+def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = None) -> bytes:
+    """`papers.bib`: a BibTeX entry per paper (entries of unchanged papers reused from `cache`)."""
+    entry = bibtex_entry
+    if cache is not None:
+
+        def entry(paper: Paper, *, url: str, key: str | None = None) -> str:
+            assert cache is not None
+            digest = content_key((paper, url, key))
+            hit = cache.previous_bib.get(paper.id)
+            text = hit[1] if hit is not None and hit[0] == digest else bibtex_entry(paper, url=url, key=key)
+            cache.current_bib[paper.id] = (digest, text)
+            return text
+
+    return bibtex_file(corpus.papers, lambda paper: absolute_url(options.site_url, paper.path), entry).encode("utf-8")
 
 
 def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:
