@@ -10,6 +10,7 @@ literal dollar. Jinja2 templates call this for every value that is not `Markup`.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -44,9 +45,21 @@ def split_math(text: str) -> list[tuple[bool, str]]:
     return pieces
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _escape_cached(text: str) -> Markup:
+    return _escape_uncached(text)
+
+
 def escape_text(text: str) -> Markup:
-    """Escape untrusted text for a Markdown or HTML context; `$...$` math becomes a math span."""
+    """Escape untrusted text for a Markdown or HTML context; `$...$` math becomes a math span.
+
+    Short texts (titles, topic names and reasons, dates) recur on many pages and are memoised.
+    """
     text = str(text)
+    return _escape_cached(text) if len(text) <= 400 else _escape_uncached(text)
+
+
+def _escape_uncached(text: str) -> Markup:
     if "$" not in text:  # the common case: no math to look for
         return Markup(_escape_plain(text))
     out: list[str] = []

@@ -72,9 +72,18 @@ def paper_md(paper_id: str) -> str:
     return f"papers/{paper_id}.md"
 
 
-def topic_md(slug: str, page: int = 1) -> str:
-    """Markdown path of a topic listing page (page 1 at `topics/<slug>/`)."""
-    return f"topics/{slug}.md" if page == 1 else f"topics/{slug}/{page}.md"
+def topic_md(slug: str, chunk: int | None = None) -> str:
+    """Path of a topic's newest papers (`topics/<slug>/`), or of one of its archive pages (`topics/<slug>/<chunk>/`)."""
+    return f"topics/{slug}.md" if chunk is None else f"topics/{slug}/{chunk}.md"
+
+
+def first_seen_order(paper: Paper) -> tuple[int, int, str]:
+    """Sort key, oldest first: undated papers, then by the day a paper was first seen, then id.
+
+    A paper seen again later keeps its place, so adding a day only appends to this order.
+    """
+    first = paper.first_date
+    return (1 if first else 0, first.toordinal() if first else 0, paper.id)
 
 
 def day_md(day: dt.date | None) -> str:
@@ -87,6 +96,7 @@ def digest_md(slug: str) -> str:
     return f"digests/{slug}.md"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def page_url(path: str, directory_urls: bool = True) -> str:
     """The URL MkDocs gives a docs-root path, relative to the site root.
 
@@ -102,13 +112,18 @@ def page_url(path: str, directory_urls: bool = True) -> str:
     return stem + "/" if directory_urls else stem + ".html"
 
 
+@functools.lru_cache(maxsize=1 << 12)
+def _url_dirs(path: str, directory_urls: bool) -> list[str]:
+    return page_url(path, directory_urls).split("/")[:-1]
+
+
 def relative_url(from_md: str, to_path: str, directory_urls: bool = True) -> Markup:
     """The relative link from one generated page to another page or file, as MkDocs would write it.
 
     Both are normalised POSIX docs-root paths. Computed on the strings alone: `posixpath.relpath`
     calls `os.getcwd()` twice per link, which was a quarter of the pages stage at 10k papers.
     """
-    here = page_url(from_md, directory_urls).split("/")[:-1]
+    here = _url_dirs(from_md, directory_urls)
     there = page_url(to_path, directory_urls).split("/")
     common = 0
     while common < len(here) and common < len(there) - 1 and here[common] == there[common]:
@@ -260,12 +275,16 @@ class PageBuilder:
                 yield KeyedPage(paper_md(paper.id), self.paper_key(paper), functools.partial(self.paper_page, paper))
         elif group.kind == "topic":
             for topic in self.topic_counts()[group.start : group.stop]:
-                papers = self.topic_members.get(topic["slug"], [])
-                pages = max(1, -(-len(papers) // self.page_size))
-                for number in range(1, pages + 1):
-                    chunk = papers[(number - 1) * self.page_size : number * self.page_size]
-                    key = content_key(("topic", topic, number, pages, [self.item_key(p) for p in chunk]))
-                    make = functools.partial(self.topic_page, topic, number, pages, chunk)
+                chunks = self.topic_chunks(topic["slug"])
+                archived = max(0, len(chunks) - 2)
+                newest = [p for chunk in chunks[archived:] for p in chunk]
+                key = content_key(("topic", topic, archived, [self.item_key(p) for p in newest]))
+                make = functools.partial(self.topic_page, topic)
+                yield KeyedPage(topic_md(topic["slug"]), key, make)
+                for number in range(1, archived + 1):
+                    items = [self.item_key(p) for p in chunks[number - 1]]
+                    key = content_key(("topic archive", topic["slug"], topic["name"], number, archived, items))
+                    make = functools.partial(self.topic_archive_page, topic, number)
                     yield KeyedPage(topic_md(topic["slug"], number), key, make)
         elif group.kind == "days":
             for day in list(self.days)[group.start : group.stop]:
@@ -463,32 +482,61 @@ class PageBuilder:
                 members[assignment.slug].append(paper)
         return members
 
-    def topic_listing(self, topic: dict[str, Any]) -> Iterable[PageSpec]:
-        """The listing pages of one topic (`page_size` papers each)."""
-        papers = self.topic_members.get(topic["slug"], [])
-        pages = max(1, -(-len(papers) // self.page_size))
-        for number in range(1, pages + 1):
-            chunk = papers[(number - 1) * self.page_size : number * self.page_size]
-            yield self.topic_page(topic, number, pages, chunk)
+    @functools.cache  # noqa: B019 (one builder per build)
+    def topic_chunks(self, slug: str) -> list[list[Paper]]:
+        """A topic's papers in `first_seen_order`, cut into chunks of `page_size` (the last may be short).
 
-    def topic_page(self, topic: dict[str, Any], number: int, pages: int, chunk: list[Paper]) -> PageSpec:
-        """Page `number` of `pages` of a topic's listing: the papers in `chunk`."""
+        Chunks only grow at the newest end as days are added, so archive pages keep their papers.
+        """
+        members = sorted(self.topic_members.get(slug, []), key=first_seen_order)
+        return [members[i : i + self.page_size] for i in range(0, len(members), self.page_size)] or [[]]
+
+    def topic_listing(self, topic: dict[str, Any]) -> Iterable[PageSpec]:
+        """A topic's page (its two newest chunks) and its archive pages (one older chunk each)."""
+        yield self.topic_page(topic)
+        for number in range(1, max(0, len(self.topic_chunks(topic["slug"])) - 2) + 1):
+            yield self.topic_archive_page(topic, number)
+
+    def topic_page(self, topic: dict[str, Any]) -> PageSpec:
+        """A topic's newest papers (its two newest chunks: `page_size` to twice that), newest first."""
+        slug = topic["slug"]
+        chunks = self.topic_chunks(slug)
+        archived = max(0, len(chunks) - 2)
+        papers = [p for chunk in chunks[archived:] for p in chunk]
+        archive = [
+            {"md": topic_md(slug, n), "first": (n - 1) * self.page_size + 1, "last": n * self.page_size}
+            for n in range(archived, 0, -1)
+        ]
         return PageSpec(
-            topic_md(topic["slug"], number),
+            topic_md(slug),
             "topic.html.j2",
             {
                 "topic": topic,
-                "items": [self.item(p, topic=topic["slug"]) for p in chunk],
-                "page": number,
-                "pages": pages,
-                "page_links": [(n, topic_md(topic["slug"], n)) for n in range(1, pages + 1)],
-                "start": (number - 1) * self.page_size + 1,
+                "items": [self.item(p, topic=slug) for p in reversed(papers)],
+                "last": archived * self.page_size + len(papers),
+                "archive": archive,
             },
+            {"title": topic["name"], "description": topic["description"], "feed": f"topics/{slug}/feed.xml"},
+        )
+
+    def topic_archive_page(self, topic: dict[str, Any], number: int) -> PageSpec:
+        """Archive page `number` of a topic: its papers `page_size * (number - 1) + 1` to `page_size * number`."""
+        slug = topic["slug"]
+        chunks = self.topic_chunks(slug)
+        archived = max(0, len(chunks) - 2)
+        first, last = (number - 1) * self.page_size + 1, number * self.page_size
+        return PageSpec(
+            topic_md(slug, number),
+            "topic_archive.html.j2",
             {
-                "title": topic["name"] + (f" (page {number})" if number > 1 else ""),
-                "description": topic["description"],
-                "feed": f"topics/{topic['slug']}/feed.xml",
+                "topic": {"name": topic["name"], "slug": slug},
+                "items": [self.item(p, topic=slug) for p in reversed(chunks[number - 1])],
+                "first": first,
+                "last": last,
+                "newer": topic_md(slug, number + 1) if number < archived else topic_md(slug),
+                "older": topic_md(slug, number - 1) if number > 1 else None,
             },
+            {"title": f"{topic['name']}: papers {first}–{last}", "description": topic["description"]},
         )
 
     def topic_chart(self, counts: list[dict[str, Any]]) -> str:

@@ -137,6 +137,8 @@ def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, mon
 
     monkeypatch.setattr(build, "PARALLEL_PAPERS", 1)
     monkeypatch.setattr(build, "ProcessPoolExecutor", CountedPool)
+    # Other tests leave a server thread running; the workers only render pages, so forking is safe here.
+    monkeypatch.setattr(build, "fork_is_safe", lambda: True)
     parallel = generate(options("parallel"), StageTimer(show_progress=False))
     assert pools == [2]  # the pages were rendered by two forked workers
     assert _tree_bytes(parallel.tree) == _tree_bytes(serial.tree)
@@ -196,3 +198,42 @@ def test_a_damaged_page_cache_is_ignored(tmp_path: Path) -> None:
     cache_file.write_bytes(b"not a pickle")
     again = generate(options, StageTimer(show_progress=False))
     assert _tree_bytes(again.tree) == _tree_bytes(first.tree)
+
+
+def test_topic_archive_pages_keep_their_papers_when_a_day_is_added(tmp_path: Path) -> None:
+    from generator.build import StageTimer, generate
+    from generator.config import BuildOptions
+
+    sources = tmp_path / "sources"
+    shutil.copytree(HERE.parent / "content" / "sources", sources)
+
+    def build() -> dict[str, bytes]:
+        options = BuildOptions(
+            sources=(sources,),
+            cache_dir=tmp_path / "cache",
+            topics_file=HERE.parent / "content" / "topics.yml",
+            page_size=10,
+        )
+        return _tree_bytes(generate(options, StageTimer(show_progress=False)).tree)
+
+    def listed(page: bytes) -> list[str]:
+        return re.findall(r'href="\.\./\.\./\.\./papers/([^/"]+)/"', page.decode())
+
+    before = build()
+    archives = {rel: data for rel, data in before.items() if re.fullmatch(r"topics/[^/]+/\d+\.md", rel)}
+    assert len(archives) > 10
+    # Each topic's papers are on its page and its archive pages exactly once, numbered oldest first.
+    evaluation = [rel for rel in archives if rel.startswith("topics/evaluation/")]
+    papers = [p for rel in evaluation for p in listed(archives[rel])]
+    newest = re.findall(r'href="\.\./\.\./papers/([^/"]+)/"', before["topics/evaluation.md"].decode())
+    assert len(set(papers)) == len(papers) == 10 * len(evaluation)
+    assert not set(papers) & set(newest)
+    assert '<ol reversed start="10">' in before["topics/evaluation/1.md"].decode()
+
+    # A new day's papers go onto the topic pages; archived papers stay where they were.
+    (sources / "2025-05-30.txt").write_text(
+        (HERE / "fixtures" / "mini" / "2025-01-02.txt").read_text("utf-8").replace("Jan 2", "May 30"), "utf-8"
+    )
+    after = build()
+    for rel, data in archives.items():
+        assert listed(after[rel]) == listed(data), rel
