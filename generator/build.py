@@ -22,7 +22,7 @@ from .config import BuildOptions
 from .dates import resolve_dates
 from .errors import DigestError, Problem
 from .models import Corpus
-from .pages import PageBuilder, PageGroup
+from .pages import KeyedPage, PageBuilder
 from .readers import read_sources
 from .records import build_sources, merge_records
 from .similarity import find_similarity
@@ -35,6 +35,7 @@ from .writers import (
     TreeWriter,
     WriteStats,
     bib_file,
+    carry_over,
     feed_files,
     papers_json,
     render_keyed,
@@ -117,52 +118,60 @@ def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple
     return corpus, problems
 
 
-PARALLEL_PAPERS = 3000
-"""From this many papers on, pages are rendered by forked worker processes."""
+PARALLEL_PAGES = 2000
+"""From this many pages to render on, they are rendered by forked worker processes."""
+
+RENDER_CHUNK = 250
+"""Pages per task given to a worker."""
+
 
 def fork_is_safe() -> bool:
     """Forking is safe only in a single-threaded process: `mkdocs serve` runs threads, so it renders serially."""
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
-_JOB: tuple[PageBuilder, BuildOptions, TreeWriter, PageCache | None] | None = None
+_JOB: tuple[list[KeyedPage], BuildOptions, TreeWriter, PageCache | None] | None = None
 """What forked page workers inherit (set just before the pool forks them)."""
 
 WorkerResult = tuple[tuple[dict[str, str], int, int], dict[str, RenderedPage], dict[str, CacheEntry]]
 
 
-def _render_group(group: PageGroup) -> WorkerResult:
-    """In a forked worker: render (or carry over) one group of pages into the shared new tree."""
+def _render_range(bounds: tuple[int, int]) -> WorkerResult:
+    """In a forked worker: render pages [start, stop) of the list to render into the shared new tree."""
     assert _JOB is not None
-    builder, options, writer, cache = _JOB
+    todo, options, writer, cache = _JOB
     rendered: dict[str, RenderedPage] = {}
     if cache is not None:
         cache.current = {}
-    render_keyed(builder.keyed_pages(group), options, writer, rendered, cache)
+    render_keyed(todo[bounds[0] : bounds[1]], options, writer, rendered, cache)
     return writer.collect(), rendered, cache.current if cache is not None else {}
 
 
 def write_pages(
     builder: PageBuilder, options: BuildOptions, writer: TreeWriter, cache: PageCache | None = None, workers: int = 2
 ) -> dict[str, RenderedPage]:
-    """Render and write every page (carrying unchanged ones over); in `workers` forked processes for a big corpus."""
+    """Write every page: carried over from the previous tree when its key is unchanged, else rendered.
+
+    Many pages to render (a cold build of a big corpus) are rendered by `workers` forked processes.
+    """
     global _JOB
     pages: dict[str, RenderedPage] = {}
-    groups = builder.groups()
-    parallel = workers > 1 and len(builder.corpus.papers) >= PARALLEL_PAPERS and fork_is_safe()
-    if not parallel:
-        for group in groups:
-            render_keyed(builder.keyed_pages(group), options, writer, pages, cache)
+    todo = [
+        page
+        for group in builder.groups()
+        for page in builder.keyed_pages(group)
+        if cache is None or not carry_over(page, writer, cache, pages)
+    ]
+    if workers < 2 or len(todo) < PARALLEL_PAGES or not fork_is_safe():
+        render_keyed(todo, options, writer, pages, cache)
         return pages
-    # Work every group shares is done once, before forking.
-    builder.topic_counts()
-    _ = builder.days, builder.topic_members
-    _JOB = (builder, options, writer, cache)
+    _JOB = (todo, options, writer, cache)
+    ranges = [(start, min(start + RENDER_CHUNK, len(todo))) for start in range(0, len(todo), RENDER_CHUNK)]
     gc.freeze()  # forked workers share the heap copy-on-write; frozen objects are not touched by their GC
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for part, rendered, entries in pool.map(_render_group, groups):
+            for part, rendered, entries in pool.map(_render_range, ranges):
                 writer.absorb(part)
                 pages.update(rendered)
                 if cache is not None:

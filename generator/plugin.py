@@ -126,10 +126,8 @@ class DigestPlugin(BasePlugin[DigestConfig]):
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
         assert self.result is not None
         root = self.result.tree
-        for path in sorted(root.rglob("*")):
-            if not path.is_file() or path.name == ".manifest.json":
-                continue
-            src_uri = path.relative_to(root).as_posix()
+        for src_uri in self.result.stats.files:  # the writer's manifest: no directory walk
+            path = root / src_uri
             existing = files.get_file_from_path(src_uri)
             if existing is not None:
                 log.warning("paper-digest: %s in docs_dir is replaced by the generated page", src_uri)

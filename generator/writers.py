@@ -225,6 +225,18 @@ def render_settings(options: BuildOptions) -> str:
     return digest.hexdigest()
 
 
+def carry_over(page: KeyedPage, writer: TreeWriter, cache: PageCache, rendered: dict[str, RenderedPage]) -> bool:
+    """Hard-link `page` from the previous tree when the cache has it with the same key."""
+    if page.key is None:
+        return False
+    hit = cache.previous.get(page.path)
+    if hit is None or hit[0] != page.key or not writer.reuse(page.path, hit[1]):
+        return False
+    rendered[page.path] = hit[2]
+    cache.current[page.path] = hit
+    return True
+
+
 def render_keyed(
     pages: Iterable[KeyedPage],
     options: BuildOptions,
@@ -232,14 +244,8 @@ def render_keyed(
     rendered: dict[str, RenderedPage],
     cache: PageCache | None = None,
 ) -> None:
-    """Write each page into `writer`: carried over when the cache has its key, else made and rendered."""
+    """Make, render and write each page; record it in `cache` for the next build."""
     for page in pages:
-        if cache is not None and page.key is not None:
-            hit = cache.previous.get(page.path)
-            if hit is not None and hit[0] == page.key and writer.reuse(page.path, hit[1]):
-                rendered[page.path] = hit[2]
-                cache.current[page.path] = hit
-                continue
         data, result = render_page(page.make(), options)
         digest = writer.write(page.path, data)
         rendered[page.path] = result
@@ -383,6 +389,8 @@ class WriteStats:
     """Files of the previous tree that are gone."""
     previous: Path | None = None
     """The tree this one replaced: kept until the build is over (`finish_tree`/`restore_tree`)."""
+    files: tuple[str, ...] = ()
+    """Every file of the tree, relative to `root`, sorted."""
 
 
 def _digest(data: bytes) -> str:
@@ -481,7 +489,9 @@ class TreeWriter:
         # If MkDocs fails after this, the caller puts the previous tree back (`restore_tree`);
         # otherwise `finish_tree` or the next build removes it.
         removed = len(set(self.old_manifest) - set(manifest))
-        return WriteStats(self.root, self.written, self.unchanged, removed, previous=self.old_root)
+        return WriteStats(
+            self.root, self.written, self.unchanged, removed, previous=self.old_root, files=tuple(manifest)
+        )
 
     def abort(self) -> None:
         """Drop the new tree; the current one stays."""

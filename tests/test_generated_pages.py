@@ -135,7 +135,7 @@ def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, mon
             pools.append(max_workers)
             super().__init__(max_workers, **kwargs)
 
-    monkeypatch.setattr(build, "PARALLEL_PAPERS", 1)
+    monkeypatch.setattr(build, "PARALLEL_PAGES", 1)
     monkeypatch.setattr(build, "ProcessPoolExecutor", CountedPool)
     # Other tests leave a server thread running; the workers only render pages, so forking is safe here.
     monkeypatch.setattr(build, "fork_is_safe", lambda: True)
