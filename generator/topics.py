@@ -12,27 +12,54 @@ taxonomy (Benchmarks & Evaluation) yields the first rank to a field topic with c
 its own: a math benchmark is Mathematical Reasoning first, then Benchmarks & Evaluation.
 Secondary topics need clear phrase evidence of their own and a fair share of the primary's score.
 
-Limits, and how they are enforced:
+Stable under growth. Everything computed across papers is fitted on the fit set only: the
+oldest K papers, where K is the largest step of the ladder of `generator.similarity` (FIRST_RUNG,
+then each step a quarter larger: 100, 125, 156, ..., 8563, 10703, ...) not above the number of
+papers N (below FIRST_RUNG, K = N). That is the TF-IDF vocabulary and IDF, the topic centroids
+(from the fit set's confident papers), and the thresholds that keep the limits below. "Oldest"
+is by first appearance: undated papers first (an undated seed corpus stays the base when dated
+daily files are added), then by date, then source file name and position, then id. The fitted
+model is then applied to every paper on its own, so a paper's topics, scores and reasons depend
+only on its own title and abstract and the model. Adding a day of papers changes no existing
+paper's topics until N crosses the next step (about every 25% of growth), when the model is
+refitted and any paper may change. The price: words first seen in the newest (up to 20%) papers
+are ignored until the next step, and the limits hold exactly on the fit set only.
+
+Limits, and how they are enforced (learned on the fit set, `_learn_limits`):
 
 - `other` is used only for papers with no phrase evidence and no real similarity to any topic,
-  and for at most 5% of the papers: beyond that, the most similar of them are placed anyway.
+  and for at most 5% of the fit set: beyond that, the most similar of them are placed anyway,
+  which sets a similarity (`place_from`) from which every paper is placed.
 - "No topic holds more than a quarter of the corpus" is read as: the number of papers that list
-  a topic *anywhere* among their one to three assignments is at most 25% of the papers. It is
-  enforced first by dropping the topic from the papers where it is a weakest extra (secondary)
-  assignment, and only then, for corpora of at least `MIN_PAPERS_FOR_PRIMARY_CAP` papers, by
-  moving the primaries that beat their runner-up by the least to that runner-up. Below that
-  size the limit cannot always be met (two papers of four on one topic are half the corpus), so
-  primaries are never moved there.
+  a topic *anywhere* among their one to three assignments is at most 25% of the papers. On the
+  fit set it is enforced first by dropping the topic from the papers where it is the weakest
+  extra (secondary) assignment, which sets a per-topic floor on an extra's score relative to the
+  primary's; and only then, for fit sets of at least `MIN_PAPERS_FOR_PRIMARY_CAP` papers, by
+  moving the primaries that beat their runner-up by the least to that runner-up, which sets a
+  per-topic penalty subtracted from the topic's score when the primary is chosen (the paper then
+  no longer lists the topic). A few rounds settle the case where moves overfill another topic.
+  Below that size the limit cannot always be met (two papers of four on one topic are half the
+  corpus), so primaries are never moved there.
+- On the whole corpus the floors, penalties and `place_from` apply paper by paper, so the shares
+  are those of the fit set only approximately: a topic's share among the newer papers can exceed
+  the cap when they lean towards it (at most until the next step refits the thresholds), and
+  `other` can exceed 5% by the newer papers that fit nothing. Warnings (which fail a --strict
+  build) are about the fit set, where the limits are met unless they cannot be.
 
 The stage is pure and deterministic: papers are sorted by id first, nothing depends on input
 order, string hashing or unseeded randomness. For large corpora a forked worker process scans
-most papers for phrases while this process builds the TF-IDF matrix and then scans the rest
-(the target machine has two cores); the result is the same either way. Without a taxonomy,
+most papers for phrases while this process counts their words and then scans the rest
+(the target machine has two cores); the result is the same either way. With a cache
+(`cache_dir`), what is read from each paper's own text is kept between builds; the model is
+fitted anew each time from those features, so a warm run gives exactly the cold run's result.
+Floating-point sums are per row in a fixed order (TF-IDF entries sorted by column), so a paper's
+scores are bit for bit the same whichever other papers are in the corpus. Without a taxonomy,
 topics are discovered by clustering instead (`generator.discover`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import hashlib
 import itertools
@@ -90,6 +117,8 @@ PARALLEL_MIN_PAPERS = 5_000
 WORKER_SHARE = 0.9
 """... the worker taking this share of those papers (this process counts their words for TF-IDF
 meanwhile, then matches the rest)."""
+FIRST_RUNG = 100
+"""The model is fitted on every paper below this many; above, on a step of the ladder (`fit_size`)."""
 CACHE_VERSION = 1
 """Format of the cache file; a file of any other version is ignored (and replaced)."""
 CACHE_FILE = "topics.npz"
@@ -137,12 +166,16 @@ def assign_topics(papers: Sequence[Paper], taxonomy: Taxonomy | None, *, cache_d
 def _assign(ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path | None) -> Topics:
     """`assign_topics` for a taxonomy and at least one paper, sorted by id."""
     features = _read_papers(ordered, taxonomy, cache_dir)
-    matrix = _tfidf(features.words, len(ordered))
+    fit = fit_rows(ordered)
+    matrix = _tfidf(features.words, fit)
     keyword = _keyword_scores(features.evidence, len(taxonomy.topics))
-    similarity = _centroid_similarity(matrix, keyword)
-    total = keyword + SIMILARITY_WEIGHT * similarity
-    assignments = _rank(ordered, features.evidence, keyword, similarity, total, taxonomy)
-    used_other = any(a[0].slug == OTHER.slug for a in assignments.values())
+    similarity = _centroid_similarity(matrix, keyword, fit)
+    scores = _Scores(keyword, similarity, keyword + SIMILARITY_WEIGHT * similarity)
+    generic = np.array([t.generic for t in taxonomy.topics], dtype=bool)
+    limits = _learn_limits(scores.take(fit), generic)
+    choice = _choose(scores, limits, generic)
+    assignments = _assignments(ordered, features.evidence, scores, choice, taxonomy)
+    used_other = bool(choice.is_other.any())
     topics = tuple(t.topic for t in taxonomy.topics) + ((OTHER,) if used_other else ())
     _log_summary(assignments, len(ordered))
     return Topics(topics=topics, assignments=assignments)
@@ -522,134 +555,267 @@ def _keyword_scores(evidence: _Rows, n_topics: int) -> np.ndarray:
     return flat.reshape(n_papers, n_topics)
 
 
-def _tfidf(words: _Words, n_papers: int) -> Any:
-    """The TF-IDF matrix (sparse, rows L2-normalised) of the papers, or None without usable words.
+def fit_size(n: int) -> int:
+    """Papers the model is fitted on: the largest ladder step not above n (n itself when small).
+
+    The ladder of `generator.similarity.fit_size` (FIRST_RUNG, then each step a quarter larger),
+    so both stages change their models on the same days.
+    """
+    if n <= FIRST_RUNG:
+        return n
+    k = FIRST_RUNG
+    while k + k // 4 <= n:
+        k += k // 4
+    return k
+
+
+def fit_rows(papers: Sequence[Paper]) -> np.ndarray:
+    """Rows of the fit set, ascending: the oldest `fit_size` papers; `papers` are in id order.
+
+    Oldest by first appearance: undated first, then by date, then by source file name and the
+    position in it, then id (see the module docstring).
+    """
+    oldest = dt.date.min
+
+    def first_seen(i: int) -> tuple[dt.date, str, int, str]:
+        paper = papers[i]
+        if not paper.appearances:
+            return (oldest, "", 0, paper.id)
+        first = min(paper.appearances, key=lambda a: (a.date or oldest, a.source, a.position))
+        return (first.date or oldest, first.source, first.position, paper.id)
+
+    order = sorted(range(len(papers)), key=first_seen)
+    return np.sort(np.array(order[: fit_size(len(papers))], dtype=np.int64))
+
+
+def _tfidf(words: _Words, fit: np.ndarray) -> Any:
+    """The TF-IDF matrix (sparse, rows L2-normalised) of all papers, with vocabulary and IDF of
+    the `fit` rows only; None without usable words.
 
     Exactly what `TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=2, max_df=0.5,
-    dtype=np.float32).fit_transform` gives for the papers' `paper_text` (min_df=1, max_df=1.0
-    below 50 papers), built from the word counts: the same columns (words in alphabetical
-    order), the same entries in the same storage order (each row's words in order of their first
-    occurrence in the corpus, as the vectorizer numbers them), so the same floating-point sums.
+    dtype=np.float32).fit(fit texts).transform(all texts)` gives (min_df=1, max_df=1.0 below 50
+    fit-set papers): words in alphabetical order, each row's entries sorted by column, so a row
+    depends only on the paper's own words and the model, bit for bit.
     """
     term_ids, counts = words.rows.cols
-    indptr = words.rows.indptr
+    n_papers = words.rows.n_rows
     n_terms = len(words.vocabulary)
-    n_entries = len(term_ids)
-    if not n_entries:
-        return None  # no usable words at all (empty or stop-word-only texts)
-    first = np.full(n_terms, n_entries, dtype=np.int64)
-    np.minimum.at(first, term_ids, np.arange(n_entries, dtype=np.int64))
-    df = np.bincount(term_ids, minlength=n_terms)
-    keep = first < n_entries
-    if n_papers >= 50:
-        keep &= (df <= 0.5 * n_papers) & (df >= 2)
+    k = len(fit)
+    df = np.bincount(words.rows.take(fit).cols[0], minlength=n_terms)
+    keep = df > 0
+    if k >= 50:
+        keep &= (df <= 0.5 * k) & (df >= 2)
     kept = np.flatnonzero(keep)
     if not kept.size:
-        return None  # nothing left after pruning
-    # The vectorizer's numbering: kept words by first occurrence; its columns: alphabetical.
-    by_occurrence = kept[np.argsort(first[kept], kind="stable")]
-    occurrence_number = np.full(n_terms, -1, dtype=np.int64)
-    occurrence_number[by_occurrence] = np.arange(kept.size, dtype=np.int64)
+        return None  # no usable words at all, or nothing left after pruning
     vocabulary = words.vocabulary
-    kept_terms = [vocabulary[i] for i in by_occurrence.tolist()]
-    column_of_number = np.empty(kept.size, dtype=np.int32)
-    column_of_number[sorted(range(kept.size), key=kept_terms.__getitem__)] = np.arange(kept.size, dtype=np.int32)
-    entry_kept = keep[term_ids]
-    row_of = np.repeat(np.arange(n_papers, dtype=np.int64), np.diff(indptr))
-    new_indptr = np.zeros(n_papers + 1, dtype=np.int32)
-    np.cumsum(np.bincount(row_of[entry_kept], minlength=n_papers), out=new_indptr[1:])
+    column_of = np.full(n_terms, -1, dtype=np.int64)
+    column_of[sorted(kept.tolist(), key=vocabulary.__getitem__)] = np.arange(kept.size, dtype=np.int64)
+    columns = column_of[term_ids]
+    entry_kept = columns >= 0
+    row_of = np.repeat(np.arange(n_papers, dtype=np.int64), np.diff(words.rows.indptr))
+    indptr = np.zeros(n_papers + 1, dtype=np.int32)
+    np.cumsum(np.bincount(row_of[entry_kept], minlength=n_papers), out=indptr[1:])
     matrix = sp.csr_array(
-        (counts[entry_kept], occurrence_number[term_ids[entry_kept]].astype(np.int32), new_indptr),
+        (counts[entry_kept], columns[entry_kept].astype(np.int32), indptr),
         shape=(n_papers, kept.size),
         dtype=np.float32,
     )
     matrix.sort_indices()
-    matrix.indices = column_of_number[matrix.indices]
     transformer = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True)
-    transformer.fit(matrix)
+    transformer.fit(matrix[fit] if k < n_papers else matrix)
     return transformer.transform(matrix, copy=False)
 
 
-def _centroid_similarity(matrix: Any, keyword: np.ndarray) -> np.ndarray:
-    """Cosine similarity of every paper to the centroid of each topic's confident papers."""
+def _centroid_similarity(matrix: Any, keyword: np.ndarray, fit: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every paper to the centroid of each topic's confident fit-set papers."""
     n_papers, n_topics = keyword.shape
     similarity = np.zeros((n_papers, n_topics), dtype=np.float64)
-    top = keyword.argmax(axis=1)
-    ordered_scores = np.sort(keyword, axis=1)
+    if matrix is None:
+        return similarity
+    scores = keyword[fit]
+    top = scores.argmax(axis=1)
+    ordered_scores = np.sort(scores, axis=1)
     best = ordered_scores[:, -1]
-    runner_up = ordered_scores[:, -2] if n_topics > 1 else np.zeros(n_papers)
+    runner_up = ordered_scores[:, -2] if n_topics > 1 else np.zeros(len(fit))
     confident = (best >= CONFIDENT_SCORE) & (best >= CONFIDENT_MARGIN * runner_up)
-    if matrix is None or not confident.any():
+    if not confident.any():
         return similarity
     centroids = np.zeros((n_topics, matrix.shape[1]), dtype=np.float64)
     for t in range(n_topics):
-        rows = np.flatnonzero(confident & (top == t))
+        rows = fit[confident & (top == t)]
         if rows.size:
             centroids[t] = np.asarray(matrix[rows].mean(axis=0)).ravel()
-    centroids = normalize(centroids)
-    return np.asarray(matrix @ centroids.T, dtype=np.float64)
+    centroids = np.ascontiguousarray(normalize(centroids).T)
+    return np.asarray(matrix @ centroids, dtype=np.float64)
 
 
 # --- ranking ----------------------------------------------------------------------------------
 
 
-def _rank(
-    papers: Sequence[Paper],
-    evidence: _Rows,
-    keyword_matrix: np.ndarray,
-    similarity: np.ndarray,
-    total_matrix: np.ndarray,
-    taxonomy: Taxonomy,
-) -> dict[str, tuple[TopicAssignment, ...]]:
-    """Choose primaries and extras, then enforce the `other` and 25% limits."""
-    n_papers, n_topics = total_matrix.shape
-    # Candidates per paper: topic indices by descending total score (ties: taxonomy order).
-    order_matrix = np.argsort(-total_matrix, axis=1, kind="stable")
-    generic = [t.generic for t in taxonomy.topics]
-    keyword: list[list[float]] = keyword_matrix.tolist()
-    total: list[list[float]] = total_matrix.tolist()
-    orders: list[list[int]] = order_matrix.tolist()
-    for r in np.flatnonzero(np.array(generic)[order_matrix[:, 0]]).tolist():
-        orders[r] = _field_first(orders[r], keyword[r], generic)
-        order_matrix[r] = orders[r]
-    best_similarity = similarity.max(axis=1)
-    is_other_array = (keyword_matrix.max(axis=1) <= 0) & (best_similarity < MIN_SIMILARITY)
-    other_rows = np.flatnonzero(is_other_array).tolist()
+@dataclass(frozen=True)
+class _Scores:
+    """Per paper (rows) and topic (columns): phrase score, centroid similarity and total."""
+
+    keyword: np.ndarray
+    similarity: np.ndarray
+    total: np.ndarray
+
+    def take(self, rows: np.ndarray) -> _Scores:
+        return _Scores(self.keyword[rows], self.similarity[rows], self.total[rows])
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """The share limits as thresholds, learned on the fit set (`_learn_limits`)."""
+
+    place_from: float
+    """A paper with no phrase evidence and weak similarity is placed anyway from this best
+    similarity on (`inf`: never), which keeps `other` within its share on the fit set."""
+    extra_floor: np.ndarray
+    """Per topic: a secondary assignment needs this fraction of the primary's total score."""
+    penalty: np.ndarray
+    """Per topic: subtracted from the topic's total when the primary is chosen."""
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """Each paper's picks: its candidate `order`, `primary` (order[:, 0]) and the ranks picked as
+    extras (`extras`, a mask over the ranks); `is_other` papers have no topic."""
+
+    order: np.ndarray
+    primary: np.ndarray
+    extras: np.ndarray
+    is_other: np.ndarray
+
+    def listed(self, n_topics: int) -> np.ndarray:
+        """Per topic, the papers that list it anywhere."""
+        primaries = np.bincount(self.primary[~self.is_other], minlength=n_topics)
+        return primaries + np.bincount(self.order[self.extras], minlength=n_topics)
+
+
+def _choose(scores: _Scores, limits: _Limits, generic: np.ndarray) -> _Choice:
+    """Every paper's primary and extras under `limits`; each row depends on that row alone."""
+    keyword, total = scores.keyword, scores.total
+    n_papers = len(total)
+    penalised = limits.penalty.any()
+    # Candidates: topics by descending total (ties: taxonomy order), a topic without any score
+    # last; when penalties apply, by total minus penalty.
+    adjusted = np.where(total > 0, total - limits.penalty if penalised else total, -np.inf)
+    order = np.argsort(-adjusted, axis=1, kind="stable")
+    _generic_yields(order, keyword, generic)
+    primary = order[:, 0]
+    best_similarity = scores.similarity.max(axis=1)
+    is_other = (keyword.max(axis=1) <= 0) & (best_similarity < MIN_SIMILARITY)
+    is_other &= ~((best_similarity >= limits.place_from) & (best_similarity > 0))
+    rows = np.arange(n_papers)
+    # Extras: later candidates with clear phrase evidence of their own and a fair share of the
+    # primary's score, at most MAX_TOPICS - 1 of them, in candidate order ...
+    ranked_keyword = np.take_along_axis(keyword, order, axis=1)
+    ranked_total = np.take_along_axis(total, order, axis=1)
+    primary_total = total[rows, primary]
+    extras = (ranked_keyword >= EXTRA_MIN_SCORE) & (ranked_total >= EXTRA_RATIO * primary_total[:, None])
+    extras[:, 0] = False
+    extras[is_other] = False
+    if penalised:
+        # ... never the topic a penalty moved the paper away from ...
+        unpenalised = np.argsort(-np.where(total > 0, total, -np.inf), axis=1, kind="stable")
+        _generic_yields(unpenalised, keyword, generic)
+        moved = np.flatnonzero(unpenalised[:, 0] != primary)
+        extras[moved] &= order[moved] != unpenalised[moved, :1]
+    extras &= np.cumsum(extras, axis=1) <= MAX_TOPICS - 1
+    # ... and, for a topic near its share, this fraction of the primary's score.
+    if limits.extra_floor.any():
+        ratio = ranked_total / np.maximum(primary_total, 1e-9)[:, None]
+        extras &= ratio >= limits.extra_floor[order]
+    return _Choice(order, primary, extras, is_other)
+
+
+def _generic_yields(order: np.ndarray, keyword: np.ndarray, generic: np.ndarray) -> None:
+    """Where a generic topic leads, let a field topic with clear evidence go first (in place)."""
+    flags = generic.tolist()
+    for r in np.flatnonzero(generic[order[:, 0]]).tolist():
+        order[r] = _field_first(order[r].tolist(), keyword[r].tolist(), flags)
+
+
+def _learn_limits(scores: _Scores, generic: np.ndarray) -> _Limits:
+    """The thresholds that keep `other` and every topic within their shares on the fit set, whose
+    rows `scores` are (see the module docstring)."""
+    n_papers, n_topics = scores.total.shape
+    best_similarity = scores.similarity.max(axis=1)
+    candidates = (scores.keyword.max(axis=1) <= 0) & (best_similarity < MIN_SIMILARITY)
     allowed_other = math.floor(MAX_OTHER_SHARE * n_papers)
-    if len(other_rows) > allowed_other:
+    place_from = math.inf
+    excess = int(candidates.sum()) - allowed_other
+    if excess > 0:
         # Place the most similar of them anyway, keeping `other` within its share.
-        best: list[float] = best_similarity.tolist()
-        by_similarity = sorted(other_rows, key=lambda r: (-best[r], r))
-        for r in by_similarity[: len(other_rows) - allowed_other]:
-            if best[r] > 0:
-                is_other_array[r] = False
-    n_other = int(is_other_array.sum())
+        placed = np.sort(best_similarity[candidates])[::-1][:excess]
+        placed = placed[placed > 0]
+        if placed.size:
+            place_from = float(placed[-1])
+    limits = _Limits(place_from, np.zeros(n_topics), np.zeros(n_topics))
+    cap = max(1, math.floor(MAX_TOPIC_SHARE * n_papers))
+    move_primaries = n_papers >= MIN_PAPERS_FOR_PRIMARY_CAP
+    choice = _choose(scores, limits, generic)
+    for _ in range(n_topics * 4):  # moving primaries can overfill another topic; a few rounds settle it
+        listed = choice.listed(n_topics)
+        over = np.flatnonzero(listed > cap).tolist()
+        if not over:
+            break
+        rows = np.arange(n_papers)
+        primary_total = np.maximum(scores.total[rows, choice.primary], 1e-9)
+        for t in over:
+            excess = int(listed[t]) - cap
+            # Weakest extras first: the lowest score relative to the paper's primary (the same
+            # division as in `_choose`, so the floor compares equal values) ...
+            extra_rows = np.nonzero(choice.extras & (choice.order == t))[0]
+            ratios = np.sort(scores.total[extra_rows, t] / primary_total[extra_rows])
+            if ratios.size:
+                dropped = min(excess, ratios.size)
+                floor = np.nextafter(ratios[dropped - 1], np.inf)
+                limits.extra_floor[t] = max(limits.extra_floor[t], floor)
+                excess -= dropped
+            if excess <= 0 or not move_primaries:
+                continue
+            # ... then the primaries that beat their runner-up by the least move to it: the
+            # topic's penalty grows by the margin of the last of them.
+            held = np.flatnonzero((choice.primary == t) & ~choice.is_other)
+            total = scores.total[held]
+            adjusted = np.where(total > 0, total - limits.penalty, -np.inf)
+            lead = adjusted[:, t].copy()
+            adjusted[:, t] = -np.inf
+            runner_up = adjusted.max(axis=1)
+            margins = np.sort((lead - runner_up)[np.isfinite(runner_up)])
+            if margins.size:
+                limits.penalty[t] += max(float(margins[min(excess, margins.size) - 1]), 0.0) + 1e-9
+        choice = _choose(scores, limits, generic)
+    level = logging.WARNING if n_papers >= MIN_PAPERS_FOR_PRIMARY_CAP else logging.INFO
+    if (choice.listed(n_topics) > cap).any():
+        log.log(level, "topics: could not bring every topic within %d papers (a quarter of the corpus)", cap)
+    n_other = int(choice.is_other.sum())
     if n_other > allowed_other:
         # A warning fails a --strict build; small corpora miss the limits by arithmetic alone.
         log.log(
-            logging.WARNING if n_papers >= MIN_PAPERS_FOR_PRIMARY_CAP else logging.INFO,
+            level,
             "topics: %d of %d papers fit no topic and resemble no topic's papers; they are listed under Other",
             n_other,
             n_papers,
         )
-    # Extras: later candidates with clear phrase evidence of their own and a fair share of the
-    # primary's score, at most MAX_TOPICS - 1 of them, in candidate order.
-    rows = np.arange(n_papers)
-    primary = order_matrix[:, 0]
-    ranked_keyword = np.take_along_axis(keyword_matrix, order_matrix, axis=1)
-    ranked_total = np.take_along_axis(total_matrix, order_matrix, axis=1)
-    eligible = (ranked_keyword >= EXTRA_MIN_SCORE) & (
-        ranked_total >= EXTRA_RATIO * total_matrix[rows, primary][:, None]
-    )
-    eligible[:, 0] = False
-    eligible[is_other_array] = False
-    eligible &= np.cumsum(eligible, axis=1) <= MAX_TOPICS - 1
-    is_other = is_other_array.tolist()
-    chosen: list[list[int]] = [[] if o else [p] for o, p in zip(is_other, primary.tolist(), strict=True)]
-    extra_rows, extra_ranks = np.nonzero(eligible)
-    for r, t in zip(extra_rows.tolist(), order_matrix[extra_rows, extra_ranks].tolist(), strict=True):
+    return limits
+
+
+def _assignments(
+    papers: Sequence[Paper], evidence: _Rows, scores: _Scores, choice: _Choice, taxonomy: Taxonomy
+) -> dict[str, tuple[TopicAssignment, ...]]:
+    """Each paper's picks as assignments with scores and reasons."""
+    keyword: list[list[float]] = scores.keyword.tolist()
+    total: list[list[float]] = scores.total.tolist()
+    chosen: list[list[int]] = [
+        [] if o else [p] for o, p in zip(choice.is_other.tolist(), choice.primary.tolist(), strict=True)
+    ]
+    extra_rows, extra_ranks = np.nonzero(choice.extras)
+    for r, t in zip(extra_rows.tolist(), choice.order[extra_rows, extra_ranks].tolist(), strict=True):
         chosen[r].append(t)
-    enforce_share(chosen, orders, total, n_topics)
     slugs = [t.topic.slug for t in taxonomy.topics]
     reasons = _Reasons(evidence, taxonomy)
     assignments: dict[str, tuple[TopicAssignment, ...]] = {}

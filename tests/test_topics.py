@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import logging
 import os
 import random
@@ -13,7 +15,7 @@ import pytest
 import yaml
 
 from generator.errors import ConfigError
-from generator.models import Paper, Topics
+from generator.models import Appearance, Paper, Topics
 from generator.readers import read_sources
 from generator.taxonomy import OTHER, PhraseMatcher, load_taxonomy, normalise_for_matching, parse_taxonomy
 from generator.text import content_hash, title_key
@@ -352,19 +354,23 @@ def test_word_counts_give_the_vectorizer_matrix_exactly(seed_papers):
     import generator.topics as topics_module
 
     extra = [make_paper("Ünïcode Straße — naïve ÆON models", "Fine_tuning of X-rays; café au lait. A b c.")]
-    for papers in (sorted(seed_papers, key=lambda p: p.id), [*seed_papers[:30], *extra], extra):
+    ordered = sorted(seed_papers, key=lambda p: p.id)
+    cases = [(ordered, np.arange(len(ordered))), (ordered, np.arange(0, len(ordered), 3))]
+    cases += [([*ordered[:30], *extra], np.arange(31)), ([*ordered[:30], *extra], np.arange(20)), (extra, np.arange(1))]
+    for papers, fit in cases:
         texts = [topics_module.paper_text(p) for p in papers]
         terms: list[str] = []
         words = topics_module._Words(topics_module._count_words(texts, {}, terms), terms)
-        ours = topics_module._tfidf(words, len(papers))
-        small = len(papers) < 50
+        ours = topics_module._tfidf(words, fit)
+        small = len(fit) < 50
         theirs = TfidfVectorizer(
             stop_words="english",
             sublinear_tf=True,
             min_df=1 if small else 2,
             max_df=1.0 if small else 0.5,
             dtype=np.float32,
-        ).fit_transform(texts)
+        )
+        theirs = theirs.fit([texts[i] for i in fit]).transform(texts)
         # The same entries in the same storage order, so every later floating-point sum agrees.
         assert ours.shape == theirs.shape
         assert np.array_equal(ours.indptr, theirs.indptr)
@@ -424,3 +430,96 @@ def test_an_unwritable_cache_directory_only_costs_speed(seed_papers, taxonomy, s
     blocked = tmp_path / "file"
     blocked.write_text("a file where the cache directory should be")
     assert assign_topics(seed_papers, taxonomy, cache_dir=blocked / "topics-cache") == seed_topics
+
+
+# --- growth-stable model -----------------------------------------------------------------------
+
+
+def _dated(papers: list[Paper], per_day: int, start: dt.date = dt.date(2024, 1, 1)) -> list[Paper]:
+    """The papers with one dated appearance each, `per_day` papers a day in the given order."""
+    days = [start + dt.timedelta(days=i // per_day) for i in range(len(papers))]
+    return [
+        dataclasses.replace(p, appearances=(Appearance("day.txt", day, i + 1, i + 1),))
+        for i, (p, day) in enumerate(zip(papers, days, strict=True))
+    ]
+
+
+def test_fit_set_is_the_oldest_papers_on_the_ladder(monkeypatch):
+    import generator.topics as topics_module
+
+    assert [topics_module.fit_size(n) for n in (1, 100, 124, 125, 155, 156, 400)] == [1, 100, 100, 125, 125, 156, 378]
+    monkeypatch.setattr(topics_module, "FIRST_RUNG", 8)
+    assert [topics_module.fit_size(n) for n in (8, 9, 10, 12, 13)] == [8, 8, 10, 12, 12]
+    papers = _dated([make_paper(f"Paper {i}", "Text.") for i in range(12)], per_day=2)
+    undated = make_paper("Undated", "Text.")
+    ordered = sorted([*papers, undated], key=lambda p: p.id)
+    fit = topics_module.fit_rows(ordered)
+    # 12 of 13: undated papers count as the oldest; of the last day, the later position is newer.
+    assert {ordered[r].id for r in fit} == {p.id for p in [undated, *papers[:11]]}
+    assert list(fit) == sorted(fit)
+
+
+@pytest.mark.parametrize("first_rung", [100, 40])
+def test_adding_a_day_does_not_change_existing_papers(seed_papers, taxonomy, monkeypatch, tmp_path, first_rung):
+    import generator.topics as topics_module
+
+    monkeypatch.setattr(topics_module, "FIRST_RUNG", first_rung)
+    papers = _dated(sorted(seed_papers, key=lambda p: title_key(p.title)), per_day=20)
+    n = 400
+    step = topics_module.fit_size(n)
+    day = n + 20
+    assert step < n and topics_module.fit_size(day) == step  # the fit set is a strict subset, unchanged
+    before = assign_topics(papers[:n], taxonomy)
+    after = assign_topics(papers[:day], taxonomy)
+    assert {k: after.assignments[k] for k in before.assignments} == before.assignments  # scores and reasons too
+    # The same with a cache that saw the smaller corpus first, and cold.
+    cache = tmp_path / "cache"
+    assert assign_topics(papers[:n], taxonomy, cache_dir=cache) == before
+    assert assign_topics(papers[:day], taxonomy, cache_dir=cache) == after
+    # A paper's topics depend on its own text and the model only: alone with the fit set, the
+    # same as among all papers.
+    ordered = sorted(papers[:day], key=lambda p: p.id)
+    fit_set = [ordered[r] for r in topics_module.fit_rows(ordered)]
+    assert len(fit_set) == step and papers[day - 1] not in fit_set
+    alone = assign_topics([*fit_set, papers[day - 1]], taxonomy)
+    assert alone.assignments[papers[day - 1].id] == after.assignments[papers[day - 1].id]
+    # Crossing a step refits the model; the result is still a pure function of the input.
+    grown = papers[: topics_module.fit_size(len(papers))]
+    assert assign_topics(list(reversed(grown)), taxonomy) == assign_topics(grown, taxonomy)
+
+
+def test_share_limits_are_learned_on_the_fit_set(taxonomy, monkeypatch):
+    import generator.topics as topics_module
+
+    monkeypatch.setattr(topics_module, "FIRST_RUNG", 40)
+    # Provers trained by reinforcement learning, some more clearly than others: the runner-up.
+    provers = [
+        make_paper(
+            f"Theorem prover {i} for Lean", "Proof search in Lean. " + "A reinforcement learning policy. " * (i % 4)
+        )
+        for i in range(40)
+    ]
+    papers = _dated(
+        [
+            *provers[:20],
+            *(
+                make_paper(f"Reinforcement learning agent {i}", "Policy gradient and reward shaping.")
+                for i in range(10)
+            ),
+            *(make_paper(f"Scaling laws {i}", "Compute-optimal scaling law of language models.") for i in range(10)),
+            *provers[20:28],
+        ],
+        per_day=10,
+    )
+
+    def share(topics: Topics, ids: set[str]) -> float:
+        listed = Counter(a.slug for k, picks in topics.assignments.items() if k in ids for a in picks)
+        return listed["theorem-proving"] / len(ids)
+
+    topics = assign_topics(papers, taxonomy)  # fit set: the first 40 papers, half of them provers
+    fit_ids = {p.id for p in papers[:40]}
+    assert share(topics, fit_ids) <= 0.25
+    # The newer provers are judged by the fit set's thresholds: the same margins move them.
+    assert 0.25 <= share(topics, {p.id for p in papers}) < 0.5
+    small = assign_topics(papers[:40], taxonomy)
+    assert {k: topics.assignments[k] for k in small.assignments} == small.assignments
