@@ -11,18 +11,30 @@ by whole days. Each part is a pair of files:
   topics; ref = the doc's position in the part's doc store, which keeps the index small);
 - `search/docs-<key>-<hash>.json`: the doc store, a list of `[url, title, date, slugs, excerpt]`.
 
-One more part, the titles part, answers title queries over every paper before the month
-parts arrive (an old paper's title otherwise waits for all of them):
+More parts, the title chunks, answer title queries over every paper before the month parts
+arrive (an old paper's title otherwise waits for all of them). Each holds the `title` field of
+the docs of a run of consecutive month parts:
 
-- `search/index-titles-<hash>.json`: a lunr index of the `title` field of all docs (no
-  positions metadata; ref = the doc's position in the titles store, in base 36);
-- `search/docs-titles-<hash>.json`: its store, a list of `[url, title, date, slugs]` in the
-  order of the month parts (newest first, undated last); the browser shows the excerpt once
-  the doc's month part is loaded.
+- `search/index-titles-<key>-<hash>.json`: a lunr index of the `title` field of its docs (no
+  positions metadata; ref = the doc's position in the chunk's store, in base 36);
+- `search/docs-titles-<key>-<hash>.json`: its store, a list of `[url, title, date, slugs]` in
+  the order of its month parts (newest first); the browser shows the excerpt once the doc's
+  month part is loaded.
 
-`search/manifest.json` lists the titles part and the parts newest first plus the topics and
-date range for the filters. Part file names carry a hash of their bytes, so browsers never
-mix stale parts.
+Title chunks are cut so that their membership stays put as days are added: the dated month
+parts are walked oldest first and a run of whole parts is sealed as one chunk once it holds
+`TITLE_CHUNK_DOCS` docs (the newest part, still growing, is never sealed); the parts after the
+last sealed chunk are cut the same way into chunks of `TITLE_TAIL_DOCS`. A new day therefore
+changes only the newest title chunk (and the newest month part); about every `TITLE_CHUNK_DOCS`
+docs the small newest chunks are sealed into one big chunk, a rebuild of that many titles.
+Undated docs have a chunk of their own (`titles-undated`). A chunk's key is `titles-` and the
+date of its oldest doc. (A paper re-dated from an old month to the newest changes its old
+month's count, which can move a later chunk boundary: then the chunks after it are rebuilt
+too, as the single titles index of all docs was every time before.)
+
+`search/manifest.json` lists the title chunks and the month parts, both newest first (a
+title chunk names its month parts), plus the topics and date range for the filters. Part file
+names carry a hash of their bytes, so browsers never mix stale parts.
 
 The indexes are made by `FastBuilder`, a `lunr.Builder` with lunr.py's default pipeline
 whose output is byte for byte `lunr.lunr(...).serialize()` dumped as JSON (tests compare the
@@ -30,7 +42,8 @@ two), only many times faster: 10k papers in about 1.6 s of CPU instead of 14.
 
 Output is deterministic (sorted input, sorted JSON keys, no timestamps). lunr.py cannot update
 an index, so parts are rebuilt whole, in parallel, and reused from `cache_dir` when the docs
-that make them (and this module's format) are unchanged: adding a day rebuilds one part.
+that make them (and this module's format) are unchanged: adding a day rebuilds the newest month
+part and the newest title chunk.
 
 Word splitting is done here, before lunr, the same way digest-search.js splits the query
 (NFKC, lower case, runs of Unicode letters and digits): lunr.py's and lunr.js's trimmers
@@ -67,7 +80,7 @@ from lunr.tokenizer import SEPARATOR_CHARS as LUNR_SEPARATOR_CHARS
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bumped whenever the bytes of a part change for the same docs; invalidates cached parts."""
 
 SEARCH_DIR = "search"
@@ -85,7 +98,13 @@ EXCERPT_CHARS = 240
 UNDATED_KEY = "undated"
 
 TITLES_KEY = "titles"
-"""Key of the titles part (all docs, title field only) in `SearchBuild.built`/`reused` and file names."""
+"""Prefix of the title chunks' keys (`titles-<oldest date>`) in `SearchBuild.built`/`reused` and file names."""
+
+TITLE_CHUNK_DOCS = 6_000
+"""Whole month parts, oldest first, are sealed into one title chunk once the run holds this many docs."""
+
+TITLE_TAIL_DOCS = 1_500
+"""The parts after the last sealed title chunk form chunks of this many docs (the newest one fewer)."""
 
 _FIELDS: list[Any] = [{"field_name": "title", "boost": 10}, "abstract", "topics"]
 _TITLE_FIELDS: list[Any] = ["title"]
@@ -123,7 +142,7 @@ class SearchBuild:
     files: dict[str, bytes]
     """File contents keyed by path relative to the site root."""
     built: tuple[str, ...]
-    """Keys of the parts built in this call: `TITLES_KEY` first (when there are docs), then newest first."""
+    """Keys of the parts built in this call: title chunks (`titles-...`) first, then month parts; each newest first."""
     reused: tuple[str, ...]
     """Keys of the parts taken from the cache, in the same order."""
 
@@ -186,12 +205,15 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
     """Like `build_search_files`, and also report which parts were built and which reused."""
     _check_unique(docs)
     parts = _split_parts(docs)
-    payloads = {part.key: _payload(part) for part in parts}
+    chunks = _split_title_chunks(parts)
+    payloads: dict[str, Any] = {part.key: _payload(part) for part in parts}
     hashes = {part.key: _part_hash(payloads[part.key]) for part in parts}
-    titles = _titles_payload(parts)
-    if titles:
-        hashes[TITLES_KEY] = _titles_hash(titles)
-    keys = ([TITLES_KEY] if titles else []) + [part.key for part in parts]
+    for chunk in chunks:
+        payloads[chunk.key] = _titles_payload(chunk.parts)
+        hashes[chunk.key] = _titles_hash(payloads[chunk.key])
+    kinds = {chunk.key: "titles" for chunk in chunks} | {part.key: "part" for part in parts}
+    sizes = {chunk.key: chunk.count for chunk in chunks} | {part.key: len(part.docs) for part in parts}
+    keys = [chunk.key for chunk in chunks] + [part.key for part in parts]
 
     contents: dict[str, tuple[bytes, bytes]] = {}
     if cache_dir is not None:
@@ -202,9 +224,9 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
     reused = tuple(key for key in keys if key in contents)
     todo = [key for key in keys if key not in contents]
 
-    tasks: list[tuple[str, Any]] = [
-        ("titles", titles) if key == TITLES_KEY else ("part", payloads[key]) for key in todo
-    ]
+    # Biggest tasks first, so that the workers finish at about the same time.
+    order = sorted(todo, key=lambda key: -sizes[key])
+    tasks: list[tuple[str, Any]] = [(kinds[key], payloads[key]) for key in order]
     if workers > 1 and len(todo) > 1:
         method = _start_method()
         context = multiprocessing.get_context(method)
@@ -213,7 +235,6 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
             # visited by the workers' collector, so far fewer pages get copied (half at 30k).
             gc.freeze()
         try:
-            # The titles part (all docs) is the longest task: it goes first, the month parts share the other workers.
             with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
                 results = list(pool.map(_build_task, tasks))
         finally:
@@ -221,7 +242,7 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
                 gc.unfreeze()
     else:
         results = [_build_task(task) for task in tasks]
-    for key, result in zip(todo, results, strict=True):
+    for key, result in zip(order, results, strict=True):
         contents[key] = result
         if cache_dir is not None:
             _write_cached(cache_dir, hashes[key], result)
@@ -244,19 +265,26 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
                 "size": sum(len(data) for data in contents[part.key]),
             }
         )
-    manifest_titles = None
-    if titles:
-        index_path, docs_path = _add_files(files, TITLES_KEY, contents[TITLES_KEY])
-        manifest_titles = {
-            "key": TITLES_KEY,
-            "count": len(titles),
-            "index": index_path,
-            "docs": docs_path,
-            "size": sum(len(data) for data in contents[TITLES_KEY]),
-        }
+    manifest_titles = []
+    for chunk in chunks:
+        index_path, docs_path = _add_files(files, chunk.key, contents[chunk.key])
+        firsts = [part.first for part in chunk.parts if part.first is not None]
+        lasts = [part.last for part in chunk.parts if part.last is not None]
+        manifest_titles.append(
+            {
+                "key": chunk.key,
+                "count": chunk.count,
+                "first": min(firsts).isoformat() if firsts else None,
+                "last": max(lasts).isoformat() if lasts else None,
+                "parts": [part.key for part in chunk.parts],
+                "index": index_path,
+                "docs": docs_path,
+                "size": sum(len(data) for data in contents[chunk.key]),
+            }
+        )
     files[MANIFEST_PATH] = _dump(_manifest(docs, manifest_parts, manifest_titles))
     built = tuple(todo)
-    # Parts counted with the titles part, so built + reused == parts (generator/bench/worker.py reads this).
+    # Title chunks counted as parts, so built + reused == parts (generator/bench/worker.py reads this).
     log.info("search: %d docs in %d parts (%d built, %d reused)", len(docs), len(keys), len(built), len(reused))
     return SearchBuild(files=files, built=built, reused=reused)
 
@@ -330,6 +358,45 @@ def _split_parts(docs: Sequence[SearchDoc]) -> list[_Part]:
     return parts
 
 
+@dataclass(frozen=True)
+class _TitleChunk:
+    key: str
+    parts: tuple[_Part, ...]
+    """Consecutive month parts, newest first (or the undated part alone)."""
+
+    @property
+    def count(self) -> int:
+        return sum(len(part.docs) for part in self.parts)
+
+
+def _runs(parts: Sequence[_Part], size: int) -> tuple[list[list[_Part]], list[_Part]]:
+    """`parts` (oldest first) cut into runs closed once they hold `size` docs, and the unclosed rest."""
+    runs: list[list[_Part]] = []
+    current: list[_Part] = []
+    count = 0
+    for part in parts:
+        current.append(part)
+        count += len(part.docs)
+        if count >= size:
+            runs.append(current)
+            current, count = [], 0
+    return runs, current
+
+
+def _split_title_chunks(parts: Sequence[_Part]) -> list[_TitleChunk]:
+    """Title chunks newest first, undated last: whole month parts cut oldest first (see the module docstring)."""
+    oldest_first = [part for part in reversed(parts) if part.key != UNDATED_KEY]
+    # The newest part still grows: it never goes into a sealed chunk, or that chunk would be rebuilt daily.
+    sealed, tail = _runs(oldest_first[:-1], TITLE_CHUNK_DOCS)
+    tail.extend(oldest_first[-1:])
+    small, rest = _runs(tail, TITLE_TAIL_DOCS)
+    runs = sealed + small + ([rest] if rest else [])
+    # Keyed by the oldest date: the same docs keep their key when their month part is split by days.
+    chunks = [_TitleChunk(f"{TITLES_KEY}-{run[0].first}", tuple(reversed(run))) for run in reversed(runs)]
+    chunks.extend(_TitleChunk(f"{TITLES_KEY}-{part.key}", (part,)) for part in parts if part.key == UNDATED_KEY)
+    return chunks
+
+
 def _payload(part: _Part) -> list[tuple[str, str, str, str | None, str, list[str]]]:
     """Plain data for a worker process: (title, abstract, url, date, topics text, slugs) per doc."""
     return [
@@ -355,7 +422,7 @@ _TitlesPayload = list[tuple[str, str, str | None, list[str]]]
 
 
 def _titles_payload(parts: Sequence[_Part]) -> _TitlesPayload:
-    """(title, url, date, slugs) of every doc, in part order (newest first, undated last)."""
+    """(title, url, date, slugs) of every doc of `parts`, in part order (newest first)."""
     return [
         (d.title, d.url, d.date.isoformat() if d.date else None, list(d.topic_slugs))
         for part in parts
@@ -364,7 +431,7 @@ def _titles_payload(parts: Sequence[_Part]) -> _TitlesPayload:
 
 
 def _titles_hash(payload: _TitlesPayload) -> str:
-    """Hash of everything that decides the titles part's bytes; the cache key."""
+    """Hash of everything that decides a title chunk's bytes; the cache key."""
     material = [FORMAT_VERSION, lunr_package.__VERSION__, TITLES_KEY, _TITLE_FIELDS, payload]
     return hashlib.sha256(_dump(material)).hexdigest()
 
@@ -380,7 +447,7 @@ def _base36(n: int) -> str:
 
 
 def _build_titles(payload: _TitlesPayload) -> tuple[bytes, bytes]:
-    """Serialised title-only lunr index and small store of all docs (runs in a worker process)."""
+    """Serialised title-only lunr index and small store of a title chunk (runs in a worker process)."""
     documents = [
         {"ref": _base36(i), "title": index_words(title)} for i, (title, _url, _date, _slugs) in enumerate(payload)
     ]
@@ -755,7 +822,7 @@ def _score_texts(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _manifest(docs: Sequence[SearchDoc], parts: list[dict[str, Any]], titles: dict[str, Any] | None) -> dict[str, Any]:
+def _manifest(docs: Sequence[SearchDoc], parts: list[dict[str, Any]], titles: list[dict[str, Any]]) -> dict[str, Any]:
     names: dict[str, str] = {}
     for doc in sorted(docs, key=_doc_order):
         for name, slug in zip(doc.topics, doc.topic_slugs, strict=True):
@@ -769,7 +836,7 @@ def _manifest(docs: Sequence[SearchDoc], parts: list[dict[str, Any]], titles: di
         "last": max(dates).isoformat() if dates else None,
         "topics": topics,
         "store": ["url", "title", "date", "topic_slugs", "excerpt"],
-        "titles": titles,
+        "title_parts": titles,
         "parts": parts,
     }
 

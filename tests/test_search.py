@@ -116,8 +116,8 @@ def test_parts_newest_first_undated_last(docs: list[SearchDoc]) -> None:
 def test_files_are_under_search_and_named_by_content_hash(docs: list[SearchDoc]) -> None:
     files = build_search_files(docs, workers=1)
     assert all(path.startswith("search/") for path in files)
-    assert len(files) == 1 + 2 * (len(manifest(files)["parts"]) + 1)
-    for part in [*manifest(files)["parts"], manifest(files)["titles"]]:
+    assert len(files) == 1 + 2 * (len(manifest(files)["parts"]) + len(manifest(files)["title_parts"]))
+    for part in [*manifest(files)["parts"], *manifest(files)["title_parts"]]:
         for key in ("index", "docs"):
             path = part[key]
             assert path in files
@@ -165,28 +165,37 @@ def test_store_keeps_text_as_data(docs: list[SearchDoc]) -> None:
 
 
 def search_titles(files: dict[str, bytes], query: str) -> list[str]:
-    """Search the titles part alone like the browser does, return urls best first."""
-    index, store = load_part(files, manifest(files)["titles"])
-    return [store[int(hit["ref"], 36)][0] for hit in index.search(index_words(query))]
+    """Search the title chunks alone like the browser does, return urls best first (score across chunks)."""
+    hits = []
+    for chunk in manifest(files)["title_parts"]:
+        index, store = load_part(files, chunk)
+        hits.extend((hit["score"], store[int(hit["ref"], 36)][0]) for hit in index.search(index_words(query)))
+    return [url for _score, url in sorted(hits, key=lambda h: -h[0])]
 
 
-def test_titles_part_holds_every_title(docs: list[SearchDoc]) -> None:
+def test_title_chunks_hold_every_title(docs: list[SearchDoc]) -> None:
     files = build_search_files(docs, workers=1)
-    titles = manifest(files)["titles"]
-    assert titles["key"] == search.TITLES_KEY and titles["count"] == len(docs)
-    assert titles["size"] == len(files[titles["index"]]) + len(files[titles["docs"]])
-    assert manifest(files)["format"] == search.FORMAT_VERSION == 2
-    _index, store = load_part(files, titles)
+    chunks = manifest(files)["title_parts"]
+    assert [c["key"] for c in chunks] == ["titles-2025-03-01", "titles-undated"]
+    assert [c["parts"] for c in chunks] == [["2025-05", "2025-04", "2025-03"], ["undated"]]
+    assert [(c["first"], c["last"]) for c in chunks] == [("2025-03-01", "2025-05-29"), (None, None)]
+    assert sum(c["count"] for c in chunks) == len(docs)
+    assert manifest(files)["format"] == search.FORMAT_VERSION == 3
+    store = []
+    for chunk in chunks:
+        assert chunk["size"] == len(files[chunk["index"]]) + len(files[chunk["docs"]])
+        _index, chunk_store = load_part(files, chunk)
+        assert len(chunk_store) == chunk["count"]
+        # Title field only, refs are short (base 36 positions in the store).
+        serialized = json.loads(files[chunk["index"]])
+        assert serialized["fields"] == ["title"]
+        assert {ref.split("/", 1)[1] for ref, _vector in serialized["fieldVectors"]} == {
+            search._base36(i) for i in range(len(chunk_store))
+        }
+        store.extend(chunk_store)
     # Same docs, same order as the month parts (newest first, undated last), without the excerpt.
     in_parts = [entry[:4] for part in manifest(files)["parts"] for entry in load_part(files, part)[1]]
     assert store == in_parts
-    assert sorted(url for url, *_ in store) == sorted(d.url for d in docs)
-    # Title field only, refs are short (base 36 positions in the store).
-    serialized = json.loads(files[titles["index"]])
-    assert serialized["fields"] == ["title"]
-    assert {ref.split("/", 1)[1] for ref, _vector in serialized["fieldVectors"]} == {
-        search._base36(i) for i in range(len(docs))
-    }
     assert search._base36(0) == "0" and search._base36(35) == "z" and search._base36(36) == "10"
 
 
@@ -220,9 +229,9 @@ def test_deterministic_across_calls_order_and_workers(docs: list[SearchDoc]) -> 
     random.Random(7).shuffle(shuffled)
     assert build_search_files(shuffled, workers=2) == first
     assert build_search_files(list(reversed(docs)), workers=1) == first
-    titles = manifest(first)["titles"]
     again = build_search_files(shuffled, workers=2)
-    assert again[titles["index"]] == first[titles["index"]] and again[titles["docs"]] == first[titles["docs"]]
+    for chunk in manifest(first)["title_parts"]:
+        assert again[chunk["index"]] == first[chunk["index"]] and again[chunk["docs"]] == first[chunk["docs"]]
 
 
 def test_duplicate_ids_rejected(docs: list[SearchDoc]) -> None:
@@ -233,7 +242,8 @@ def test_duplicate_ids_rejected(docs: list[SearchDoc]) -> None:
 def test_cache_rebuilds_only_the_changed_part(docs: list[SearchDoc], tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     first = build_search_parts(docs, cache_dir=cache, workers=2)
-    assert first.built == ("titles", "2025-05", "2025-04", "2025-03", "undated") and first.reused == ()
+    assert first.built == ("titles-2025-03-01", "titles-undated", "2025-05", "2025-04", "2025-03", "undated")
+    assert first.reused == ()
 
     again = build_search_parts(docs, cache_dir=cache, workers=2)
     assert again.built == () and again.files == first.files
@@ -241,19 +251,19 @@ def test_cache_rebuilds_only_the_changed_part(docs: list[SearchDoc], tmp_path: P
     new_day = make_doc(7, "A New Day of Papers", "Fresh.", dt.date(2025, 5, 30))
     mtimes = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
     third = build_search_parts([*docs, new_day], cache_dir=cache, workers=2)
-    assert third.built == ("titles", "2025-05")
-    assert third.reused == ("2025-04", "2025-03", "undated")
+    assert third.built == ("titles-2025-03-01", "2025-05")
+    assert third.reused == ("titles-undated", "2025-04", "2025-03", "undated")
     assert third.files == build_search_files([*docs, new_day], workers=1)
-    # Unchanged parts were not rewritten; the replaced May and titles parts were pruned from the cache.
+    # Unchanged parts were not rewritten; the replaced May part and title chunk were pruned from the cache.
     after = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
-    assert len(after) == 2 * 5
-    assert sum(1 for name, t in after.items() if mtimes.get(name) == t) == 2 * 3
+    assert len(after) == 2 * 6
+    assert sum(1 for name, t in after.items() if mtimes.get(name) == t) == 2 * 4
 
     # A changed abstract leaves every title as it was: only its month part is rebuilt.
     edited = [*docs[:3], dataclasses.replace(docs[3], abstract="Another abstract."), *docs[4:], new_day]
     fourth = build_search_parts(edited, cache_dir=cache, workers=2)
     assert fourth.built == ("2025-03",)
-    assert fourth.reused == ("titles", "2025-05", "2025-04", "undated")
+    assert fourth.reused == ("titles-2025-03-01", "titles-undated", "2025-05", "2025-04", "undated")
     assert fourth.files == build_search_files(edited, workers=1)
 
 
@@ -268,10 +278,83 @@ def test_big_month_splits_by_whole_days(monkeypatch: pytest.MonkeyPatch) -> None
     assert [p["key"] for p in manifest(more.files)["parts"]][1:] == [p["key"] for p in parts][1:]
 
 
+def test_title_chunks_seal_old_months_and_keep_the_newest_part_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search, "TITLE_CHUNK_DOCS", 5)
+    monkeypatch.setattr(search, "TITLE_TAIL_DOCS", 2)
+    # Months of 2, 3, 1, 2, 4, 1 and 2 docs (Jan to Jul), oldest first.
+    sizes = [2, 3, 1, 2, 4, 1, 2]
+    docs = [
+        make_doc(100 * m + i, f"Paper {m} {i}", date=dt.date(2025, m + 1, 1 + i))
+        for m, size in enumerate(sizes)
+        for i in range(size)
+    ]
+    chunks = manifest(build_search_files(docs, workers=1))["title_parts"]
+    # Sealed at 5 or more: Jan-Feb (5), Mar-May (7); then tail runs of 2 or more: Jun-Jul (3).
+    assert [c["parts"] for c in chunks] == [
+        ["2025-07", "2025-06"],
+        ["2025-05", "2025-04", "2025-03"],
+        ["2025-02", "2025-01"],
+    ]
+    assert [c["key"] for c in chunks] == ["titles-2025-06-01", "titles-2025-03-01", "titles-2025-01-01"]
+    # The newest part is never sealed, however big.
+    only = manifest(
+        build_search_files(
+            docs[:5] + [make_doc(999 + i, f"x {i}", date=dt.date(2025, 3, 1)) for i in range(9)], workers=1
+        )
+    )
+    assert [c["parts"] for c in only["title_parts"]] == [["2025-03"], ["2025-02", "2025-01"]]
+
+
+def test_adding_days_rebuilds_only_the_newest_title_chunk_and_month_part(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Day after day, a warm build equals a cold one and rebuilds the newest month part and title chunk only
+    (plus, on the few days when the tail is sealed into a big chunk, that chunk)."""
+    monkeypatch.setattr(search, "TITLE_CHUNK_DOCS", 12)
+    monkeypatch.setattr(search, "TITLE_TAIL_DOCS", 4)
+    monkeypatch.setattr(search, "MAX_PART_DOCS", 5)
+    cache = tmp_path / "cache"
+    docs: list[SearchDoc] = [make_doc(9000, "An undated paper", date=None)]
+    day = dt.date(2025, 1, 1)
+    seals = 0
+    previous: dict[str, Any] | None = None
+    previous_files: dict[str, bytes] = {}
+    for n in range(60):
+        day += dt.timedelta(days=3)
+        docs = [*docs, *(make_doc(2 * n + i, f"Paper {n} {i} about graphs", date=day) for i in range(2))]
+        result = build_search_parts(docs, cache_dir=cache, workers=2)
+        assert result.files == build_search_files(docs, workers=1)
+        now = manifest(result.files)
+        newest_chunk, newest_part = now["title_parts"][0]["key"], now["parts"][0]["key"]
+        assert now["title_parts"][-1]["key"] == "titles-undated"
+        if previous is None:
+            previous, previous_files = now, result.files
+            continue
+        built_parts = [key for key in result.built if not key.startswith("titles-")]
+        built_chunks = [key for key in result.built if key.startswith("titles-")]
+        assert built_parts == [newest_part]
+        assert newest_chunk in built_chunks
+        extra = [key for key in built_chunks if key != newest_chunk]
+        if extra:  # the tail sealed: one new big chunk, made of parts that were in the small newest chunks
+            seals += 1
+            assert len(extra) == 1
+            sealed = next(c for c in now["title_parts"] if c["key"] == extra[0])
+            small_before = [c for c in previous["title_parts"][:-1] if c["count"] < 12]
+            tail_before = {url for c in small_before for url, *_ in load_part(previous_files, c)[1]}
+            assert {url for url, *_ in load_part(result.files, sealed)[1]} <= tail_before
+        # Every title chunk but the newest two is unchanged since the previous day (or just sealed).
+        before = {c["key"]: c["index"] for c in previous["title_parts"]}
+        changed = [c["key"] for c in now["title_parts"] if before.get(c["key"]) != c["index"]]
+        assert set(changed) <= {newest_chunk, *extra}
+        previous, previous_files = now, result.files
+    assert seals >= 3
+    assert len(now["title_parts"]) >= 5
+
+
 def test_empty_input() -> None:
     files = build_search_files([], workers=1)
     assert manifest(files)["parts"] == [] and manifest(files)["count"] == 0
-    assert manifest(files)["titles"] is None and list(files) == [search.MANIFEST_PATH]
+    assert manifest(files)["title_parts"] == [] and list(files) == [search.MANIFEST_PATH]
 
 
 HASH_SEED_SCRIPT = """
@@ -316,12 +399,12 @@ def test_spawned_workers_when_threads_run(docs: list[SearchDoc]) -> None:
     assert search._start_method() in {"fork", "spawn"}
 
 
-def test_log_counts_the_titles_part(docs: list[SearchDoc], caplog: pytest.LogCaptureFixture) -> None:
+def test_log_counts_the_title_chunks(docs: list[SearchDoc], caplog: pytest.LogCaptureFixture) -> None:
     """generator/bench/worker.py reads `N docs in P parts (B built, R reused)` and expects B + R == P."""
     with caplog.at_level("INFO", logger="generator.search"):
         build_search_parts(docs, workers=1)
     record = next(r for r in caplog.records if r.getMessage().startswith("search: "))
-    assert record.args == (len(docs), 5, 5, 0)
+    assert record.args == (len(docs), 6, 6, 0)
 
 
 # The fast builder (search.FastBuilder) against lunr.py's own: same bytes for the same documents.

@@ -204,22 +204,22 @@ def test_date_range_narrows_to_those_days(page: Any, search_site: str) -> None:
     assert set(dates) == {last}
 
 
-def test_titles_part_answers_before_the_month_parts(page: Any, search_site: str) -> None:
-    """With every month part unreachable, the titles part alone still finds a paper by its title."""
+def test_title_chunks_answer_before_the_month_parts(page: Any, search_site: str) -> None:
+    """With every month part unreachable, the title chunks alone still find a paper by its title."""
     manifest = fetch_json(search_site + "search/manifest.json")
-    assert manifest["titles"]["count"] == manifest["count"]
+    assert sum(chunk["count"] for chunk in manifest["title_parts"]) == manifest["count"]
     month_files = {search_site + part[key] for part in manifest["parts"] for key in ("index", "docs")}
     page.route(lambda url: url in month_files, lambda route: route.abort())
     page.goto(search_site)
     search(page, "solvable model neural scal")
-    wait_all_parts(page)  # the month parts failed; the titles part loaded
+    wait_all_parts(page)  # the month parts failed; the title chunks loaded
     first = page.locator(".ds__result").first
     assert first.locator(".ds__title").text_content() == SEED_TITLE
     assert first.locator(".ds__title mark").count() >= 4
     assert first.locator(".ds__snippet").count() == 0  # the excerpt lives in the month part
     href = first.locator("a").get_attribute("href")
     assert href.startswith(search_site + "papers/")
-    # Filters alone list papers from the titles part too.
+    # Filters alone list papers from the title chunks too.
     slug = manifest["topics"][0][0]
     page.locator("[data-ds-input]").fill("")
     page.locator("[data-ds-topic]").select_option(slug)

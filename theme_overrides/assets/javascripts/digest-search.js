@@ -3,10 +3,16 @@
  * build time by generator/search.py. No index is built in the browser.
  *
  * Flow: on first use of the header box (focus, hover, `/` or `s`), load lunr.js (vendor/)
- * and search/manifest.json, then the newest month part, then the titles part (every paper's
- * title, no abstract) and the other parts newest first (two at a time). Every loaded part
- * answers the current query at once; results from later parts are merged in, score-sorted.
- * A paper found only by the titles part is shown without its snippet until its month part
+ * and search/manifest.json, then the newest month part, then all the title chunks at once
+ * (small lunr indexes of the title field; together they hold every paper's title, no
+ * abstract), then the other month parts newest first (two at a time). Every loaded part
+ * answers the current query at once; results from later parts are merged in and sorted by
+ * compareResults: how many query words they have, then title evidence (the typed words as a
+ * phrase in the title, then all of them in it), then lunr's score. Scores of different lunr
+ * indexes are not strictly comparable (idf is per index); they only order results of equal
+ * title evidence, where title chunks (similar sizes, one field) come close enough, and a
+ * month part's score (title boosted x10, plus abstract) outranks a title chunk's.
+ * A paper found only by a title chunk is shown without its snippet until its month part
  * arrives; then the month part's result (same url) replaces it.
  *
  * Query words are split exactly as generator/search.py split the indexed text (NFKC, lower
@@ -25,9 +31,10 @@
   if (window.__digestSearch) return;
   window.__digestSearch = true;
 
-  var FORMAT = 2; // generator/search.py FORMAT_VERSION
+  var FORMAT = 3; // generator/search.py FORMAT_VERSION
   var PAGE_SIZE = 50;
   var PARALLEL_LOADS = 2;
+  var TITLE_PARALLEL_LOADS = 6; // title chunks are small: fetched all at once (the browser's own limit)
   var TITLE_RANK_LIMIT = 500;
   var WORD = /[\p{L}\p{N}]+/gu;
   var SEPARATOR = /[^\p{L}\p{N}]+/u;
@@ -45,7 +52,8 @@
     manifest: null,
     topicNames: Object.create(null),
     parts: [], // {meta, index, docs, loaded, failed, base}
-    titles: null, // the titles part, same shape; its docs have no excerpt and its refs are base 36
+    titleParts: [], // the title chunks, newest first, same shape; their docs have no excerpt, refs are base 36
+    partByKey: Object.create(null), // month part key -> part
     fullByUrl: Object.create(null), // url -> doc of a loaded month part
     pending: 0,
     error: null,
@@ -98,7 +106,7 @@
       activeKey: null,
       query: null,
       perPart: new Map(),
-      titleResults: null,
+      titleResults: new Map(),
       scheduled: false,
     };
     root.classList.add("ds--ready");
@@ -187,12 +195,14 @@
           data.topicNames[t[0]] = t[1];
         });
         data.parts = (manifest.parts || []).map(function (meta) {
-          return { meta: meta, index: null, docs: null, loaded: false, failed: false, base: 10 };
+          var part = { meta: meta, index: null, docs: null, loaded: false, failed: false, base: 10 };
+          data.partByKey[meta.key] = part;
+          return part;
         });
-        data.titles = manifest.titles
-          ? { meta: manifest.titles, index: null, docs: null, loaded: false, failed: false, base: 36, titles: true }
-          : null;
-        data.pending = data.parts.length + (data.titles ? 1 : 0);
+        data.titleParts = (manifest.title_parts || []).map(function (meta) {
+          return { meta: meta, index: null, docs: null, loaded: false, failed: false, base: 36, titles: true };
+        });
+        data.pending = data.parts.length + data.titleParts.length;
         setState(currentState());
         fillTopics();
         loadParts();
@@ -232,12 +242,15 @@
   }
 
   function loadParts() {
-    // The newest month part alone first (small: the first answer), then the titles part (every
-    // title, so an old paper is found by its title at once) beside the next month part, then
-    // the others two at a time. Parsing the big titles part beside the newest one held up the
-    // first answer (and the typing) about three times as long at 50k papers.
-    var queue = data.parts.slice(0, 1).concat(data.titles ? [data.titles] : [], data.parts.slice(1));
+    // The newest month part alone first (small: the first answer), then every title chunk at
+    // once (every title, so an old paper is found by its title before its month part), then
+    // the other month parts two at a time. Parsing all titles beside the newest month part
+    // held up the first answer (and the typing) about three times as long at 50k papers.
+    var queue = data.parts.slice(0, 1).concat(data.titleParts, data.parts.slice(1));
     var loading = 0;
+    function limit() {
+      return queue.length && queue[0].titles ? TITLE_PARALLEL_LOADS : PARALLEL_LOADS;
+    }
     function next() {
       var part = queue.shift();
       if (!part) return;
@@ -261,7 +274,7 @@
           loading -= 1;
           data.pending -= 1;
           onPartLoaded(part);
-          while (loading < PARALLEL_LOADS && queue.length) next();
+          while (loading < limit() && queue.length) next();
         });
     }
     next();
@@ -271,7 +284,7 @@
     if (!ui) return;
     setState(currentState());
     if (ui.query && part.loaded) {
-      if (part.titles) ui.titleResults = searchPart(part, ui.query);
+      if (part.titles) ui.titleResults.set(part.meta.key, searchPart(part, ui.query));
       else ui.perPart.set(part.meta.key, searchPart(part, ui.query));
       merge();
     } else if (ui.query === null && hasFilters()) {
@@ -335,7 +348,7 @@
       var matched = Object.keys(hit.matchData.metadata);
       var doc = part.docs[parseInt(hit.ref, part.base)];
       var result = {
-        key: doc[0], // the url: a month part's result replaces the titles part's one
+        key: doc[0], // the url: a month part's result replaces a title chunk's one
         doc: doc,
         score: hit.score,
         coverage: countSatisfied(query.required, matched, null),
@@ -435,14 +448,18 @@
     ui.query = window.lunr && data.manifest ? parseQuery(text) : null;
     ui.searched = data.manifest ? text : null;
     ui.perPart = new Map();
-    ui.titleResults = null;
+    ui.titleResults = new Map();
     ui.active = -1;
     ui.activeKey = null;
     if (ui.query) {
       data.parts.forEach(function (part) {
         if (part.loaded) ui.perPart.set(part.meta.key, searchPart(part, ui.query));
       });
-      if (data.titles && data.titles.loaded && !allPartsLoaded()) ui.titleResults = searchPart(data.titles, ui.query);
+      if (!allPartsLoaded()) {
+        data.titleParts.forEach(function (part) {
+          if (part.loaded && !titlesCovered(part)) ui.titleResults.set(part.meta.key, searchPart(part, ui.query));
+        });
+      }
     }
     merge();
     if (text.trim() || hasFilters() || ui.root.contains(document.activeElement)) openPanel();
@@ -456,6 +473,14 @@
     });
   }
 
+  /* Whether every month part of a title chunk is loaded: the chunk then has nothing to add. */
+  function titlesCovered(titlePart) {
+    return (titlePart.meta.parts || []).every(function (key) {
+      var part = data.partByKey[key];
+      return part && part.loaded;
+    });
+  }
+
   function merge() {
     var all = [];
     if (ui.query) {
@@ -466,12 +491,13 @@
           if (passesFilters(r.doc)) all.push(r);
         });
       });
-      // Title-only hits for papers whose month part has not arrived (or could not be loaded).
-      if (ui.titleResults) {
-        ui.titleResults.forEach(function (r) {
+      // Title-only hits for papers whose month part has not arrived (or could not be loaded);
+      // a paper is in one title chunk only.
+      ui.titleResults.forEach(function (results) {
+        results.forEach(function (r) {
           if (!seen[r.key] && !data.fullByUrl[r.key] && passesFilters(r.doc)) all.push(r);
         });
-      }
+      });
       var best = 0;
       all.forEach(function (r) {
         if (r.coverage > best) best = r.coverage;
@@ -482,19 +508,30 @@
       all.sort(compareResults);
       ui.partial = best < ui.query.required.length;
     } else if (hasFilters()) {
-      // No words, only filters: list the matching papers, newest first (the titles store is in
-      // part order), each with its month part's doc once that is loaded.
-      if (data.titles && data.titles.loaded) {
-        data.titles.docs.forEach(function (short) {
-          var doc = data.fullByUrl[short[0]] || short;
-          if (passesFilters(doc)) all.push({ key: doc[0], doc: doc, score: 0 });
-        });
-      } else {
-        data.parts.forEach(function (part) {
-          if (!part.loaded) return;
-          part.docs.forEach(function (doc) {
-            if (passesFilters(doc)) all.push({ key: doc[0], doc: doc, score: 0 });
+      // No words, only filters: list the matching papers, newest first (title chunks and their
+      // stores are in month part order), each with its month part's doc once that is loaded.
+      // A title chunk not (yet) loaded is stood in for by its loaded month parts.
+      var listed = Object.create(null);
+      var add = function (doc) {
+        if (listed[doc[0]]) return;
+        listed[doc[0]] = true;
+        if (passesFilters(doc)) all.push({ key: doc[0], doc: doc, score: 0 });
+      };
+      data.titleParts.forEach(function (titlePart) {
+        if (titlePart.loaded) {
+          titlePart.docs.forEach(function (short) {
+            add(data.fullByUrl[short[0]] || short);
           });
+        } else {
+          (titlePart.meta.parts || []).forEach(function (key) {
+            var part = data.partByKey[key];
+            if (part && part.loaded) part.docs.forEach(add);
+          });
+        }
+      });
+      if (!data.titleParts.length) {
+        data.parts.forEach(function (part) {
+          if (part.loaded) part.docs.forEach(add);
         });
       }
       ui.partial = false;
