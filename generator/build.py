@@ -95,12 +95,28 @@ class GenerateResult:
         return self.stats.root
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a stage builds many objects that form no cycles.
+
+    Each time the heap grows by a quarter the collector walks all of it: reading and merging
+    100k papers spent 2 s of their 9 s in it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple[Corpus, list[Problem]]:
     """Read, merge, date, compare and classify: the whole corpus, without writing anything."""
     timer = timer or StageTimer(show_progress=False)
-    with timer.stage("read"):
+    with timer.stage("read"), gc_paused():
         listings, problems = read_sources(list(options.sources))
-    with timer.stage("merge"):
+    with timer.stage("merge"), gc_paused():
         dates, date_problems = resolve_dates(listings, options.settings, options.year)
         papers, merge_problems = merge_records(listings, dates)
         sources = build_sources(listings, papers, options.settings)

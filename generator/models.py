@@ -30,6 +30,8 @@ class RawRecord:
     """Author names, when given."""
     date: dt.date | None = None
     """The record's own date, when given (highest priority when dating an appearance)."""
+    normalised: bool = False
+    """True when `title` and `abstract` already went through `normalise_text` (listing lines do)."""
 
 
 @dataclass(frozen=True)

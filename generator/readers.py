@@ -183,7 +183,7 @@ class ListingReader:
                 continue
             if is_abstract and pending is not None:
                 position += 1
-                yield RawRecord(name, pending[0], position, pending[1], line)
+                yield RawRecord(name, pending[0], position, pending[1], line, normalised=True)
                 pending = None
                 continue
             if pending is not None:
@@ -191,14 +191,14 @@ class ListingReader:
                 problems.append(
                     Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}")
                 )
-                yield RawRecord(name, pending[0], position, pending[1], "")
+                yield RawRecord(name, pending[0], position, pending[1], "", normalised=True)
             pending = (number, line)
         if pending is not None:
             position += 1
             problems.append(
                 Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}")
             )
-            yield RawRecord(name, pending[0], position, pending[1], "")
+            yield RawRecord(name, pending[0], position, pending[1], "", normalised=True)
 
 
 class _YamlLoader(yaml.SafeLoader):

@@ -68,8 +68,10 @@ def merge_records(
     entries: list[_Entry] = []
     for listing in listings:
         for record in listing.records:
-            title = normalise_text(record.title)
-            abstract = normalise_text(record.abstract)
+            if record.normalised:  # listing readers normalise every line already
+                title, abstract = record.title, record.abstract
+            else:
+                title, abstract = normalise_text(record.title), normalise_text(record.abstract)
             entries.append(
                 _Entry(
                     record,

@@ -387,8 +387,15 @@ def test_interrupted_build_keeps_generated_tree_and_site(
 ) -> None:
     """A build interrupted once MkDocs writes the site (the generated tree is new by then)."""
     project, before = built
+    # MkDocs renders this small site in well under a second once it has copied the assets; each
+    # page is slowed down a little so that the signal surely arrives while it is still writing.
+    slow_pages = (
+        "import runpy, sys, time; import mkdocs.commands.build as b; page = b._build_page; "
+        "b._build_page = lambda *a, **k: (time.sleep(0.01), page(*a, **k))[1]; "
+        "sys.argv = ['paper-digest', 'build']; runpy.run_module('generator.cli', run_name='__main__')"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "generator.cli", "build"], cwd=project,
+        [sys.executable, "-c", slow_pages], cwd=project,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )  # fmt: skip
     try:
