@@ -13,12 +13,20 @@ undated last, then id), where K is the largest step of a geometric ladder
 (FIRST_RUNG, then each step a quarter larger: 100, 125, 156, 195, ..., 8563, 10703, ...)
 not above the number of papers N; below FIRST_RUNG papers K = N. Every paper is then
 vectorised with that model, so a paper's vector depends only on its own text and the
-model, and the cosine of two papers does not change when papers are added. Adding a
-day of new papers therefore changes an existing paper's similar list only where a new
-paper enters its top k (or a paper it listed is gone); the model, and with it possibly
-every list, changes only when the corpus crosses the next step (about every 25% of
-growth). The price: words first seen after the fit set (in the newest up to 20% of
-papers) are ignored until the next step.
+model, and the cosine of two papers does not change when papers are added. The model,
+and with it possibly every list, changes only when the corpus crosses the next step
+(about every 25% of growth). The price: words first seen after the fit set (in the
+newest up to 20% of papers) are ignored until the next step.
+
+Shortlists. Each paper's similar papers are its TOP_K best by exact cosine among its
+shortlist, and the shortlist is chosen by a fixed bar: the paper's threshold is the
+SHORTLIST-th best selection score among its fit-set candidates (candidates: every other
+paper when searching exactly, the members of its PROBES nearest cells otherwise;
+selection score: the exact cosine, or the embedding's), and its shortlist is every
+candidate at or above it (at most SHORTLIST_CAP, by score then id). Adding papers never
+moves the bar (the fit set is fixed) and never removes a candidate, so it only adds
+papers to shortlists: an existing paper's list changes only where a new paper enters
+its top k (or a paper it listed is gone), in either search mode.
 
 Exact arithmetic. TF-IDF weights are rounded to multiples of 2^-15 (WEIGHT_SCALE) and
 embeddings to multiples of 2^-11 (EMBED_SCALE), so every dot product is a sum of
@@ -27,19 +35,19 @@ were blocked or summed, cosines are symmetric, and ties are broken by paper id. 
 what makes the result a pure function of the input, whether computed from scratch or
 from a cache.
 
-Finding each paper's nearest neighbours is exact (every pair scored) while K <=
-EXACT_LIMIT. Above it, it is an inverted-file search: a TruncatedSVD embedding, k-means
-cells of about CELL_SIZE fit-set papers, each paper compared only with the papers of its
-PROBES nearest cells, and the shortlist rescored with the exact TF-IDF cosine. Cost
-grows about linearly with the corpus.
+Searching. While K <= EXACT_LIMIT every pair is scored. Above it, it is an inverted-file
+search: a TruncatedSVD embedding, k-means cells of about CELL_SIZE fit-set papers, each
+paper compared only with the papers of its PROBES nearest cells by embedding dot
+product, and the shortlist rescored with the exact TF-IDF cosine. Cost grows about
+linearly with the corpus; the cell scans and the rescoring run on two threads.
 
 Incremental. With a `cache_dir`, each run leaves its state there (per paper, keyed by a
-hash of title and abstract: tokens, MinHash signature, embedding, shortlist; the
-verdicts of checked near-duplicate pairs; the fitted model) and the next run reuses
-what is still valid: an unchanged paper's shortlist is only merged with the new and
-changed papers, and only new pairs are verified. The result is the same as without a
-cache. A cache of another format, a corrupt or unreadable one, is ignored; files are
-written atomically.
+hash of title and abstract: tokens, MinHash signature, embedding, nearest cells,
+shortlist and threshold; the verdicts of checked near-duplicate pairs; the fitted model)
+and the next run reuses what is still valid: an unchanged paper's shortlist only meets
+the new and changed papers, and only new pairs are verified. The result is the same as
+without a cache. A cache of another format, a corrupt or unreadable one, is ignored;
+files are written atomically.
 
 Everything is deterministic: papers are processed in id order, every random step is
 seeded, and no hash depends on PYTHONHASHSEED.
@@ -56,7 +64,8 @@ import os
 import pickle
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +88,7 @@ from .neardup import (
     shingle_hashes,
     verify_pairs,
 )
-from .similarity_text import ends_with_ellipsis, tokenize_corpus
+from .similarity_text import tokenize_corpus
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +99,9 @@ MIN_SIMILAR = 0.1
 NEAR_DUP_COSINE = 0.5
 """Engine pairs from this cosine on are also checked as near-duplicates."""
 SHORTLIST = 12
-"""Nearest neighbours kept per paper before near-duplicates are taken out."""
+"""Fit-set candidates whose worst selection score sets a paper's shortlist threshold."""
+SHORTLIST_CAP = 32
+"""Candidates kept per paper at most (only ties or a flood of new papers reach it)."""
 EXACT_LIMIT = 8000
 """Up to this many fit-set papers every pair is scored; above it the inverted-file search runs."""
 FIRST_RUNG = 100
@@ -108,11 +119,16 @@ WEIGHT_SCALE = 2.0**15
 """TF-IDF weights are integers / WEIGHT_SCALE: dot products below 2^53 are exact in float64."""
 EMBED_SCALE = 2.0**11
 """Embeddings are integers / EMBED_SCALE: dot products below 2^24 are exact in float32."""
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Version of the cache files; a cache of another version is ignored."""
+THREADS = 2
+"""Threads of the cell scans and the exact rescoring (numpy and scipy release the GIL there)."""
 _BLOCK = 4_000_000
 """Dense score entries computed at once (bounds memory)."""
+_ROWS_AT_ONCE = 8192
+"""Papers whose tokens are counted at once (bounds the temporary arrays)."""
 _SENTENCE_END = (".", "!", "?", ")", '"', "'", "]", "\u201d", "\u2019")
+_ELLIPSIS = ("...", "\u2026")
 _STATE_FILE = "state.pickle"
 
 
@@ -136,9 +152,30 @@ class Model:
     """Model vocabulary (sorted); column j of every vector is words[j]."""
     idf: np.ndarray
     components: np.ndarray | None = None
-    """SVD components (float32, components x words), or None in exact mode."""
+    """SVD components (float32, component words x components), or None in exact mode."""
+    component_words: np.ndarray | None = None
+    """The columns that have components (the words of the SVD's sample), ascending."""
     centres: np.ndarray | None = None
     """Cell centres, integers / EMBED_SCALE as float32 (None in exact mode)."""
+
+
+@dataclass
+class Shortlists:
+    """Every row's shortlist, flat: row i's entries are `bounds[i]:bounds[i + 1]`,
+    by selection score (descending) then row."""
+
+    bounds: np.ndarray
+    other: np.ndarray
+    """The listed row."""
+    select: np.ndarray
+    """Selection score: integer (embedding units^2, or exact units^2 in exact mode)."""
+    exact: np.ndarray
+    """Exact TF-IDF dot product, integer / WEIGHT_SCALE^2."""
+    threshold: np.ndarray
+    """Per row: the selection score a candidate needs (-inf: every positive one)."""
+
+    def rows(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.bounds) - 1), np.diff(self.bounds))
 
 
 @dataclass
@@ -158,10 +195,10 @@ class _State:
     model_key: bytes = b""
     embedding: np.ndarray | None = None
     """int16 embedding per paper (inverted-file mode)."""
-    short_other: np.ndarray | None = None
-    """Shortlist per paper: rows into `ids` (-1: empty), selection score, exact score."""
-    short_select: np.ndarray | None = None
-    short_exact: np.ndarray | None = None
+    probes: np.ndarray | None = None
+    """Nearest cells per paper, nearest first (inverted-file mode)."""
+    shortlists: Shortlists | None = None
+    """Shortlists, `other` as rows into `ids`."""
     models: dict[bytes, Model] = field(default_factory=dict)
 
 
@@ -172,8 +209,8 @@ def find_similarity(papers: Sequence[Paper], *, cache_dir: Path | None = None) -
     their order nor on `cache_dir`, where work is kept for the next run. Every paper
     id is a key of both dicts.
     """
-    # One BLAS/OpenMP thread: the products here are many and small, where threads cost
-    # more than they give (ten times more on a busy machine).
+    # One BLAS/OpenMP thread per caller: the products here are many and small, where
+    # threads cost more than they give; the stage runs its own THREADS where it pays.
     with threadpool_limits(limits=1):
         return _find_similarity(papers, cache_dir)
 
@@ -183,8 +220,21 @@ def _digest(paper: Paper) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
+class _Clock:
+    """Debug log of the time and CPU time each step took."""
+
+    def __init__(self) -> None:
+        self.wall = self.started = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def lap(self, what: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        log.debug("similarity: %s %.2fs (cpu %.2fs)", what, wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+
+
 def _find_similarity(papers: Sequence[Paper], cache_dir: Path | None) -> Similarity:
-    started = time.perf_counter()
+    clock = _Clock()
     ordered = sorted(papers, key=lambda p: p.id)
     ids = [p.id for p in ordered]
     if len(set(ids)) != len(ids):
@@ -195,14 +245,23 @@ def _find_similarity(papers: Sequence[Paper], cache_dir: Path | None) -> Similar
     digests = [_digest(p) for p in ordered]
     old = _load_state(cache_dir) if cache_dir is not None else None
     table, token_hashes = build_text_table(ordered, digests, old)
-    log.debug("tokens: %.2fs", time.perf_counter() - started)
-    model = _model(ordered, digests, table, old)
-    vectors = _Vectors(table, model)
-    log.debug("model: %.2fs", time.perf_counter() - started)
-    reuse = _Reuse.make(ids, digests, old, model.key)
-    short, embedding = shortlists(vectors, model, reuse)
-    pairs, scores = _pairs(short)
-    log.debug("engine: %d scored pairs at %.2fs", len(pairs), time.perf_counter() - started)
+    clock.lap("tokens")
+    fit = fit_rows(ordered)
+    key = _model_key(fit, ids, digests)
+    reuse = _Reuse.make(ids, digests, old, key)
+    if old is not None and key in old.models:
+        vectors = _Vectors(table, old.models[key])
+    else:
+        model, matrix = fit_model(table, fit, key)
+        vectors = _Vectors(table, model, matrix)
+    model = vectors.model
+    clock.lap("model")
+    fit_mask = np.zeros(n, bool)
+    fit_mask[fit] = True
+    short, embedding, probes = shortlists(vectors, reuse, fit_mask, clock)
+    del vectors
+    engine = _engine_pairs(short)
+    clock.lap(f"engine ({len(short.other)} shortlisted)")
 
     starts, ends = table.title_start, table.title_end
     abstract_len = table.abstract_end - table.abstract_start
@@ -211,22 +270,18 @@ def _find_similarity(papers: Sequence[Paper], cache_dir: Path | None) -> Similar
     prefix_keys = segment_keys(table.ids, token_hashes, table.abstract_start, prefix_end)
     signatures = _signatures(table, digests, old)
     candidates = candidate_pairs(
-        table,
-        title_keys.astype(np.uint64),
-        prefix_keys,
-        abstract_len >= PREFIX_TOKENS,
-        pairs[scores >= NEAR_DUP_COSINE],
-        signatures,
+        table, title_keys.astype(np.uint64), prefix_keys, abstract_len >= PREFIX_TOKENS, engine, signatures
     )
     checker = _CachedChecker(table, digests, old.verdicts if old is not None else {})
     links = verify_pairs(candidates, checker)
-    log.debug("near-duplicates: %d candidates, %d papers linked", len(candidates), len(links))
+    clock.lap(f"near-duplicates ({len(candidates)} candidates, {len(links)} papers linked)")
 
     near: dict[str, tuple[NearDuplicate, ...]] = dict.fromkeys(ids, ())
     for i, found_links in sorted(links.items()):
         found = [NearDuplicate(id=ids[j], score=v.score, kind=v.kind) for j, v in found_links.items()]
         near[ids[i]] = tuple(sorted(found, key=lambda d: (-d.score, d.id)))
     similar = top_similar(short, links, ids)
+    clock.lap("lists")
     if cache_dir is not None:
         state = _State(
             ids=ids,
@@ -239,14 +294,14 @@ def _find_similarity(papers: Sequence[Paper], cache_dir: Path | None) -> Similar
             signatures=signatures,
             verdicts=checker.verdicts,
             model_key=model.key,
-            embedding=None if embedding is None else embedding.astype(np.int16),
-            short_other=short.other,
-            short_select=short.select,
-            short_exact=short.exact,
+            embedding=embedding,
+            probes=probes,
+            shortlists=short,
             models={model.key: model},
         )
         _save_state(cache_dir, state)
-    log.info("similarity: %d papers in %.2fs", n, time.perf_counter() - started)
+        clock.lap("cache written")
+    log.info("similarity: %d papers in %.2fs", n, time.perf_counter() - clock.started)
     return Similarity(near_duplicates=near, similar=similar)
 
 
@@ -269,6 +324,9 @@ def _load_state(cache_dir: Path) -> _State | None:
         if int(state.title_len.sum() + state.abstract_len.sum()) != len(state.tokens):
             return None
         if len(state.tokens) and int(state.tokens.max()) >= len(state.words):
+            return None
+        short = state.shortlists
+        if short is not None and (len(short.bounds) != n + 1 or int(short.bounds[-1]) != len(short.other)):
             return None
         model_file = cache_dir / f"model-{state.model_key.hex()}.pickle"
         if model_file.exists():
@@ -307,8 +365,8 @@ def _save_state(cache_dir: Path, state: _State) -> None:
         # Keep only the words still in use, so the vocabulary does not grow with history.
         used = np.bincount(state.tokens, minlength=len(state.words)) > 0
         if used.sum() < 0.8 * len(state.words):
-            remap = np.cumsum(used) - 1
-            state.tokens = remap[state.tokens].astype(np.int32)
+            remap = (np.cumsum(used) - 1).astype(np.int32)
+            state.tokens = remap[state.tokens]
             state.words = [w for w, u in zip(state.words, used.tolist(), strict=True) if u]
             state.hashes = state.hashes[used]
         # Verdicts of pairs whose papers are both still here.
@@ -326,11 +384,11 @@ def _save_state(cache_dir: Path, state: _State) -> None:
 class _Reuse:
     """How the previous run's papers map onto this run's rows."""
 
-    n: int
     old_row: np.ndarray
-    """Per current row: its row in the previous run with the same text, or -1."""
+    """Per current row: its row in the previous run with the same id and text, or -1."""
     old: _State | None
     same_model: bool
+    """The previous run used this run's model (so its shortlists and embeddings hold)."""
 
     @classmethod
     def make(cls, ids: list[str], digests: list[bytes], old: _State | None, model_key: bytes) -> _Reuse:
@@ -341,8 +399,8 @@ class _Reuse:
                 k = where.get(paper_id, -1)
                 if k >= 0 and old.digests[k] == digests[i]:
                     old_row[i] = k
-        same = old is not None and old.model_key == model_key and old.short_other is not None
-        return cls(len(ids), old_row, old, same)
+        same = old is not None and old.model_key == model_key and old.shortlists is not None
+        return cls(old_row, old, same)
 
 
 class _CachedChecker(PairChecker):
@@ -381,12 +439,33 @@ def _signatures(table: TextTable, digests: list[bytes], old: _State | None) -> n
         lengths = offsets[missing + 1] - offsets[missing]
         sub_offsets = np.zeros(len(missing) + 1, np.int64)
         np.cumsum(lengths, out=sub_offsets[1:])
-        take = np.repeat(offsets[missing] - sub_offsets[:-1], lengths) + np.arange(int(sub_offsets[-1]))
-        signatures[missing] = minhash_signatures(table.shingles[take], sub_offsets)
+        signatures[missing] = minhash_signatures(_gather(table.shingles, offsets[missing], lengths), sub_offsets)
     return signatures
 
 
 # --- tokens ------------------------------------------------------------------------
+
+
+def _gather(source: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """`source[starts[k]:starts[k] + lengths[k]]` for every k, concatenated (in pieces: small temporaries)."""
+    out = np.empty(int(lengths.sum()), source.dtype)
+    at = 0
+    step = _ROWS_AT_ONCE
+    for begin in range(0, len(starts), step):
+        part_lengths = lengths[begin : begin + step]
+        total = int(part_lengths.sum())
+        offsets = np.zeros(len(part_lengths), np.int64)
+        np.cumsum(part_lengths[:-1], out=offsets[1:])
+        take = np.repeat(starts[begin : begin + step] - offsets, part_lengths) + np.arange(total)
+        out[at : at + total] = source[take]
+        at += total
+    return out
+
+
+def _looks_cut(abstract: str) -> bool:
+    """The abstract ends in an ellipsis or in the middle of a sentence."""
+    text = abstract.rstrip()
+    return text.endswith(_ELLIPSIS) or not text.endswith(_SENTENCE_END)
 
 
 def build_text_table(
@@ -404,28 +483,28 @@ def build_text_table(
     missing = np.flatnonzero(found < 0)
     texts = [text for i in missing.tolist() for text in (papers[i].title, papers[i].abstract)]
     tokens = tokenize_corpus(texts, old.words, old.hashes) if old is not None else tokenize_corpus(texts)
+    del texts
     title_len = np.zeros(n, np.int64)
     abstract_len = np.zeros(n, np.int64)
-    source_start = np.zeros(n, np.int64)
     new_offsets = tokens.offsets
     title_len[missing] = new_offsets[1:-1:2] - new_offsets[0:-1:2]
     abstract_len[missing] = new_offsets[2::2] - new_offsets[1:-1:2]
-    old_count = 0
-    if old is not None:
+    lengths = title_len + abstract_len
+    if old is None:
+        ids = tokens.ids  # every paper is new, in order
+    else:
         hit = np.flatnonzero(found >= 0)
         old_starts = np.zeros(len(old.ids) + 1, np.int64)
         np.cumsum(old.title_len + old.abstract_len, out=old_starts[1:])
         title_len[hit] = old.title_len[found[hit]]
         abstract_len[hit] = old.abstract_len[found[hit]]
+        lengths = title_len + abstract_len
+        source_start = np.zeros(n, np.int64)
         source_start[hit] = old_starts[found[hit]]
-        old_count = len(old.tokens)
-    source_start[missing] = new_offsets[0:-1:2] + old_count
-    lengths = title_len + abstract_len
+        source_start[missing] = new_offsets[0:-1:2] + len(old.tokens)
+        ids = _gather(np.concatenate([old.tokens, tokens.ids]).astype(np.int32), source_start, lengths)
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    source = np.concatenate([old.tokens, tokens.ids]) if old is not None else tokens.ids
-    take = np.repeat(source_start - offsets[:-1], lengths) + np.arange(int(offsets[-1]))
-    ids = source[take].astype(np.int32) if len(take) else np.zeros(0, np.int32)
     title_start = offsets[:-1]
     title_end = title_start + title_len
     abstract_start, abstract_end = title_end, offsets[1:]
@@ -433,10 +512,7 @@ def build_text_table(
     shingle_start = np.where(has_abstract, abstract_start, title_start)
     shingle_end = np.where(has_abstract, abstract_end, title_end)
     shingles, shingle_offsets = shingle_hashes(ids, tokens.hashes, shingle_start, shingle_end)
-    marked = np.array(
-        [ends_with_ellipsis(p.abstract) or not p.abstract.rstrip().endswith(_SENTENCE_END) for p in papers],
-        dtype=bool,
-    )
+    marked = np.fromiter((_looks_cut(p.abstract) for p in papers), bool, n)
     table = TextTable(
         ids=ids,
         title_start=title_start,
@@ -455,23 +531,27 @@ def build_text_table(
 
 
 def fit_rows(papers: Sequence[Paper]) -> np.ndarray:
-    """Rows (in id order) of the fit set: the oldest `fit_size` papers by first date, then id."""
-    far = dt.date.max
-    first = [min((a.date for a in p.appearances if a.date is not None), default=far) for p in papers]
-    order = sorted(range(len(papers)), key=lambda i: (first[i], papers[i].id))
-    return np.array(order[: fit_size(len(papers))], np.int64)
+    """Rows (papers in id order) of the fit set: the oldest `fit_size` papers by first date, then id."""
+    undated = dt.date.max.toordinal()
+
+    def first(paper: Paper) -> int:
+        dates = [a.date for a in paper.appearances if a.date is not None]
+        return min(dates).toordinal() if dates else undated
+
+    days = np.fromiter(map(first, papers), np.int64, len(papers))
+    order = np.lexsort((np.arange(len(papers)), days))  # rows are in id order: ties by id
+    return order[: fit_size(len(papers))]
 
 
 def _approximate(k: int) -> bool:
     return k > EXACT_LIMIT
 
 
-def _model(papers: Sequence[Paper], digests: Sequence[bytes], table: TextTable, old: _State | None) -> Model:
-    rows = fit_rows(papers)
+def _model_key(fit: np.ndarray, ids: Sequence[str], digests: Sequence[bytes]) -> bytes:
     params = repr(
         (
             CACHE_FORMAT,
-            len(rows),
+            len(fit),
             EXACT_LIMIT,
             SEED,
             SVD_COMPONENTS,
@@ -479,17 +559,16 @@ def _model(papers: Sequence[Paper], digests: Sequence[bytes], table: TextTable, 
             KMEANS_SAMPLE,
             KMEANS_ITERATIONS,
             CELL_SIZE,
+            PROBES,
             WEIGHT_SCALE,
             EMBED_SCALE,
         )
     )
     h = hashlib.blake2b(params.encode(), digest_size=20)
-    for i in rows.tolist():
+    for i in fit.tolist():
+        h.update(ids[i].encode("utf-8", "surrogatepass") + b"\x00")
         h.update(digests[i])
-    key = h.digest()
-    if old is not None and key in old.models:
-        return old.models[key]
-    return fit_model(table, rows, key)
+    return h.digest()
 
 
 def _keep_words(words: Sequence[str]) -> np.ndarray:
@@ -497,51 +576,133 @@ def _keep_words(words: Sequence[str]) -> np.ndarray:
     return np.fromiter((len(w) > 1 and w not in ENGLISH_STOP_WORDS for w in words), bool, len(words))
 
 
-def _rows_tokens(table: TextTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids of the given papers (title and abstract), with the paper each belongs to."""
-    starts, ends = table.title_start[rows], table.abstract_end[rows]
-    lengths = ends - starts
-    offsets = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    take = np.repeat(starts - offsets[:-1], lengths) + np.arange(int(offsets[-1]))
-    return table.ids[take], np.repeat(np.arange(len(rows)), lengths)
+def _count(table: TextTable, columns: np.ndarray, rows: np.ndarray | None = None) -> sp.csr_matrix:
+    """Per row (all, or the given ones in that order): how often each column occurs.
+
+    `columns` maps token ids to columns (-1: ignored). Each row's columns come sorted,
+    a canonical order for the sums made from them.
+    """
+    n = len(table.title_start) if rows is None else len(rows)
+    width = max(int(columns.max()) + 1 if len(columns) else 1, 1)
+    parts_indices, parts_counts, row_nnz = [], [], np.zeros(n, np.int64)
+    for begin in range(0, n, _ROWS_AT_ONCE):
+        end = min(n, begin + _ROWS_AT_ONCE)
+        if rows is None:
+            starts = table.title_start[begin:end]
+            lengths = table.abstract_end[begin:end] - starts
+            tokens = table.ids[int(starts[0]) : int(starts[0] + lengths.sum())]
+        else:
+            starts = table.title_start[rows[begin:end]]
+            lengths = table.abstract_end[rows[begin:end]] - starts
+            tokens = _gather(table.ids, starts, lengths)
+        cols = columns[tokens]
+        owner = np.repeat(np.arange(end - begin, dtype=np.int64), lengths)
+        keep = cols >= 0
+        keys = owner[keep] << 32 | cols[keep].astype(np.int64)
+        keys.sort()
+        first = np.ones(len(keys), bool)
+        first[1:] = keys[1:] != keys[:-1]
+        at = np.flatnonzero(first)
+        parts_counts.append(np.diff(np.append(at, len(keys))).astype(np.int32))
+        unique = keys[at]
+        parts_indices.append((unique & 0xFFFFFFFF).astype(np.int32))
+        row_nnz[begin:end] = np.bincount(unique >> 32, minlength=end - begin)
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(row_nnz, out=indptr[1:])
+    indices = np.concatenate(parts_indices) if parts_indices else np.zeros(0, np.int32)
+    counts = np.concatenate(parts_counts) if parts_counts else np.zeros(0, np.int32)
+    return sp.csr_matrix((counts, indices, indptr), shape=(n, width))
 
 
-def fit_model(table: TextTable, rows: np.ndarray, key: bytes = b"") -> Model:
-    """Vocabulary and IDF (smooth, as scikit-learn's) of the fit-set rows; SVD and cells when large."""
-    tokens, owner = _rows_tokens(table, rows)
-    keep = _keep_words(table.words)[tokens]
-    tokens, owner = tokens[keep], owner[keep]
-    vocabulary_size = len(table.words)
-    occurs = sp.csr_matrix(
-        (np.ones(len(tokens), np.float32), (owner, tokens)), shape=(len(rows), max(vocabulary_size, 1))
-    )
-    occurs.sum_duplicates()
-    df = np.bincount(occurs.indices, minlength=vocabulary_size)
-    present = np.flatnonzero(df)
-    order = sorted(range(len(present)), key=lambda k: table.words[int(present[k])])
-    chosen = present[order]
-    words = [table.words[t] for t in chosen.tolist()]
+_LOG_TF = np.array([0.0] + [1.0 + math.log(t) for t in range(1, 4096)], np.float64)
+
+
+def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """TF-IDF rows (sublinear tf, l2 rows) from counts, weights integer / WEIGHT_SCALE.
+
+    Each row depends only on its own counts, bit for bit.
+    """
+    n = counts.shape[0]
+    tf = counts.data
+    weights = _LOG_TF[np.minimum(tf, len(_LOG_TF) - 1)]
+    big = tf >= len(_LOG_TF)
+    if big.any():
+        weights[big] = [1.0 + math.log(t) for t in tf[big].tolist()]
+    weights *= idf[counts.indices]
+    width = max(len(idf), 1)
+    squares = sp.csr_matrix((weights * weights, counts.indices, counts.indptr), shape=(n, width))
+    norms = np.sqrt(squares @ np.ones(width))  # one sequential sum per row, in column order
+    del squares
+    weights /= np.repeat(norms, np.diff(counts.indptr))
+    weights *= WEIGHT_SCALE
+    np.rint(weights, out=weights)  # integers up to 2^15: products exact in float64
+    return sp.csr_matrix((weights, counts.indices, counts.indptr), shape=(n, width))
+
+
+def tfidf_matrix(table: TextTable, model: Model, rows: np.ndarray | None = None) -> sp.csr_matrix:
+    """The engine: TF-IDF rows of the model for all (or the given) rows; see `_weigh`.
+
+    Tokens outside the model's vocabulary are ignored.
+    """
+    return _weigh(_count(table, _columns(table.words, model), rows), model.idf)
+
+
+def fit_model(table: TextTable, rows: np.ndarray, key: bytes = b"") -> tuple[Model, sp.csr_matrix]:
+    """Vocabulary and IDF (smooth, as scikit-learn's) of the fit-set rows, SVD and cells when
+    large; with the TF-IDF rows of every paper under that model."""
+    words = table.words
+    present = np.bincount(table.ids, minlength=len(words)) > 0
+    candidates = np.flatnonzero(_keep_words(words) & present)
+    by_word = candidates[sorted(range(len(candidates)), key=lambda k: words[int(candidates[k])])]
+    canonical = np.full(max(len(words), 1), -1, np.int32)  # token id -> rank of its word
+    canonical[by_word] = np.arange(len(by_word), dtype=np.int32)
+    counts = _count(table, canonical)
+    in_fit = np.zeros(counts.shape[0], bool)
+    in_fit[rows] = True
+    fit_entries = np.repeat(in_fit, np.diff(counts.indptr))
+    df = np.bincount(counts.indices[fit_entries], minlength=len(by_word))
+    del fit_entries
+    chosen = np.flatnonzero(df)
     k = len(rows)
     by_df = {int(d): math.log((1 + k) / (1 + int(d))) + 1.0 for d in np.unique(df[chosen]).tolist()}
     idf = np.array([by_df[int(d)] for d in df[chosen].tolist()], np.float64)
-    model = Model(key=key, words=words, idf=idf)
+    model = Model(key=key, words=[words[int(t)] for t in by_word[chosen].tolist()], idf=idf)
+    # Model columns are the chosen ranks, renumbered: the order in each row stays sorted.
+    column = np.full(len(by_word), -1, np.int32)
+    column[chosen] = np.arange(len(chosen), dtype=np.int32)
+    mapped = column[counts.indices]
+    keep = mapped >= 0
+    kept_before = np.zeros(len(keep) + 1, np.int64)
+    np.cumsum(keep, out=kept_before[1:])
+    counts = sp.csr_matrix(
+        (counts.data[keep], mapped[keep], kept_before[counts.indptr]), shape=(counts.shape[0], max(len(chosen), 1))
+    )
+    del mapped, keep, kept_before
+    matrix = _weigh(counts, idf)
     if _approximate(k):
-        _fit_cells(model, table, rows)
-    return model
+        _fit_cells(model, matrix, rows)
+    return model, matrix
 
 
-def _fit_cells(model: Model, table: TextTable, rows: np.ndarray) -> None:
+def _fit_cells(model: Model, matrix: sp.csr_matrix, rows: np.ndarray) -> None:
     """The SVD embedding and k-means cells, fitted on even samples of the fit set."""
     k = len(rows)
-    sample = rows[:: max(1, k // SVD_SAMPLE)]
-    matrix = (tfidf_matrix(_subtable(table, sample), len(sample), model) / WEIGHT_SCALE).astype(np.float32)
-    components = max(1, min(SVD_COMPONENTS, matrix.shape[1] - 1))
+    sample = matrix[rows[:: max(1, k // SVD_SAMPLE)]]
+    # Only the words of the sample can get a component: fit on those columns alone.
+    used = np.flatnonzero(np.bincount(sample.indices, minlength=matrix.shape[1]))
+    compact = np.full(matrix.shape[1], -1, np.int32)
+    compact[used] = np.arange(len(used), dtype=np.int32)
+    sample = sp.csr_matrix(
+        ((sample.data / WEIGHT_SCALE).astype(np.float32), compact[sample.indices], sample.indptr),
+        shape=(sample.shape[0], max(len(used), 2)),
+    )
+    components = max(1, min(SVD_COMPONENTS, sample.shape[1] - 1))
     svd = TruncatedSVD(n_components=components, n_iter=3, random_state=SEED)
-    svd.fit(matrix)
-    model.components = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
-    sample = rows[:: max(1, k // KMEANS_SAMPLE)]
-    embedding = embed(tfidf_matrix(_subtable(table, sample), len(sample), model), model) / np.float32(EMBED_SCALE)
+    svd.fit(sample)
+    model.components = np.ascontiguousarray(svd.components_.T[: len(used)], dtype=np.float32)
+    model.component_words = used.astype(np.int32)
+    sample_rows = rows[:: max(1, k // KMEANS_SAMPLE)]
+    embedding = embed(matrix[sample_rows], model) / np.float32(EMBED_SCALE)
     cells = max(2, k // CELL_SIZE)
     init = embedding[np.linspace(0, len(embedding) - 1, cells).astype(np.int64)]
     kmeans = KMeans(n_clusters=cells, init=init, n_init=1, max_iter=KMEANS_ITERATIONS, random_state=SEED)
@@ -549,347 +710,379 @@ def _fit_cells(model: Model, table: TextTable, rows: np.ndarray) -> None:
     model.centres = np.rint(kmeans.cluster_centers_ * EMBED_SCALE).astype(np.float32)
 
 
-def _subtable(table: TextTable, rows: np.ndarray) -> TextTable:
-    """The rows' tokens as a table of their own (enough for `tfidf_matrix`)."""
-    tokens, owner = _rows_tokens(table, rows)
-    lengths = np.bincount(owner, minlength=len(rows))
-    starts = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    return TextTable(
-        ids=tokens,
-        title_start=starts[:-1],
-        title_end=starts[:-1],
-        abstract_start=starts[:-1],
-        abstract_end=starts[1:],
-        words=table.words,
-        marked_truncated=np.zeros(len(rows), bool),
-        shingles=np.zeros(0, np.uint32),
-        shingle_offsets=np.zeros(len(rows) + 1, np.int64),
-    )
-
-
 class _Vectors:
     """TF-IDF rows of the model, computed only for the rows asked for (all, when searched exactly)."""
 
-    def __init__(self, table: TextTable, model: Model) -> None:
+    def __init__(self, table: TextTable, model: Model, matrix: sp.csr_matrix | None = None) -> None:
         self.table = table
         self.model = model
         self.n = len(table.title_start)
-        self.columns = _columns(table.words, model)
-        self._all: sp.csr_matrix | None = None
+        self._all = matrix
 
     def all(self) -> sp.csr_matrix:
         if self._all is None:
-            self._all = tfidf_matrix(self.table, self.n, self.model, self.columns)
+            self._all = tfidf_matrix(self.table, self.model)
         return self._all
 
-    def rows(self, rows: np.ndarray) -> sp.csr_matrix:
-        """An n-row matrix holding at least the given rows (others may be empty)."""
-        if self._all is not None or len(rows) > self.n // 2:
-            return self.all()
-        rows = np.unique(rows)
-        part = tfidf_matrix(_subtable(self.table, rows), len(rows), self.model, self.columns)
-        lengths = np.zeros(self.n, np.int64)
-        lengths[rows] = np.diff(part.indptr)
-        indptr = np.zeros(self.n + 1, np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        return sp.csr_matrix((part.data, part.indices, indptr), shape=(self.n, part.shape[1]))
+    def lookup(self, rows: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+        """A matrix and, per asked row, its row in that matrix."""
+        if self._all is not None:
+            return self._all, rows
+        distinct = np.unique(rows)
+        if len(distinct) > self.n // 2:
+            return self.all(), rows
+        return tfidf_matrix(self.table, self.model, distinct), np.searchsorted(distinct, rows)
 
 
 def _columns(words: Sequence[str], model: Model) -> np.ndarray:
     """The model column of each token id (-1: not in the model)."""
-    column = np.full(max(len(words), 1), -1, np.int64)
+    column = np.full(max(len(words), 1), -1, np.int32)
     if words:
         position = {w: j for j, w in enumerate(model.words)}
-        column[: len(words)] = np.fromiter((position.get(w, -1) for w in words), np.int64, len(words))
+        column[: len(words)] = np.fromiter((position.get(w, -1) for w in words), np.int32, len(words))
     return column
 
 
-_LOG_TF = np.array([0.0] + [1.0 + math.log(t) for t in range(1, 4096)], np.float64)
-
-
-def tfidf_matrix(table: TextTable, n: int, model: Model, columns: np.ndarray | None = None) -> sp.csr_matrix:
-    """The engine: TF-IDF rows of the model (sublinear tf, l2 rows), weights integer / WEIGHT_SCALE.
-
-    Tokens outside the model's vocabulary are ignored. Each row depends only on the
-    paper's tokens and the model, bit for bit.
-    """
-    column = _columns(table.words, model) if columns is None else columns
-    cols = column[table.ids]
-    keep = cols >= 0
-    kept_before = np.zeros(len(table.ids) + 1, np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    indptr = kept_before[np.append(table.title_start, len(table.ids))]
-    width = max(len(model.words), 1)
-    counts = sp.csr_matrix((np.ones(int(indptr[-1]), np.float64), cols[keep], indptr), shape=(n, width))
-    counts.sum_duplicates()  # also sorts each row's columns: a canonical order for the sums below
-    tf = counts.data.astype(np.int64)
-    big = tf >= len(_LOG_TF)
-    weights = _LOG_TF[np.minimum(tf, len(_LOG_TF) - 1)]
-    if big.any():
-        weights[big] = [1.0 + math.log(t) for t in tf[big].tolist()]
-    weights *= model.idf[counts.indices]
-    squares = sp.csr_matrix((weights * weights, counts.indices, counts.indptr), shape=counts.shape)
-    norms = np.sqrt(squares @ np.ones(width))  # one sequential sum per row
-    row = np.repeat(np.arange(n), np.diff(counts.indptr))
-    values = np.rint(weights / norms[row] * WEIGHT_SCALE)
-    return sp.csr_matrix((values, counts.indices, counts.indptr), shape=counts.shape)
-
-
 def embed(matrix: sp.csr_matrix, model: Model) -> np.ndarray:
-    """SVD embedding of TF-IDF rows, l2-normalised, as integers / EMBED_SCALE (float32)."""
-    assert model.components is not None
-    # Weights are integers below 2^16, exact in float32; each row's sum runs in column order.
-    raw = np.asarray(matrix.astype(np.float32) @ model.components, dtype=np.float64)
-    norms = np.sqrt(np.einsum("ij,ij->i", raw, raw))
-    raw /= np.where(norms > 0, norms, 1.0)[:, None]
-    return np.rint(raw * EMBED_SCALE).astype(np.float32)
+    """SVD embedding of TF-IDF rows, l2-normalised, as integers / EMBED_SCALE (float32).
+
+    Each row depends only on its own TF-IDF row, bit for bit.
+    """
+    assert model.components is not None and model.component_words is not None
+    out = np.zeros((matrix.shape[0], model.components.shape[1]), np.float32)
+    step = 16384
+    for begin in range(0, matrix.shape[0], step):
+        # Weights are integers below 2^16, exact in float32; each row's sum runs in column order
+        # (words without a component would only add zeros).
+        part = matrix[begin : begin + step][:, model.component_words].astype(np.float32)
+        raw = np.asarray(part @ model.components, dtype=np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", raw, raw))
+        raw /= np.where(norms > 0, norms, 1.0)[:, None]
+        raw *= EMBED_SCALE
+        out[begin : begin + step] = np.rint(raw)
+    return out
 
 
 # --- shortlists --------------------------------------------------------------------
 
 
-@dataclass
-class Shortlists:
-    """Per row: up to SHORTLIST nearest rows (-1: none), their selection and exact scores."""
+class _Found:
+    """Candidate entries (row, other, selection score, exact score or NaN) from the searches.
 
-    other: np.ndarray
-    select: np.ndarray
-    exact: np.ndarray
-
-
-def _top_keys(scores: np.ndarray, columns: np.ndarray, k: int, radix: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the k best columns by (score descending, column ascending), and their scores.
-
-    Scores are integers; ties are broken by column (rows are in id order), so the choice
-    does not depend on how candidates were grouped. Rows with fewer candidates pad with -1.
+    Searches add to it from several threads (one list append per batch is atomic); the
+    order of the batches does not matter, `shortlists` sorts the entries.
     """
-    keys = scores.astype(np.float64) * radix + (radix - 1 - columns)
-    if keys.shape[1] > k:
-        top = np.argpartition(-keys, k - 1, axis=1)[:, :k]
-    else:
-        top = np.broadcast_to(np.arange(keys.shape[1]), keys.shape)
-    chosen = np.take_along_axis(keys, top, axis=1)
-    good = chosen >= radix  # a positive score
-    cols = np.broadcast_to(columns, keys.shape) if columns.ndim == 1 else columns
-    picked = np.where(good, np.take_along_axis(cols, top, axis=1), -1)
-    return picked, np.where(good, np.take_along_axis(scores.astype(np.float64), top, axis=1), 0.0)
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, rows: np.ndarray, other: np.ndarray, select: np.ndarray, exact: np.ndarray | None = None) -> None:
+        if len(rows):
+            known = np.full(len(rows), np.nan) if exact is None else exact.astype(np.float64)
+            self.batches.append((rows.astype(np.int64), other.astype(np.int64), select.astype(np.float64), known))
+
+    def shortlists(self, n: int, threshold: np.ndarray) -> Shortlists:
+        """Each row's entries at or above its threshold, by score then row, at most SHORTLIST_CAP."""
+
+        def joined(k: int, dtype: type) -> np.ndarray:
+            return np.concatenate([batch[k] for batch in self.batches]) if self.batches else np.zeros(0, dtype)
+
+        rows, other, select, exact = (
+            joined(0, np.int64),
+            joined(1, np.int64),
+            joined(2, np.float64),
+            joined(3, np.float64),
+        )
+        self.batches.clear()  # free the pieces
+        keep = select >= threshold[rows]
+        rows, other, select, exact = rows[keep], other[keep], select[keep], exact[keep]
+        top = int(select.max()) + 1 if len(select) else 1
+        other_bits, score_bits = max(1, (n - 1).bit_length()), top.bit_length()
+        if max(1, (n - 1).bit_length()) + score_bits + other_bits <= 63:
+            # One integer key holds row, score and other: a plain sort, no argsort.
+            keys = rows << (score_bits + other_bits)
+            keys |= (top - select.astype(np.int64)) << other_bits
+            keys |= other
+            known = ~np.isnan(exact)
+            known_keys, known_exact = keys[known], exact[known]
+            keys.sort()
+            rows = keys >> (score_bits + other_bits)
+            select = (top - ((keys >> other_bits) & ((1 << score_bits) - 1))).astype(np.float64)
+            other = keys & ((1 << other_bits) - 1)
+            exact = np.full(len(keys), np.nan)
+            exact[np.searchsorted(keys, known_keys)] = known_exact
+        else:
+            order = np.lexsort((other, -select, rows))
+            rows, other, select, exact = rows[order], other[order], select[order], exact[order]
+        bounds = np.searchsorted(rows, np.arange(n + 1))
+        rank = np.arange(len(rows)) - bounds[rows]
+        keep = rank < SHORTLIST_CAP
+        if not keep.all():
+            rows, other, select, exact = rows[keep], other[keep], select[keep], exact[keep]
+            bounds = np.searchsorted(rows, np.arange(n + 1))
+        return Shortlists(bounds, other, select, exact, threshold)
 
 
-def _merge(
-    rows: np.ndarray, other: np.ndarray, select: np.ndarray, exact: np.ndarray, n: int, radix: int
-) -> Shortlists:
-    """Each row's best SHORTLIST candidates among (row, other, score) triples (no duplicates)."""
-    out = Shortlists(np.full((n, SHORTLIST), -1, np.int64), np.zeros((n, SHORTLIST)), np.full((n, SHORTLIST), np.nan))
-    good = (other >= 0) & (select > 0)
-    rows, other, select, exact = rows[good], other[good], select[good], exact[good]
-    top = int(select.max()) + 1 if len(select) else 1
-    score_bits, other_bits = top.bit_length(), max(1, (radix - 1).bit_length())
-    if score_bits + other_bits + max(1, (n - 1).bit_length()) <= 63:  # one integer sort key
-        inverted = (top - select.astype(np.int64)) << other_bits | other
-        order = np.argsort(rows.astype(np.int64) << (score_bits + other_bits) | inverted)
-    else:
-        order = np.lexsort((other, -select, rows))
-    rows, other, select, exact = rows[order], other[order], select[order], exact[order]
-    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
-    keep = rank < SHORTLIST
-    out.other[rows[keep], rank[keep]] = other[keep]
-    out.select[rows[keep], rank[keep]] = select[keep]
-    out.exact[rows[keep], rank[keep]] = exact[keep]
-    return out
+def _kth_largest(values: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the k-th largest value (-inf when the row has fewer than k)."""
+    m = values.shape[1]
+    if m < k:
+        return np.full(len(values), -np.inf)
+    return np.partition(values, m - k, axis=1)[:, m - k].astype(np.float64)
 
 
-def shortlists(vectors: _Vectors, model: Model, reuse: _Reuse) -> tuple[Shortlists, np.ndarray | None]:
-    """Each row's SHORTLIST nearest rows, with exact scores (integers / WEIGHT_SCALE^2).
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Indices `starts[k] .. starts[k] + lengths[k] - 1` for every k, concatenated."""
+    offsets = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
 
-    Rows whose cached shortlist is still valid are only compared with the new rows.
+
+def _parallel(work: Callable[[int], None], count: int) -> None:
+    """work(0), ..., work(count - 1) on THREADS threads (numpy and scipy release the GIL)."""
+    if THREADS <= 1 or count <= 1:
+        for k in range(count):
+            work(k)
+        return
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        list(pool.map(work, range(count)))
+
+
+def shortlists(
+    vectors: _Vectors, reuse: _Reuse, fit: np.ndarray, clock: _Clock | None = None
+) -> tuple[Shortlists, np.ndarray | None, np.ndarray | None]:
+    """Every row's shortlist with exact scores; the embedding and nearest cells (inverted-file mode).
+
+    A row's threshold is the SHORTLIST-th best selection score among its fit-set
+    candidates (`fit` marks the fit set), and its shortlist every candidate at or above
+    it. Rows whose cached shortlist still holds only meet the new and changed rows.
     """
     n = vectors.n
-    radix = 1 << max(1, (n - 1).bit_length())
-    old = reuse.old
+    found = _Found()
     cached = np.zeros(n, bool)
-    old_other = np.full((n, SHORTLIST), -1, np.int64)
-    old_select = np.zeros((n, SHORTLIST))
-    old_exact = np.zeros((n, SHORTLIST))
+    threshold = np.full(n, -np.inf)
+    old = reuse.old
     if old is not None and reuse.same_model:
-        assert old.short_other is not None and old.short_select is not None and old.short_exact is not None
-        current = np.full(len(old.ids) + 1, -1, np.int64)  # old row -> current row (-1 at the end: none)
+        assert old.shortlists is not None
+        kept = old.shortlists
+        current = np.full(len(old.ids), -1, np.int64)  # old row -> current row (-1: gone or changed)
         hit = np.flatnonzero(reuse.old_row >= 0)
         current[reuse.old_row[hit]] = hit
-        rows_old = reuse.old_row[hit]
-        mapped = current[old.short_other[rows_old]]
-        lost = ((old.short_other[rows_old] >= 0) & (mapped < 0)).any(axis=1)
-        valid = hit[~lost]
+        was = reuse.old_row[hit]
+        lengths = np.diff(kept.bounds)[was]
+        entries = _ranges(kept.bounds[was], lengths)
+        rows = np.repeat(hit, lengths)
+        other = current[kept.other[entries]]
+        # A gone paper leaves its place empty, unless the list was cut at the cap: then
+        # the next candidate, unknown here, moves up and the row is searched again.
+        full = lengths >= SHORTLIST_CAP
+        lost = np.zeros(n, bool)
+        lost[rows[other < 0]] = True
+        valid = hit[~(full & lost[hit])]
         cached[valid] = True
-        old_other[valid] = mapped[~lost]
-        old_select[valid] = old.short_select[rows_old[~lost]]
-        old_exact[valid] = old.short_exact[rows_old[~lost]]
+        threshold[valid] = kept.threshold[reuse.old_row[valid]]
+        keep = cached[rows] & (other >= 0)
+        found.add(rows[keep], other[keep], kept.select[entries[keep]], kept.exact[entries[keep]])
     fresh = reuse.old_row < 0  # new or changed papers: every valid row meets them
-    query = ~cached  # rows searched from scratch
-    embedding = None
-    if not _approximate(fit_size(n)):
-        found = _exact_search(vectors.all(), np.flatnonzero(query), fresh, cached, radix)
+    query = np.flatnonzero(~cached)  # rows searched from scratch
+    embedding = probes = None
+    if not _approximate(int(fit.sum())):
+        _exact_search(found, vectors.all(), query, fresh, cached, fit, threshold)
     else:
-        embedding = _embedding(vectors, model, reuse)
-        found = _cell_search(embedding, model, np.flatnonzero(query), fresh, cached, radix)
-    q_rows, q_other, q_select, q_exact = found
-    keep_old = old_other >= 0
-    rows = np.concatenate([np.repeat(np.arange(n), SHORTLIST)[keep_old.ravel()], q_rows])
-    other = np.concatenate([old_other[keep_old], q_other])
-    select = np.concatenate([old_select[keep_old], q_select])
-    exact = np.concatenate([old_exact[keep_old], q_exact])
-    short = _merge(rows, other, select, exact, n, radix)
-    missing = np.isnan(short.exact) & (short.other >= 0)
-    if missing.any():
-        r, c = np.nonzero(missing)
-        pairs = np.stack([r, short.other[r, c]], axis=1)
-        short.exact[r, c] = _dots(vectors.rows(pairs.ravel()), pairs)
-    short.exact[short.other < 0] = 0.0
-    return short, embedding
+        embedding, probes = _embedding(vectors, reuse)
+        if clock:
+            clock.lap("embedding")
+        centres = vectors.model.centres
+        assert centres is not None
+        _cell_search(found, embedding, probes, len(centres), query, fresh, cached, fit, threshold)
+    if clock:
+        clock.lap("search")
+    short = found.shortlists(n, threshold)
+    missing = np.flatnonzero(np.isnan(short.exact))
+    if len(missing):
+        rows = np.searchsorted(short.bounds, missing, side="right") - 1
+        short.exact[missing] = _dots(vectors, rows, short.other[missing])
+    if clock:
+        clock.lap(f"exact rescoring of {len(missing)} pairs")
+    return short, None if embedding is None else embedding.astype(np.int16), probes
 
 
 def _exact_search(
-    matrix: sp.csr_matrix, query: np.ndarray, fresh: np.ndarray, cached: np.ndarray, radix: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Scores of every query row with every row, and of every cached row with the fresh rows."""
+    found: _Found,
+    matrix: sp.csr_matrix,
+    query: np.ndarray,
+    fresh: np.ndarray,
+    cached: np.ndarray,
+    fit: np.ndarray,
+    threshold: np.ndarray,
+) -> None:
+    """Every query row against every row, every cached row against the fresh rows (exact scores)."""
     n = matrix.shape[0]
     transposed = matrix.T.tocsr()
-    out_rows, out_other, out_score = [], [], []
-    fresh_rows = np.flatnonzero(fresh)
-    cached_rows = np.flatnonzero(cached)
+    fit_rows = np.flatnonzero(fit)
     step = max(1, _BLOCK // n)
     for begin in range(0, len(query), step):
         rows = query[begin : begin + step]
         scores = (matrix[rows] @ transposed).toarray()
-        scores[np.arange(len(rows)), rows] = 0.0
-        top, value = _top_keys(scores, np.arange(n), SHORTLIST, radix)
-        out_rows.append(np.repeat(rows, top.shape[1]))
-        out_other.append(top.ravel())
-        out_score.append(value.ravel())
+        scores[np.arange(len(rows)), rows] = -np.inf
+        bar = _kth_largest(scores[:, fit_rows], SHORTLIST)
+        threshold[rows] = bar
+        r, c = np.nonzero((scores >= bar[:, None]) & (scores > 0))
+        found.add(rows[r], c, scores[r, c], scores[r, c])
+    fresh_rows = np.flatnonzero(fresh)
+    cached_rows = np.flatnonzero(cached)
     if len(fresh_rows) and len(cached_rows):
         block = matrix[fresh_rows].T.tocsr()
         step = max(1, _BLOCK // len(fresh_rows))
         for begin in range(0, len(cached_rows), step):
             rows = cached_rows[begin : begin + step]
             scores = (matrix[rows] @ block).toarray()
-            top, value = _top_keys(scores, fresh_rows, SHORTLIST, radix)
-            out_rows.append(np.repeat(rows, top.shape[1]))
-            out_other.append(top.ravel())
-            out_score.append(value.ravel())
-    rows_all = np.concatenate(out_rows) if out_rows else np.zeros(0, np.int64)
-    score_all = np.concatenate(out_score) if out_score else np.zeros(0)
-    return rows_all, np.concatenate(out_other) if out_other else rows_all, score_all, score_all.copy()
+            r, c = np.nonzero((scores >= threshold[rows][:, None]) & (scores > 0))
+            found.add(rows[r], fresh_rows[c], scores[r, c], scores[r, c])
 
 
-def _embedding(vectors: _Vectors, model: Model, reuse: _Reuse) -> np.ndarray:
-    """Every row's embedding (cached rows take theirs from the cache)."""
+def _embedding(vectors: _Vectors, reuse: _Reuse) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's embedding and nearest cells (cached rows take theirs from the cache)."""
+    model = vectors.model
+    assert model.centres is not None
     old = reuse.old
     n = vectors.n
-    out = np.zeros((n, model.components.shape[1] if model.components is not None else 0), np.float32)
     todo = np.arange(n)
-    if old is not None and old.embedding is not None and reuse.same_model:
-        hit = np.flatnonzero(reuse.old_row >= 0)
-        out[hit] = old.embedding[reuse.old_row[hit]].astype(np.float32)
+    if old is not None and old.embedding is not None and old.probes is not None and reuse.same_model:
         todo = np.flatnonzero(reuse.old_row < 0)
     if len(todo) == n:
-        return embed(vectors.all(), model)
+        embedding = embed(vectors.all(), model)
+        return embedding, _nearest_cells(embedding, model.centres)
+    assert old is not None and old.embedding is not None and old.probes is not None
+    embedding = old.embedding[np.maximum(reuse.old_row, 0)].astype(np.float32)
+    probes = old.probes[np.maximum(reuse.old_row, 0)]
     if len(todo):
-        out[todo] = embed(vectors.rows(todo)[todo], model)
+        matrix, index = vectors.lookup(todo)
+        embedding[todo] = embed(matrix[index], model)
+        probes[todo] = _nearest_cells(embedding[todo], model.centres)
+    return embedding, probes
+
+
+def _nearest_cells(embedding: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Per row, its PROBES nearest cells by squared distance, nearest first, ties by cell."""
+    cells = len(centres)
+    probes = min(PROBES, cells)
+    # Integers below 2^24 (|e|^2 and |c|^2 about 2^22): exact in float32.
+    squares = np.einsum("ij,ij->i", centres.astype(np.float64), centres.astype(np.float64)).astype(np.float32)
+    out = np.zeros((len(embedding), probes), np.int32)
+    step = max(1, _BLOCK // cells)
+    for begin in range(0, len(embedding), step):
+        affinity = embedding[begin : begin + step] @ centres.T  # larger: nearer (2 e.c - |c|^2)
+        affinity *= 2
+        affinity -= squares
+        bar = _kth_largest(affinity, probes)
+        r, c = np.nonzero(affinity >= bar[:, None].astype(np.float32))
+        order = np.lexsort((c, -affinity[r, c], r))  # a tie at the bar keeps the lower cells
+        r, c = r[order], c[order]
+        rank = np.arange(len(r)) - np.searchsorted(r, r)
+        keep = rank < probes
+        out[begin + r[keep], rank[keep]] = c[keep]
     return out
 
 
 def _cell_search(
-    embedding: np.ndarray, model: Model, query: np.ndarray, fresh: np.ndarray, cached: np.ndarray, radix: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Inverted-file search: query rows against the members of their PROBES nearest cells,
-    cached rows against the fresh members of theirs. Selection scores are embedding dots."""
-    assert model.centres is not None
-    n = len(embedding)
-    centres = model.centres
-    cells = len(centres)
-    squares = np.einsum("ij,ij->i", centres.astype(np.float64), centres.astype(np.float64))
-    probes = np.zeros((n, min(PROBES, cells)), np.int64)
-    home = np.zeros(n, np.int64)
-    cell_radix = 1 << max(1, (cells - 1).bit_length())
-    step = max(1, _BLOCK // cells)
-    for begin in range(0, n, step):  # nearest centres by squared distance, ties by cell
-        affinity = 2 * (embedding[begin : begin + step] @ centres.T).astype(np.float64) - squares
-        top, _ = _top_keys(affinity + 2**26, np.arange(cells), PROBES, cell_radix)
-        probes[begin : begin + step] = top
-        keys = (affinity + 2**26) * cell_radix + (cell_radix - 1 - np.arange(cells))
-        home[begin : begin + step] = np.argmax(keys, axis=1)
-    member_order = np.argsort(home, kind="stable")
-    member_bounds = np.searchsorted(home[member_order], np.arange(cells + 1))
-    asker = query[:, None].repeat(probes.shape[1], axis=1).ravel() if len(query) else np.zeros(0, np.int64)
-    asked = probes[query].ravel()
-    cached_rows = np.flatnonzero(cached)
-    c_asker = np.repeat(cached_rows, probes.shape[1])
-    c_asked = probes[cached_rows].ravel()
+    found: _Found,
+    embedding: np.ndarray,
+    probes: np.ndarray,
+    cells: int,
+    query: np.ndarray,
+    fresh: np.ndarray,
+    cached: np.ndarray,
+    fit: np.ndarray,
+    threshold: np.ndarray,
+) -> None:
+    """Inverted-file search: query rows against the members of their nearest cells, cached
+    rows against the fresh members of theirs. Selection scores are embedding dot products."""
+    n, width = probes.shape
+    home = probes[:, 0].astype(np.int64)
+    members = np.lexsort((np.arange(n), ~fit, home))  # per cell: fit-set members first
+    bounds = np.searchsorted(home[members], np.arange(cells + 1))
+    fit_members = np.bincount(home[fit], minlength=cells)
+    place = np.empty(n, np.int64)  # each row's place among its cell's members
+    place[members] = np.arange(n) - bounds[home[members]]
 
-    def by_cell(a: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        order = np.argsort(c, kind="stable")
-        return a[order], np.searchsorted(c[order], np.arange(cells + 1))
+    def by_cell(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Who asks each cell, and as which probe: askers, probe numbers, bounds per cell."""
+        cell = probes[rows].ravel()
+        order = np.argsort(cell, kind="stable")
+        askers = np.repeat(rows, width)[order]
+        slots = np.tile(np.arange(width), len(rows))[order]
+        return askers, slots, np.searchsorted(cell[order], np.arange(cells + 1))
 
-    asker, asker_bounds = by_cell(asker, asked)
-    c_asker, c_bounds = by_cell(c_asker, c_asked)
-    found_q, found_o, found_s = [], [], []
+    q_askers, q_slots, q_bounds = by_cell(query)
+    c_askers, _, c_bounds = by_cell(np.flatnonzero(cached))
+    # Per query row, the SHORTLIST best fit-set scores of each of its cells.
+    best = np.full((len(query), width * SHORTLIST), -np.inf, np.float32)
+    query_place = np.full(n, -1, np.int64)
+    query_place[query] = np.arange(len(query))
+    columns = np.arange(SHORTLIST)
 
-    def search(rows: np.ndarray, members: np.ndarray) -> None:
-        if not len(rows) or not len(members):
+    def scan(cell: int) -> None:
+        cell_members = members[bounds[cell] : bounds[cell + 1]]
+        if not len(cell_members):
             return
-        block = embedding[members].T
-        step = max(1, _BLOCK // len(members))
-        for begin in range(0, len(rows), step):
-            part = rows[begin : begin + step]
-            scores = (embedding[part] @ block).astype(np.float64)
-            scores[part[:, None] == members[None, :]] = 0.0
-            top, value = _top_keys(scores, members, SHORTLIST, radix)
-            found_q.append(np.repeat(part, top.shape[1]))
-            found_o.append(top.ravel())
-            found_s.append(value.ravel())
+        block = np.ascontiguousarray(embedding[cell_members].T)
+        fits = int(fit_members[cell])
+        step = max(1, _BLOCK // len(cell_members))
+        askers, slots = q_askers[q_bounds[cell] : q_bounds[cell + 1]], q_slots[q_bounds[cell] : q_bounds[cell + 1]]
+        for begin in range(0, len(askers), step):
+            part, slot = askers[begin : begin + step], slots[begin : begin + step]
+            scores = embedding[part] @ block
+            own = np.flatnonzero(home[part] == cell)
+            scores[own, place[part[own]]] = -np.inf
+            if fits >= SHORTLIST:
+                top = np.partition(scores[:, :fits], fits - SHORTLIST, axis=1)[:, fits - SHORTLIST :]
+                bar = top.min(axis=1)
+            else:
+                top = scores[:, :fits]
+                bar = np.full(len(part), -np.inf, np.float32)
+            best[query_place[part][:, None], slot[:, None] * SHORTLIST + columns[: top.shape[1]]] = top
+            r, c = np.nonzero((scores >= bar[:, None]) & (scores > 0))
+            found.add(part[r], cell_members[c], scores[r, c])
+        askers = c_askers[c_bounds[cell] : c_bounds[cell + 1]]
+        new_members = cell_members[fresh[cell_members]]
+        if len(askers) and len(new_members):
+            block = np.ascontiguousarray(embedding[new_members].T)
+            step = max(1, _BLOCK // len(new_members))
+            for begin in range(0, len(askers), step):
+                part = askers[begin : begin + step]
+                scores = embedding[part] @ block
+                r, c = np.nonzero((scores >= threshold[part][:, None]) & (scores > 0))
+                found.add(part[r], new_members[c], scores[r, c])
 
-    for cell in range(cells):
-        members = member_order[member_bounds[cell] : member_bounds[cell + 1]]
-        search(asker[asker_bounds[cell] : asker_bounds[cell + 1]], members)
-        if c_bounds[cell + 1] > c_bounds[cell]:
-            search(c_asker[c_bounds[cell] : c_bounds[cell + 1]], members[fresh[members]])
-    if not found_q:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, np.zeros(0), np.zeros(0)
-    q = np.concatenate(found_q)
-    o = np.concatenate(found_o)
-    s = np.concatenate(found_s)
-    # Keep each row's best SHORTLIST over its cells before the exact rescoring.
-    short = _merge(q, o, s, np.full(len(q), np.nan), n, radix)
-    keep = short.other >= 0
-    rows = np.repeat(np.arange(n), SHORTLIST)[keep.ravel()]
-    return rows, short.other[keep], short.select[keep], short.exact[keep]
+    _parallel(scan, cells)
+    threshold[query] = _kth_largest(best, SHORTLIST)
 
 
-def _dots(matrix: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
+def _dots(vectors: _Vectors, rows: np.ndarray, other: np.ndarray) -> np.ndarray:
     """Exact dot product of each pair of rows (integer weights: exact in float64)."""
-    out = np.zeros(len(pairs), np.float64)
-    step = 50_000
-    for begin in range(0, len(pairs), step):
-        chunk = pairs[begin : begin + step]
-        product = matrix[chunk[:, 0]].multiply(matrix[chunk[:, 1]])
-        out[begin : begin + step] = np.asarray(product.sum(axis=1)).ravel()
+    matrix, index = vectors.lookup(np.concatenate([rows, other]))
+    first, second = index[: len(rows)], index[len(rows) :]
+    out = np.zeros(len(rows), np.float64)
+    step = 32768
+
+    def work(k: int) -> None:
+        chunk = slice(k * step, (k + 1) * step)
+        product = matrix[first[chunk]].multiply(matrix[second[chunk]])
+        out[chunk] = np.asarray(product.sum(axis=1)).ravel()
+
+    _parallel(work, -(-len(rows) // step))
     return out
 
 
-def _pairs(short: Shortlists) -> tuple[np.ndarray, np.ndarray]:
-    """Unique pairs (i < j) of the shortlists, with their exact cosines."""
-    n = len(short.other)
-    keep = short.other >= 0
-    rows = np.repeat(np.arange(n), SHORTLIST)[keep.ravel()]
-    other = short.other[keep]
-    exact = short.exact[keep]
-    low, high = np.minimum(rows, other), np.maximum(rows, other)
-    key = low * n + high
-    key, first = np.unique(key, return_index=True)
-    pairs = np.stack([key // n, key % n], axis=1)
-    scores = np.clip(exact[first] / (WEIGHT_SCALE * WEIGHT_SCALE), 0.0, 1.0)
-    return pairs, scores
+def _engine_pairs(short: Shortlists) -> np.ndarray:
+    """Unique pairs (i < j) of the shortlists with an exact cosine of at least NEAR_DUP_COSINE."""
+    n = len(short.bounds) - 1
+    high = np.flatnonzero(short.exact >= NEAR_DUP_COSINE * WEIGHT_SCALE * WEIGHT_SCALE)
+    rows = np.searchsorted(short.bounds, high, side="right") - 1
+    other = short.other[high]
+    key = np.unique(np.minimum(rows, other) * n + np.maximum(rows, other))
+    return np.stack([key // n, key % n], axis=1)
 
 
 def top_similar(
@@ -901,25 +1094,27 @@ def top_similar(
     changes only when its own shortlist does.
     """
     n = len(ids)
-    keep = (short.other >= 0).ravel()
-    source = np.repeat(np.arange(n), SHORTLIST)[keep]
-    target = short.other.ravel()[keep]
-    score = np.round(np.clip(short.exact.ravel()[keep] / (WEIGHT_SCALE * WEIGHT_SCALE), 0.0, 1.0), 3)
+    source = short.rows()
+    target = short.other
+    score = np.round(np.clip(short.exact / (WEIGHT_SCALE * WEIGHT_SCALE), 0.0, 1.0), 3)
     keep = score >= MIN_SIMILAR
     linked = [i * n + j for i, found in links.items() for j in found]
     if linked:
-        keep &= ~np.isin(source.astype(np.int64) * n + target, linked)
+        keep &= ~np.isin(source * n + target, linked)
     source, target, score = source[keep], target[keep], score[keep]
-    # Rows are in id order, so "then id" is "then row".
-    order = np.lexsort((target, -score, source))
-    source, target, score = source[order], target[order], score[order]
+    # Rows are in id order, so "then id" is "then row"; scores are thousandths.
+    other_bits = max(1, (n - 1).bit_length())
+    keys = source << (10 + other_bits) | (1000 - np.rint(score * 1000).astype(np.int64)) << other_bits | target
+    keys.sort()
+    source, target = keys >> (10 + other_bits), keys & ((1 << other_bits) - 1)
+    millis = 1000 - ((keys >> other_bits) & 1023)
     rank = np.arange(len(source)) - np.searchsorted(source, source)
     chosen = rank < TOP_K
-    source, target = source[chosen], target[chosen]
+    source, target, millis = source[chosen], target[chosen], millis[chosen]
     enabled = gc.isenabled()
     gc.disable()  # tens of thousands of acyclic objects: collections would only rescan the heap
     try:
-        items = list(map(SimilarPaper, [ids[j] for j in target.tolist()], score[chosen].tolist()))
+        items = list(map(SimilarPaper, [ids[j] for j in target.tolist()], (millis / 1000).tolist()))
         bounds = np.searchsorted(source, np.arange(len(ids) + 1)).tolist()
         return {paper_id: tuple(items[bounds[i] : bounds[i + 1]]) for i, paper_id in enumerate(ids)}
     finally:
