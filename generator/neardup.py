@@ -17,6 +17,7 @@ seconds per 100k papers, this costs a fraction of that and gives the same values
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -43,6 +44,8 @@ PREFILTER = 0.15
 """MinHash Jaccard estimate below which a candidate pair is not worth the exact check."""
 PREFIX_TOKENS = 12
 """Abstracts sharing their first words are blocked together (truncated copies)."""
+_SHINGLES_AT_ONCE = 1 << 21
+"""Shingles hashed at once by `minhash_signatures` (bounds its temporaries)."""
 
 _K1 = np.uint64(0x9E3779B97F4A7C15)
 _K2 = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -99,18 +102,26 @@ def shingle_hashes(
     offsets = np.zeros(len(starts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     out = np.zeros(int(offsets[-1]), np.uint32)
+    short = np.flatnonzero((lengths > 0) & (lengths < 3))
     step = 8192
     for first in range(0, len(starts), step):
         last = min(len(starts), first + step)
-        base, stop = int(starts[first]), int(ends[last - 1]) if last > first else 0
+        base, stop = int(starts[first]), int(ends[last - 1])
+        if stop - base < 3:
+            continue
         h = token_hashes[ids[base:stop]]
-        mixed = np.zeros(len(h), np.uint64)
-        if len(h) >= 3:  # token hashes are already random: a multiply-add combines them
-            mixed[:-2] = h[:-2] * _K1 + h[1:-1] * _K2 + h[2:]
-        seg = np.repeat(np.arange(first, last), counts[first:last])
-        pos = np.arange(offsets[first], offsets[last]) - offsets[seg] + starts[seg] - base
-        out[offsets[first] : offsets[last]] = (mixed[pos] >> np.uint64(32)).astype(np.uint32)
-    short = np.flatnonzero((lengths > 0) & (lengths < 3))
+        mixed = h[:-2] * _K1  # token hashes are already random: a multiply-add combines them
+        mixed += h[1:-1] * _K2
+        mixed += h[2:]
+        # The shingles start at every position of a segment of 3 tokens or more but its last two.
+        long = np.arange(first, last)[lengths[first:last] >= 3]
+        edges = np.zeros(stop - base - 1, np.int8)
+        edges[starts[long] - base] = 1
+        edges[ends[long] - 2 - base] -= 1
+        starting = np.cumsum(edges[:-1], dtype=np.int8).view(bool)
+        slots = np.ones(int(offsets[last] - offsets[first]), bool)  # short segments' slots are filled below
+        slots[offsets[short[(short >= first) & (short < last)]] - offsets[first]] = False
+        out[offsets[first] : offsets[last]][slots] = (mixed[starting] >> np.uint64(32)).astype(np.uint32)
     if len(short):  # one- or two-word texts: the whole text is the only shingle
         keys = segment_keys(ids, token_hashes, starts[short], ends[short])
         out[offsets[short]] = (keys >> np.uint64(32)).astype(np.uint32)
@@ -129,16 +140,26 @@ def minhash_signatures(shingles: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     nonempty = np.flatnonzero(np.diff(offsets) > 0)
     if not len(nonempty):
         return signatures
-    premixed = _fmix32(shingles)
-    starts = offsets[nonempty]
-
-    def one(k: int) -> None:
-        values = premixed * a[k] + b[k]  # uint32 wraparound is the modulo 2^32
-        signatures[nonempty, k] = np.minimum.reduceat(values, starts)
-
+    # In pieces of about _SHINGLES_AT_ONCE shingles: the temporaries stay small.
+    cuts = np.searchsorted(offsets[nonempty], np.arange(0, int(offsets[-1]), _SHINGLES_AT_ONCE))
+    cuts = np.unique(np.append(cuts, len(nonempty)))
     with ThreadPoolExecutor(max_workers=2) as pool:  # numpy releases the GIL here
-        list(pool.map(one, range(NUM_PERM)))
+        for first, last in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+            rows = nonempty[first:last]
+            begin, end = int(offsets[rows[0]]), int(offsets[rows[-1] + 1])
+            premixed = _fmix32(shingles[begin:end])
+            starts = offsets[rows] - begin
+            part = np.empty((NUM_PERM, len(rows)), np.uint32)
+            list(pool.map(functools.partial(_permuted_minima, premixed, starts, a, b, part), range(NUM_PERM)))
+            signatures[rows] = part.T
     return signatures
+
+
+def _permuted_minima(
+    premixed: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray, k: int
+) -> None:
+    values = premixed * a[k] + b[k]  # uint32 wraparound is the modulo 2^32
+    out[k] = np.minimum.reduceat(values, starts)
 
 
 def pairs_from_keys(keys: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -241,6 +262,42 @@ def _unique_pairs(*found: np.ndarray) -> np.ndarray:
     return np.unique(np.sort(pairs, axis=1), axis=0) if len(pairs) else pairs
 
 
+@dataclass(frozen=True)
+class TextCandidates:
+    """Candidate pairs found from the texts alone (everything but the engine's pairs)."""
+
+    lsh: np.ndarray
+    titles: np.ndarray
+    prefixes: np.ndarray
+
+
+def text_candidates(
+    table: TextTable, title_keys: np.ndarray, prefix_keys: np.ndarray, has_prefix: np.ndarray, signatures: np.ndarray
+) -> TextCandidates:
+    """LSH pairs, title blocks and prefix blocks (see `candidate_pairs`)."""
+    lsh = lsh_pairs(signatures, np.diff(table.shingle_offsets) > 0)
+    titles = pairs_from_keys(title_keys, title_keys != 0)
+    prefixes = _plausible_prefixes(table, anchored_pairs(prefix_keys, has_prefix, table.marked_truncated))
+    return TextCandidates(lsh, titles, prefixes)
+
+
+def combine_candidates(
+    table: TextTable, found: TextCandidates, extra: np.ndarray, signatures: np.ndarray
+) -> np.ndarray:
+    """The text candidates and the engine's pairs `extra`, prefiltered (see `candidate_pairs`)."""
+    log.debug(
+        "near-duplicate candidates: lsh %d, title %d, prefix %d, engine %d",
+        len(found.lsh),
+        len(found.titles),
+        len(found.prefixes),
+        len(extra),
+    )
+    pairs = _unique_pairs(found.lsh, found.titles, extra)
+    bare = table.abstract_end == table.abstract_start
+    keep = (estimated_jaccard(signatures, pairs) >= PREFILTER) | bare[pairs[:, 0]] | bare[pairs[:, 1]]
+    return _unique_pairs(pairs[keep], found.prefixes)
+
+
 def candidate_pairs(
     table: TextTable,
     title_keys: np.ndarray,
@@ -257,23 +314,10 @@ def candidate_pairs(
     a title-only entry, and prefix blocks anchored on abstracts that look cut, skip it.
     `signatures` are the papers' `minhash_signatures` when the caller has them already.
     """
-    offsets = table.shingle_offsets
     if signatures is None:
-        signatures = minhash_signatures(table.shingles, offsets)
-    lsh = lsh_pairs(signatures, np.diff(offsets) > 0)
-    titles = pairs_from_keys(title_keys, title_keys != 0)
-    prefixes = _plausible_prefixes(table, anchored_pairs(prefix_keys, has_prefix, table.marked_truncated))
-    log.debug(
-        "near-duplicate candidates: lsh %d, title %d, prefix %d, engine %d",
-        len(lsh),
-        len(titles),
-        len(prefixes),
-        len(extra),
-    )
-    pairs = _unique_pairs(lsh, titles, extra)
-    bare = table.abstract_end == table.abstract_start
-    keep = (estimated_jaccard(signatures, pairs) >= PREFILTER) | bare[pairs[:, 0]] | bare[pairs[:, 1]]
-    return _unique_pairs(pairs[keep], prefixes)
+        signatures = minhash_signatures(table.shingles, table.shingle_offsets)
+    found = text_candidates(table, title_keys, prefix_keys, has_prefix, signatures)
+    return combine_candidates(table, found, extra, signatures)
 
 
 # Thresholds of the exact check, on word 3-shingle sets of folded abstracts.

@@ -80,12 +80,14 @@ from .models import NearDuplicate, Paper, Similarity, SimilarPaper
 from .neardup import (
     PREFIX_TOKENS,
     PairChecker,
+    TextCandidates,
     TextTable,
     Verdict,
-    candidate_pairs,
+    combine_candidates,
     minhash_signatures,
     segment_keys,
     shingle_hashes,
+    text_candidates,
     verify_pairs,
 )
 from .similarity_text import tokenize_corpus
@@ -211,13 +213,28 @@ def find_similarity(papers: Sequence[Paper], *, cache_dir: Path | None = None) -
     """
     # One BLAS/OpenMP thread per caller: the products here are many and small, where
     # threads cost more than they give; the stage runs its own THREADS where it pays.
-    with threadpool_limits(limits=1):
-        return _find_similarity(papers, cache_dir)
+    enabled = gc.isenabled()
+    gc.disable()  # no cycles are made here: collections would only rescan the corpus's objects
+    try:
+        with threadpool_limits(limits=1):
+            return _find_similarity(papers, cache_dir)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        return text.encode("utf-8", "surrogatepass")
 
 
 def _digest(paper: Paper) -> bytes:
-    data = paper.title.encode("utf-8", "surrogatepass") + b"\x00" + paper.abstract.encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=16).digest()
+    h = hashlib.blake2b(_utf8(paper.title), digest_size=16)
+    h.update(b"\x00")
+    h.update(_utf8(paper.abstract))
+    return h.digest()
 
 
 class _Clock:
@@ -246,36 +263,17 @@ def _find_similarity(papers: Sequence[Paper], cache_dir: Path | None) -> Similar
     old = _load_state(cache_dir) if cache_dir is not None else None
     table, token_hashes = build_text_table(ordered, digests, old)
     clock.lap("tokens")
-    fit = fit_rows(ordered)
-    key = _model_key(fit, ids, digests)
-    reuse = _Reuse.make(ids, digests, old, key)
-    if old is not None and key in old.models:
-        vectors = _Vectors(table, old.models[key])
-    else:
-        model, matrix = fit_model(table, fit, key)
-        vectors = _Vectors(table, model, matrix)
-    model = vectors.model
-    clock.lap("model")
-    fit_mask = np.zeros(n, bool)
-    fit_mask[fit] = True
-    short, embedding, probes = shortlists(vectors, reuse, fit_mask, clock)
-    del vectors
-    engine = _engine_pairs(short)
-    clock.lap(f"engine ({len(short.other)} shortlisted)")
-
-    starts, ends = table.title_start, table.title_end
-    abstract_len = table.abstract_end - table.abstract_start
-    title_keys = np.where(ends > starts, segment_keys(table.ids, token_hashes, starts, ends), 0)
-    prefix_end = table.abstract_start + np.minimum(abstract_len, PREFIX_TOKENS)
-    prefix_keys = segment_keys(table.ids, token_hashes, table.abstract_start, prefix_end)
-    signatures = _signatures(table, digests, old)
-    candidates = candidate_pairs(
-        table, title_keys.astype(np.uint64), prefix_keys, abstract_len >= PREFIX_TOKENS, engine, signatures
-    )
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # The near-duplicate candidates from the texts alone are found meanwhile (numpy
+        # releases the GIL there); only the engine's pairs join them at the end.
+        texts = background.submit(_text_candidates, table, token_hashes, digests, old)
+        short, model, embedding, probes = _engine(ordered, ids, digests, table, old, clock)
+        signatures, from_texts = texts.result()
+    clock.lap("near-duplicate candidates of the texts (in the background)")
+    candidates = combine_candidates(table, from_texts, _engine_pairs(short), signatures)
     checker = _CachedChecker(table, digests, old.verdicts if old is not None else {})
     links = verify_pairs(candidates, checker)
     clock.lap(f"near-duplicates ({len(candidates)} candidates, {len(links)} papers linked)")
-
     near: dict[str, tuple[NearDuplicate, ...]] = dict.fromkeys(ids, ())
     for i, found_links in sorted(links.items()):
         found = [NearDuplicate(id=ids[j], score=v.score, kind=v.kind) for j, v in found_links.items()]
@@ -290,7 +288,7 @@ def _find_similarity(papers: Sequence[Paper], cache_dir: Path | None) -> Similar
             hashes=token_hashes,
             tokens=table.ids,
             title_len=table.title_end - table.title_start,
-            abstract_len=abstract_len,
+            abstract_len=table.abstract_end - table.abstract_start,
             signatures=signatures,
             verdicts=checker.verdicts,
             model_key=model.key,
@@ -303,6 +301,44 @@ def _find_similarity(papers: Sequence[Paper], cache_dir: Path | None) -> Similar
         clock.lap("cache written")
     log.info("similarity: %d papers in %.2fs", n, time.perf_counter() - clock.started)
     return Similarity(near_duplicates=near, similar=similar)
+
+
+def _engine(
+    ordered: Sequence[Paper],
+    ids: list[str],
+    digests: list[bytes],
+    table: TextTable,
+    old: _State | None,
+    clock: _Clock,
+) -> tuple[Shortlists, Model, np.ndarray | None, np.ndarray | None]:
+    """The model (fitted, or the cached one) and every paper's shortlist."""
+    fit = fit_rows(ordered)
+    key = _model_key(fit, ids, digests)
+    reuse = _Reuse.make(ids, digests, old, key)
+    if old is not None and key in old.models:
+        vectors = _Vectors(table, old.models[key])
+    else:
+        model, matrix = fit_model(table, fit, key)
+        vectors = _Vectors(table, model, matrix)
+    clock.lap("model")
+    fit_mask = np.zeros(len(ids), bool)
+    fit_mask[fit] = True
+    short, embedding, probes = shortlists(vectors, reuse, fit_mask, clock)
+    return short, vectors.model, embedding, probes
+
+
+def _text_candidates(
+    table: TextTable, token_hashes: np.ndarray, digests: list[bytes], old: _State | None
+) -> tuple[np.ndarray, TextCandidates]:
+    """MinHash signatures and the near-duplicate candidates found from the texts alone."""
+    starts, ends = table.title_start, table.title_end
+    abstract_len = table.abstract_end - table.abstract_start
+    title_keys = np.where(ends > starts, segment_keys(table.ids, token_hashes, starts, ends), 0)
+    prefix_end = table.abstract_start + np.minimum(abstract_len, PREFIX_TOKENS)
+    prefix_keys = segment_keys(table.ids, token_hashes, table.abstract_start, prefix_end)
+    signatures = _signatures(table, digests, old)
+    found = text_candidates(table, title_keys.astype(np.uint64), prefix_keys, abstract_len >= PREFIX_TOKENS, signatures)
+    return signatures, found
 
 
 # --- cache -------------------------------------------------------------------------
@@ -620,23 +656,31 @@ _LOG_TF = np.array([0.0] + [1.0 + math.log(t) for t in range(1, 4096)], np.float
 def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     """TF-IDF rows (sublinear tf, l2 rows) from counts, weights integer / WEIGHT_SCALE.
 
-    Each row depends only on its own counts, bit for bit.
+    Each row depends only on its own counts, bit for bit (rows are done in pieces, to
+    keep the temporaries small).
     """
     n = counts.shape[0]
-    tf = counts.data
-    weights = _LOG_TF[np.minimum(tf, len(_LOG_TF) - 1)]
-    big = tf >= len(_LOG_TF)
-    if big.any():
-        weights[big] = [1.0 + math.log(t) for t in tf[big].tolist()]
-    weights *= idf[counts.indices]
     width = max(len(idf), 1)
-    squares = sp.csr_matrix((weights * weights, counts.indices, counts.indptr), shape=(n, width))
-    norms = np.sqrt(squares @ np.ones(width))  # one sequential sum per row, in column order
-    del squares
-    weights /= np.repeat(norms, np.diff(counts.indptr))
-    weights *= WEIGHT_SCALE
-    np.rint(weights, out=weights)  # integers up to 2^15: products exact in float64
-    return sp.csr_matrix((weights, counts.indices, counts.indptr), shape=(n, width))
+    values = np.empty(len(counts.data), np.float64)
+    indptr = counts.indptr
+    for begin in range(0, n, 16384):
+        end = min(n, begin + 16384)
+        first, last = int(indptr[begin]), int(indptr[end])
+        tf = counts.data[first:last]
+        weights = _LOG_TF[np.minimum(tf, len(_LOG_TF) - 1)]
+        big = tf >= len(_LOG_TF)
+        if big.any():
+            weights[big] = [1.0 + math.log(t) for t in tf[big].tolist()]
+        weights *= idf[counts.indices[first:last]]
+        part_indptr = indptr[begin : end + 1] - first
+        squares = sp.csr_matrix(
+            (weights * weights, counts.indices[first:last], part_indptr), shape=(end - begin, width)
+        )
+        norms = np.sqrt(squares @ np.ones(width))  # one sequential sum per row, in column order
+        weights /= np.repeat(norms, np.diff(part_indptr))
+        weights *= WEIGHT_SCALE
+        values[first:last] = np.rint(weights)  # integers up to 2^15: products exact in float64
+    return sp.csr_matrix((values, counts.indices, counts.indptr), shape=(n, width))
 
 
 def tfidf_matrix(table: TextTable, model: Model, rows: np.ndarray | None = None) -> sp.csr_matrix:
@@ -668,16 +712,29 @@ def fit_model(table: TextTable, rows: np.ndarray, key: bytes = b"") -> tuple[Mod
     idf = np.array([by_df[int(d)] for d in df[chosen].tolist()], np.float64)
     model = Model(key=key, words=[words[int(t)] for t in by_word[chosen].tolist()], idf=idf)
     # Model columns are the chosen ranks, renumbered: the order in each row stays sorted.
+    # The entries of other words are dropped in place, a piece of rows at a time.
     column = np.full(len(by_word), -1, np.int32)
     column[chosen] = np.arange(len(chosen), dtype=np.int32)
-    mapped = column[counts.indices]
-    keep = mapped >= 0
-    kept_before = np.zeros(len(keep) + 1, np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    counts = sp.csr_matrix(
-        (counts.data[keep], mapped[keep], kept_before[counts.indptr]), shape=(counts.shape[0], max(len(chosen), 1))
-    )
-    del mapped, keep, kept_before
+    n = counts.shape[0]
+    data, indices, indptr = counts.data, counts.indices, counts.indptr
+    del counts
+    kept = np.zeros(n + 1, np.int64)
+    for begin in range(0, n, _ROWS_AT_ONCE):
+        end = min(n, begin + _ROWS_AT_ONCE)
+        first, last = int(indptr[begin]), int(indptr[end])
+        mapped = column[indices[first:last]]
+        keep = mapped >= 0
+        before = np.zeros(last - first + 1, np.int64)
+        np.cumsum(keep, out=before[1:])
+        at = int(kept[begin])
+        kept[begin + 1 : end + 1] = at + before[indptr[begin + 1 : end + 1] - first]
+        count = int(before[-1])
+        data[at : at + count] = data[first:last][keep]
+        indices[at : at + count] = mapped[keep]
+    total = int(kept[n])
+    data, indices = data[:total].copy(), indices[:total].copy()
+    counts = sp.csr_matrix((data, indices, kept), shape=(n, max(len(chosen), 1)))
+    del data, indices
     matrix = _weigh(counts, idf)
     if _approximate(k):
         _fit_cells(model, matrix, rows)
@@ -774,28 +831,31 @@ class _Found:
     """
 
     def __init__(self) -> None:
-        self.batches: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.batches: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []
 
     def add(self, rows: np.ndarray, other: np.ndarray, select: np.ndarray, exact: np.ndarray | None = None) -> None:
         if len(rows):
-            known = np.full(len(rows), np.nan) if exact is None else exact.astype(np.float64)
-            self.batches.append((rows.astype(np.int64), other.astype(np.int64), select.astype(np.float64), known))
+            # Compact while many: rows fit int32, and a selection score without an exact
+            # one is an embedding dot product (below 2^24: exact in float32).
+            if exact is None:
+                self.batches.append((rows.astype(np.int32), other.astype(np.int32), select.astype(np.float32), None))
+            else:
+                self.batches.append((rows.astype(np.int32), other.astype(np.int32), select, exact))
 
     def shortlists(self, n: int, threshold: np.ndarray) -> Shortlists:
         """Each row's entries at or above its threshold, by score then row, at most SHORTLIST_CAP."""
 
-        def joined(k: int, dtype: type) -> np.ndarray:
-            return np.concatenate([batch[k] for batch in self.batches]) if self.batches else np.zeros(0, dtype)
-
-        rows, other, select, exact = (
-            joined(0, np.int64),
-            joined(1, np.int64),
-            joined(2, np.float64),
-            joined(3, np.float64),
-        )
-        self.batches.clear()  # free the pieces
-        keep = select >= threshold[rows]
-        rows, other, select, exact = rows[keep], other[keep], select[keep], exact[keep]
+        parts: list[list[np.ndarray]] = [[], [], [], []]
+        while self.batches:  # each batch filtered, then freed: no unfiltered copy of them all
+            rows, other, select, exact = self.batches.pop()
+            keep = select >= threshold[rows]
+            parts[0].append(rows[keep].astype(np.int64))
+            parts[1].append(other[keep].astype(np.int64))
+            parts[2].append(select[keep].astype(np.float64))
+            parts[3].append(np.full(int(keep.sum()), np.nan) if exact is None else exact[keep].astype(np.float64))
+        rows, other, select, exact = (np.concatenate(p) if p else np.zeros(0, np.int64) for p in parts)
+        del parts
+        select, exact = select.astype(np.float64, copy=False), exact.astype(np.float64, copy=False)
         top = int(select.max()) + 1 if len(select) else 1
         other_bits, score_bits = max(1, (n - 1).bit_length()), top.bit_length()
         if max(1, (n - 1).bit_length()) + score_bits + other_bits <= 63:
@@ -895,6 +955,7 @@ def shortlists(
         centres = vectors.model.centres
         assert centres is not None
         _cell_search(found, embedding, probes, len(centres), query, fresh, cached, fit, threshold)
+        embedding = embedding.astype(np.int16)  # integers of at most EMBED_SCALE: what the cache keeps
     if clock:
         clock.lap("search")
     short = found.shortlists(n, threshold)
@@ -904,7 +965,7 @@ def shortlists(
         short.exact[missing] = _dots(vectors, rows, short.other[missing])
     if clock:
         clock.lap(f"exact rescoring of {len(missing)} pairs")
-    return short, None if embedding is None else embedding.astype(np.int16), probes
+    return short, embedding, probes
 
 
 def _exact_search(
@@ -1064,7 +1125,7 @@ def _dots(vectors: _Vectors, rows: np.ndarray, other: np.ndarray) -> np.ndarray:
     matrix, index = vectors.lookup(np.concatenate([rows, other]))
     first, second = index[: len(rows)], index[len(rows) :]
     out = np.zeros(len(rows), np.float64)
-    step = 32768
+    step = 8192  # pairs at once per thread (their gathered rows are the temporaries)
 
     def work(k: int) -> None:
         chunk = slice(k * step, (k + 1) * step)
