@@ -206,11 +206,12 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
     _check_unique(docs)
     parts = _split_parts(docs)
     chunks = _split_title_chunks(parts)
-    payloads: dict[str, Any] = {part.key: _payload(part) for part in parts}
-    hashes = {part.key: _part_hash(payloads[part.key]) for part in parts}
+    # Fingerprints of the inputs, cheap next to building: a rebuild after one day mostly reuses.
+    fingerprints = {part.key: _fingerprints(part) for part in parts}
+    hashes = {part.key: _part_hash(fingerprints[part.key][1]) for part in parts}
     for chunk in chunks:
-        payloads[chunk.key] = _titles_payload(chunk.parts)
-        hashes[chunk.key] = _titles_hash(payloads[chunk.key])
+        hashes[chunk.key] = _titles_hash([fingerprints[part.key][0] for part in chunk.parts])
+    by_key = {chunk.key: chunk for chunk in chunks}
     kinds = {chunk.key: "titles" for chunk in chunks} | {part.key: "part" for part in parts}
     sizes = {chunk.key: chunk.count for chunk in chunks} | {part.key: len(part.docs) for part in parts}
     keys = [chunk.key for chunk in chunks] + [part.key for part in parts]
@@ -226,7 +227,13 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
 
     # Biggest tasks first, so that the workers finish at about the same time.
     order = sorted(todo, key=lambda key: -sizes[key])
-    tasks: list[tuple[str, Any]] = [(kinds[key], payloads[key]) for key in order]
+    part_by_key = {part.key: part for part in parts}
+    tasks: list[tuple[str, Any]] = [
+        ("titles", _titles_payload(by_key[key].parts))
+        if kinds[key] == "titles"
+        else ("part", _payload(part_by_key[key]))
+        for key in order
+    ]
     if workers > 1 and len(todo) > 1:
         method = _start_method()
         context = multiprocessing.get_context(method)
@@ -282,7 +289,8 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
                 "size": sum(len(data) for data in contents[chunk.key]),
             }
         )
-    files[MANIFEST_PATH] = _dump(_manifest(docs, manifest_parts, manifest_titles))
+    ordered = [doc for part in parts for doc in part.docs]  # the parts hold every doc, in `_doc_order`
+    files[MANIFEST_PATH] = _dump(_manifest(ordered, manifest_parts, manifest_titles))
     built = tuple(todo)
     # Title chunks counted as parts, so built + reused == parts (generator/bench/worker.py reads this).
     log.info("search: %d docs in %d parts (%d built, %d reused)", len(docs), len(keys), len(built), len(reused))
@@ -326,15 +334,17 @@ def _doc_order(doc: SearchDoc) -> tuple[int, str]:
 
 def _split_parts(docs: Sequence[SearchDoc]) -> list[_Part]:
     """Parts newest first: a month each (split by whole days past MAX_PART_DOCS), then undated."""
-    months: dict[str, list[SearchDoc]] = {}
+    by_month: dict[tuple[int, int], list[SearchDoc]] = {}
     undated: list[SearchDoc] = []
     for doc in docs:
         if doc.date is None:
             undated.append(doc)
         else:
-            months.setdefault(doc.date.strftime("%Y-%m"), []).append(doc)
+            by_month.setdefault((doc.date.year, doc.date.month), []).append(doc)
+    # Keyed by strftime once per month (not per doc), newest first.
+    months = {dt.date(y, m, 1).strftime("%Y-%m"): by_month[y, m] for y, m in sorted(by_month, reverse=True)}
     parts: list[_Part] = []
-    for month in sorted(months, reverse=True):
+    for month in months:
         month_docs = sorted(months[month], key=_doc_order)
         if len(month_docs) <= MAX_PART_DOCS:
             parts.append(_Part(month, tuple(month_docs)))
@@ -412,9 +422,30 @@ def _payload(part: _Part) -> list[tuple[str, str, str, str | None, str, list[str
     ]
 
 
-def _part_hash(payload: list[tuple[str, str, str, str | None, str, list[str]]]) -> str:
-    """Hash of everything that decides a part's bytes (its `_payload`); the cache key."""
-    material = [FORMAT_VERSION, lunr_package.__VERSION__, _FIELDS, EXCERPT_CHARS, payload]
+def _fingerprints(part: _Part) -> tuple[str, str]:
+    """Digests of a part's docs: of everything its `_payload` holds, and of what `_titles_payload` takes of it.
+
+    Each digest covers the strings one after the other and their lengths, so no two inputs
+    share one; a doc's slugs are preceded by their number.
+    """
+    titles: list[str] = []
+    rest: list[str] = []
+    for d in part.docs:
+        titles += (d.title, d.url, d.date.isoformat() if d.date else "-", str(len(d.topic_slugs)), *d.topic_slugs)
+        rest += (d.abstract, " ".join(d.topics))
+    return _digest(titles), _digest([_digest(titles), *rest])
+
+
+def _digest(strings: list[str]) -> str:
+    lengths = np.fromiter(map(len, strings), np.int64, len(strings))
+    h = hashlib.sha256(lengths.tobytes())
+    h.update("".join(strings).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def _part_hash(fingerprint: str) -> str:
+    """Hash of everything that decides a part's bytes (its `_payload`, by `_fingerprints`); the cache key."""
+    material = [FORMAT_VERSION, lunr_package.__VERSION__, _FIELDS, EXCERPT_CHARS, fingerprint]
     return hashlib.sha256(_dump(material)).hexdigest()
 
 
@@ -430,9 +461,9 @@ def _titles_payload(parts: Sequence[_Part]) -> _TitlesPayload:
     ]
 
 
-def _titles_hash(payload: _TitlesPayload) -> str:
-    """Hash of everything that decides a title chunk's bytes; the cache key."""
-    material = [FORMAT_VERSION, lunr_package.__VERSION__, TITLES_KEY, _TITLE_FIELDS, payload]
+def _titles_hash(fingerprints: list[str]) -> str:
+    """Hash of everything that decides a title chunk's bytes (its parts' title fingerprints in order); the cache key."""
+    material = [FORMAT_VERSION, lunr_package.__VERSION__, TITLES_KEY, _TITLE_FIELDS, fingerprints]
     return hashlib.sha256(_dump(material)).hexdigest()
 
 
@@ -823,8 +854,9 @@ def _score_texts(values: np.ndarray) -> np.ndarray:
 
 
 def _manifest(docs: Sequence[SearchDoc], parts: list[dict[str, Any]], titles: list[dict[str, Any]]) -> dict[str, Any]:
+    """The manifest; `docs` in `_doc_order` (a topic's name is the one of its first doc in that order)."""
     names: dict[str, str] = {}
-    for doc in sorted(docs, key=_doc_order):
+    for doc in docs:
         for name, slug in zip(doc.topics, doc.topic_slugs, strict=True):
             names.setdefault(slug, name)
     topics = sorted(([slug, name] for slug, name in names.items()), key=lambda t: (t[1].casefold(), t[0]))

@@ -267,6 +267,29 @@ def test_cache_rebuilds_only_the_changed_part(docs: list[SearchDoc], tmp_path: P
     assert fourth.files == build_search_files(edited, workers=1)
 
 
+@pytest.mark.parametrize(
+    ("change", "titles_too"),
+    [
+        ({"title": "A Solvable Model of Neural Scaling Law"}, True),
+        ({"url": "papers/elsewhere/"}, True),
+        ({"date": dt.date(2025, 5, 28)}, True),
+        ({"topic_slugs": ("llm", "x"), "topics": ("Large Language Models", "X")}, True),
+        ({"topic_slugs": ("vision",)}, True),
+        ({"abstract": "Power laws in parameters!"}, False),
+        ({"topics": ("Large Language Model",)}, False),
+    ],
+)
+def test_any_input_change_rebuilds_its_parts(
+    docs: list[SearchDoc], tmp_path: Path, change: dict[str, Any], titles_too: bool
+) -> None:
+    cache = tmp_path / "cache"
+    build_search_parts(docs, cache_dir=cache, workers=1)
+    changed = [dataclasses.replace(docs[0], **change), *docs[1:]]
+    result = build_search_parts(changed, cache_dir=cache, workers=1)
+    assert result.built == (("titles-2025-03-01",) if titles_too else ()) + ("2025-05",)
+    assert result.files == build_search_files(changed, workers=1)
+
+
 def test_big_month_splits_by_whole_days(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search, "MAX_PART_DOCS", 3)
     docs = [make_doc(i, f"Paper {i}", date=dt.date(2025, 6, 1 + i // 2)) for i in range(8)]
