@@ -538,7 +538,11 @@ def build_text_table(
         source_start = np.zeros(n, np.int64)
         source_start[hit] = old_starts[found[hit]]
         source_start[missing] = new_offsets[0:-1:2] + len(old.tokens)
-        ids = _gather(np.concatenate([old.tokens, tokens.ids]).astype(np.int32), source_start, lengths)
+        if len(missing) == 0 and np.array_equal(found, np.arange(len(old.ids))):
+            ids = old.tokens  # the same papers as last time
+        else:
+            source = np.concatenate([old.tokens, tokens.ids]).astype(np.int32) if len(missing) else old.tokens
+            ids = _gather(source, source_start, lengths)
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     title_start = offsets[:-1]
