@@ -31,6 +31,7 @@ from .topics import assign_topics
 from .writers import (
     CacheEntry,
     PageCache,
+    PageEntry,
     RenderedPage,
     TreeWriter,
     WriteStats,
@@ -149,7 +150,8 @@ def fork_is_safe() -> bool:
 _JOB: tuple[list[KeyedPage], BuildOptions, TreeWriter, PageCache | None] | None = None
 """What forked page workers inherit (set just before the pool forks them)."""
 
-WorkerResult = tuple[tuple[dict[str, str], int, int], dict[str, RenderedPage], dict[str, CacheEntry]]
+WriterPart = tuple[dict[str, str], dict[str, PageEntry], int, int]
+WorkerResult = tuple[WriterPart, dict[str, RenderedPage], dict[str, CacheEntry]]
 
 
 def _render_range(bounds: tuple[int, int]) -> WorkerResult:

@@ -232,8 +232,11 @@ def bench_corpus(n: int, out_dir: Path, seed: int, overwrite: bool) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--search-latency/--no-search-latency", default=False, show_default=True,
               help="Time the first search result in chromium at the largest full size.")  # fmt: skip
+@click.option("--rebuild-papers", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Papers in the day added before the rebuild (0: no rebuild).")  # fmt: skip
 def bench_run(config_file: str, sizes: tuple[int, ...], generator_only_sizes: tuple[int, ...],
-              json_out: Path | None, work: Path | None, seed: int, search_latency: bool) -> None:  # fmt: skip
+              json_out: Path | None, work: Path | None, seed: int, search_latency: bool,
+              rebuild_papers: int) -> None:  # fmt: skip
     """Build synthetic digests and plain Material sites; print timings, memory and targets."""
     import json
     import tempfile
@@ -248,6 +251,7 @@ def bench_run(config_file: str, sizes: tuple[int, ...], generator_only_sizes: tu
     options = BenchOptions(
         repo=repo, work=folder.resolve(), sizes=sizes, generator_only_sizes=generator_only_sizes,
         search_latency=search_latency, seed=seed, say=lambda line: click.echo(line, err=True),
+        rebuild_papers=rebuild_papers,
     )  # fmt: skip
     try:
         result = run_bench(options)

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from .build import GenerateResult, StageTimer, generate
 from .config import BuildOptions, DigestConfig, build_options
 from .errors import DigestError, Problem
-from .writers import RenderedPage, finish_tree, restore_tree
+from .writers import PACK_DIR, RenderedPage, finish_tree, restore_tree
 
 # Under "mkdocs." so that MkDocs counts our warnings and `--strict` fails on them.
 log = logging.getLogger("mkdocs.plugins.paper_digest")
@@ -126,8 +126,10 @@ class DigestPlugin(BasePlugin[DigestConfig]):
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
         assert self.result is not None
         root = self.result.tree
-        for src_uri in self.result.stats.files:  # the writer's manifest: no directory walk
-            path = root / src_uri
+        packed = self.result.stats.pages
+        for src_uri in self.result.stats.files:  # the writer's index: no directory walk
+            # A page's "source" is its pack: GeneratedPage never reads it as a file (see on_pre_page).
+            path = root / PACK_DIR / packed[src_uri][0] if src_uri in packed else root / src_uri
             existing = files.get_file_from_path(src_uri)
             if existing is not None:
                 log.warning("paper-digest: %s in docs_dir is replaced by the generated page", src_uri)
@@ -149,13 +151,16 @@ class DigestPlugin(BasePlugin[DigestConfig]):
     def on_pre_page(self, page: Page, *, config: MkDocsConfig, files: Files) -> Page:
         result = self.result
         rendered = result.pages.get(page.file.src_uri) if result is not None else None
-        source = page.file.abs_src_path
-        if result is not None and rendered is not None and source and Path(source).is_relative_to(result.tree):
+        where = result.stats.pages.get(page.file.src_uri) if result is not None else None
+        if result is not None and rendered is not None and where is not None and page.file.generated_by:
             # The page MkDocs made for our generated file: same object, our read/render.
             page.__class__ = GeneratedPage
             assert isinstance(page, GeneratedPage)
             page.generated = rendered
-            page.generated_html = Path(source).read_bytes()[rendered.body_start :].decode("utf-8")
+            name, offset, length = where
+            with (result.tree / PACK_DIR / name).open("rb") as handle:
+                handle.seek(offset + rendered.body_start)
+                page.generated_html = handle.read(length - rendered.body_start).decode("utf-8")
         return page
 
     def on_page_markdown(self, markdown: str, **kwargs: Any) -> str:

@@ -30,7 +30,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path]:
     result = CliRunner().invoke(
         main,
         ["bench", "run", "-f", str(ROOT / "mkdocs.yml"), "--sizes", "200", "--generator-only-sizes", "500",
-         "--work", str(work / "work"), "--json", str(out), "--no-search-latency"],
+         "--work", str(work / "work"), "--json", str(out), "--no-search-latency", "--rebuild-papers", "20"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return json.loads(out.read_text("utf-8")), result.output, work / "work"
@@ -61,11 +61,13 @@ def test_full_build_fields(bench: tuple[dict, str, Path]) -> None:
 def test_rebuild_reuses_work(bench: tuple[dict, str, Path]) -> None:
     data, _, _ = bench
     rebuild = data["full"]["200"]["rebuild"]
-    assert rebuild["papers"] >= 300  # the added day's 100 papers are in
+    assert rebuild["papers"] >= 220  # the added day's 20 papers are in
     assert rebuild["digest_work_s"] > 0 and rebuild["digest_share_of_plain"] > 0
     assert set(rebuild["plugin_s"]) >= {"on_pre_build", "on_files"}
     write = rebuild["write"]
-    assert write["written"] > 100 and write["unchanged"] > 0  # new papers written, some pages carried over
+    # The new papers' pages written; with no model step crossed (200 -> 220 papers), the pages of
+    # papers whose similar papers, topics and appearances did not change are carried over.
+    assert write["written"] >= 20 and write["unchanged"] > 50
     assert rebuild["search_parts"]["reused"] + rebuild["search_parts"]["built"] == rebuild["search_parts"]["parts"]
 
 

@@ -18,6 +18,7 @@ from test_site import links_of
 
 from generator.pages import page_url, relative_url
 from generator.plugin import GeneratedPage, toc_tokens
+from generator.writers import read_tree
 
 HERE = Path(__file__).resolve().parent
 
@@ -112,7 +113,7 @@ def test_toc_tokens_nest_like_markdown() -> None:
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return read_tree(root)
 
 
 def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,7 +144,7 @@ def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, mon
     assert pools == [2]  # the pages were rendered by two forked workers
     assert _tree_bytes(parallel.tree) == _tree_bytes(serial.tree)
     assert parallel.pages == serial.pages
-    assert parallel.stats.written == serial.stats.written == len(_tree_bytes(serial.tree)) - 1  # + manifest
+    assert parallel.stats.written == serial.stats.written == len(_tree_bytes(serial.tree))
 
 
 def test_unchanged_pages_are_carried_over_and_the_result_equals_a_cold_build(
@@ -237,3 +238,38 @@ def test_topic_archive_pages_keep_their_papers_when_a_day_is_added(tmp_path: Pat
     after = build()
     for rel, data in archives.items():
         assert listed(after[rel]) == listed(data), rel
+
+
+def test_packed_pages_are_carried_over_by_link_and_sparse_packs_compacted(tmp_path: Path) -> None:
+    from generator.writers import PACK_DIR, TreeWriter, _digest
+
+    def build(pages: dict[str, bytes], reuse: dict[str, str]) -> tuple[Any, dict[str, str]]:
+        writer = TreeWriter(tmp_path)
+        digests = {}
+        for rel, data in pages.items():
+            digests[rel] = writer.write_page(rel, data)
+        for rel, digest in reuse.items():
+            assert writer.reuse_page(rel, digest)
+        writer.write("papers.json", b"{}")
+        return writer.commit(), digests
+
+    first_pages = {f"papers/p{i}.md": f"page {i}\n".encode() * 50 for i in range(10)}
+    first, digests = build(first_pages, {})
+    assert first.written == 11 and len(list((first.root / PACK_DIR).iterdir())) == 1
+    (old_pack,) = (first.root / PACK_DIR).iterdir()
+
+    # Eight of ten pages unchanged (carried over, the pack hard-linked), two rewritten.
+    changed = {"papers/p0.md": b"new 0\n", "papers/p1.md": b"new 1\n"}
+    kept = {rel: digests[rel] for rel in first_pages if rel not in changed}
+    second, _ = build(changed, kept)
+    assert (second.written, second.unchanged) == (2, 9)
+    assert (second.root / PACK_DIR / old_pack.name).stat().st_ino == old_pack.stat().st_ino
+    assert read_tree(second.root) == {**first_pages, **changed, "papers.json": b"{}"}
+
+    # Now only one of the old pack's pages is still live: the pack is compacted away.
+    third_changed = {f"papers/p{i}.md": f"third {i}\n".encode() for i in range(2, 10) if i != 5}
+    still = {"papers/p5.md": digests["papers/p5.md"], **{rel: _digest(data) for rel, data in changed.items()}}
+    third, _ = build(third_changed, still)
+    assert not (third.root / PACK_DIR / old_pack.name).exists()
+    assert read_tree(third.root) == {**first_pages, **changed, **third_changed, "papers.json": b"{}"}
+    assert third.pages["papers/p5.md"][0] != old_pack.name

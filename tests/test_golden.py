@@ -14,6 +14,7 @@ from pathlib import Path
 
 from generator.build import StageTimer, generate
 from generator.config import BuildOptions
+from generator.writers import read_tree
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
@@ -23,9 +24,9 @@ COMPARED_NAMES = ("papers.json",)
 
 def _tree(root: Path) -> dict[str, bytes]:
     return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and (p.suffix in COMPARED or p.name in COMPARED_NAMES)
+        rel: data
+        for rel, data in read_tree(root).items()
+        if Path(rel).suffix in COMPARED or Path(rel).name in COMPARED_NAMES
     }
 
 
@@ -44,7 +45,11 @@ def test_fixture_corpus_matches_golden_tree(tmp_path: Path) -> None:
         for rel, data in produced.items():
             (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
             (GOLDEN / rel).write_bytes(data)
-    expected = _tree(GOLDEN)
+    expected = {
+        p.relative_to(GOLDEN).as_posix(): p.read_bytes()
+        for p in sorted(GOLDEN.rglob("*"))
+        if p.is_file() and (p.suffix in COMPARED or p.name in COMPARED_NAMES)
+    }
     assert sorted(produced) == sorted(expected)
     for rel in expected:
         assert produced[rel].decode() == expected[rel].decode(), rel

@@ -25,6 +25,7 @@ from conftest import ROOT, copy_project
 
 from generator.models import Listing, RawRecord
 from generator.records import merge_records
+from generator.writers import read_tree
 
 EXTRA = Path(__file__).parent / "fixtures" / "extra"
 SEEDS = sorted((ROOT / "content" / "sources").iterdir())
@@ -73,8 +74,7 @@ def site_files(site: Path) -> dict[str, bytes]:
 
 
 def tree_files(project: Path) -> dict[str, bytes]:
-    tree = project / ".paper-digest" / "generated"
-    return {p.relative_to(tree).as_posix(): p.read_bytes() for p in sorted(tree.rglob("*")) if p.is_file()}
+    return read_tree(project / ".paper-digest" / "generated")
 
 
 def assert_same_files(first: dict[str, bytes], second: dict[str, bytes]) -> None:
