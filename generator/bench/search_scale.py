@@ -155,10 +155,11 @@ def _newest_part_mb(manifest: dict[str, Any], files: dict[str, bytes]) -> float 
 
 
 def _titles_part_mb(manifest: dict[str, Any], files: dict[str, bytes]) -> float | None:
-    titles = manifest.get("titles")
-    if not titles:
+    """Size of the title chunks together (MB)."""
+    chunks = manifest.get("title_parts") or []
+    if not chunks:
         return None
-    return round(sum(len(files[titles[k]]) for k in ("index", "docs")) / 1e6, 2)
+    return round(sum(len(files[chunk[k]]) for chunk in chunks for k in ("index", "docs")) / 1e6, 2)
 
 
 def pick_queries(docs: Sequence[Any]) -> list[Query]:
@@ -332,7 +333,7 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
             f"peak RSS {r['peak_rss_mb']} MB (largest worker {r['peak_rss_mb_largest_worker']} MB), "
             f"{r['search_files']} files / {r['parts']} parts, {r['search_mb']} MB, largest "
             f"{r['largest_file_mb']} MB ({r['largest_file']}), newest part {r['newest_part_mb']} MB, "
-            f"titles part {r.get('titles_part_mb')} MB{verdict}"
+            f"title chunks {r.get('titles_part_mb')} MB{verdict}"
         )
         lines.append(f"  {'query':<22} {'typed':<34} {'first median [range] s':<26} {'paper itself':<24} load1")
         for row in r["latency"]:
