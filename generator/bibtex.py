@@ -325,20 +325,24 @@ def bibtex_entry(paper: Paper, *, url: str, key: str | None = None) -> str:
 
 
 def bibtex_file(
-    papers: Iterable[Paper], url_for: Callable[[Paper], str], entry: Callable[..., str] | None = None
+    papers: Iterable[Paper],
+    url_for: Callable[[Paper], str],
+    entry: Callable[..., str] | None = None,
+    key_for: Callable[[Paper], str] | None = None,
 ) -> str:
     """The whole digest as one BibTeX file: entries sorted by paper id, keys made unique.
 
     When two papers would get the same key, the later ones (by id) get `a`, `b`, ... appended.
     The output depends only on the papers and `url_for`. `entry` makes one entry, called like
-    `bibtex_entry` (a caller may pass a cached version of it).
+    `bibtex_entry`, and `key_for` the base key, like `bibtex_key` (a caller may pass cached versions).
     """
     entry = entry or bibtex_entry
+    key_for = key_for or bibtex_key
     ordered = sorted(papers, key=lambda paper: paper.id)
     used: set[str] = set()
     entries = []
     for paper in ordered:
-        key = base = bibtex_key(paper)
+        key = base = key_for(paper)
         n = 0
         while key in used:
             key = base + _letters(n)

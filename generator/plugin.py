@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import mmap
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,8 @@ class DigestPlugin(BasePlugin[DigestConfig]):
         self._tree_settled = True
         """False while the generated tree of this build may still have to be undone."""
         self._built = False
+        self._packs: dict[str, mmap.mmap] = {}
+        """The page packs of this build's tree, mapped while MkDocs reads the pages."""
         self._progress: tqdm | None = None
         """On a terminal: MkDocs' page passes (Markdown, then HTML), the long silent part of a build."""
 
@@ -158,9 +161,11 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             assert isinstance(page, GeneratedPage)
             page.generated = rendered
             name, offset, length = where
-            with (result.tree / PACK_DIR / name).open("rb") as handle:
-                handle.seek(offset + rendered.body_start)
-                page.generated_html = handle.read(length - rendered.body_start).decode("utf-8")
+            pack = self._packs.get(name)
+            if pack is None:
+                with (result.tree / PACK_DIR / name).open("rb") as handle:
+                    pack = self._packs[name] = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            page.generated_html = pack[offset + rendered.body_start : offset + length].decode("utf-8")
         return page
 
     def on_page_markdown(self, markdown: str, **kwargs: Any) -> str:
@@ -173,6 +178,11 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             self._progress.update()
         return output
 
+    def _close_packs(self) -> None:
+        for pack in self._packs.values():
+            pack.close()
+        self._packs = {}
+
     def _close_progress(self) -> None:
         if self._progress is not None:
             self._progress.close()
@@ -180,15 +190,18 @@ class DigestPlugin(BasePlugin[DigestConfig]):
 
     def on_post_build(self, config: MkDocsConfig) -> None:
         self._close_progress()
+        self._close_packs()
         self._built = True
 
     def on_build_error(self, error: Exception) -> None:
         # MkDocs failed (or `--strict` aborted) after the generator swapped its new tree in.
         self._close_progress()
+        self._close_packs()
         self.restore_tree()
 
     def on_shutdown(self) -> None:
         # End of `mkdocs build`/`serve`; a KeyboardInterrupt reaches here without on_build_error.
+        self._close_packs()
         self._settle_tree()
 
     def _settle_tree(self) -> None:

@@ -35,12 +35,12 @@ import jinja2
 from markdown.extensions.toc import slugify, unique
 from markupsafe import Markup
 
-from .bibtex import bibtex_entry, bibtex_file
+from .bibtex import bibtex_entry, bibtex_file, bibtex_key
 from .config import BuildOptions
 from .escaping import escape_attribute, escape_text, front_matter_value
 from .feeds import absolute_url, entries_in_topic, latest_entries, make_feeds
 from .models import Corpus, Paper, Topics
-from .pages import KeyedPage, PageSpec, content_key, relative_url
+from .pages import KeyedPage, PageSpec, relative_url
 from .search import SearchDoc, build_search_files
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class PageCache:
     or stale file is ignored. It is saved after the new tree is swapped in.
     """
 
-    VERSION = 2
+    VERSION = 3
     FILE = "pages.pickle"
 
     def __init__(self, cache_dir: Path, settings: str) -> None:
@@ -185,9 +185,9 @@ class PageCache:
         self.settings = settings
         self.previous: dict[str, CacheEntry] = {}
         self.current: dict[str, CacheEntry] = {}
-        self.previous_bib: dict[str, tuple[str, str]] = {}
-        """BibTeX entries of `papers.bib` by paper id: (digest of paper, URL and key; entry)."""
-        self.current_bib: dict[str, tuple[str, str]] = {}
+        self.previous_bib: dict[str, tuple[Any, ...]] = {}
+        """BibTeX of `papers.bib` by paper id: (what the entry is made of, base key, key, entry)."""
+        self.current_bib: dict[str, tuple[Any, ...]] = {}
         try:
             with self.path.open("rb") as handle:
                 stored = pickle.load(handle)  # our own file in our cache dir
@@ -335,19 +335,34 @@ def feed_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
 
 
 def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = None) -> bytes:
-    """`papers.bib`: a BibTeX entry per paper (entries of unchanged papers reused from `cache`)."""
-    entry = bibtex_entry
-    if cache is not None:
+    """`papers.bib`: a BibTeX entry per paper (keys and entries of unchanged papers reused from `cache`)."""
 
-        def entry(paper: Paper, *, url: str, key: str | None = None) -> str:
-            assert cache is not None
-            digest = content_key((paper, url, key))
-            hit = cache.previous_bib.get(paper.id)
-            text = hit[1] if hit is not None and hit[0] == digest else bibtex_entry(paper, url=url, key=key)
-            cache.current_bib[paper.id] = (digest, text)
-            return text
+    def url_for(paper: Paper) -> str:
+        return absolute_url(options.site_url, paper.path)
 
-    return bibtex_file(corpus.papers, lambda paper: absolute_url(options.site_url, paper.path), entry).encode("utf-8")
+    if cache is None:
+        return bibtex_file(corpus.papers, url_for).encode("utf-8")
+
+    def fingerprint(paper: Paper) -> tuple[Any, ...]:
+        # Everything an entry is made of (bibtex.py: title, authors, first date, arXiv id, URL).
+        return (paper.id, paper.title, paper.authors, paper.first_date, paper.arxiv_id, url_for(paper))
+
+    fingerprints = {paper.id: fingerprint(paper) for paper in corpus.papers}
+
+    def key_for(paper: Paper) -> str:
+        hit = cache.previous_bib.get(paper.id)
+        if hit is not None and hit[0] == fingerprints[paper.id]:
+            return str(hit[1])
+        return bibtex_key(paper)
+
+    def entry(paper: Paper, *, url: str, key: str | None = None) -> str:
+        hit = cache.previous_bib.get(paper.id)
+        fp = fingerprints[paper.id]
+        text = hit[3] if hit is not None and hit[0] == fp and hit[2] == key else bibtex_entry(paper, url=url, key=key)
+        cache.current_bib[paper.id] = (fp, key_for(paper), key, text)
+        return text
+
+    return bibtex_file(corpus.papers, url_for, entry, key_for).encode("utf-8")
 
 
 def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:
