@@ -116,7 +116,7 @@ def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple
     """Read, merge, date, compare and classify: the whole corpus, without writing anything."""
     timer = timer or StageTimer(show_progress=False)
     with timer.stage("read"), gc_paused():
-        listings, problems = read_sources(list(options.sources))
+        listings, problems = read_sources(list(options.sources), options.cache_dir / "read-cache")
     with timer.stage("merge"), gc_paused():
         dates, date_problems = resolve_dates(listings, options.settings, options.year)
         papers, merge_problems = merge_records(listings, dates)

@@ -149,6 +149,7 @@ class PageBuilder:
         directory_urls: bool = True,
     ) -> None:
         self.corpus = corpus
+        self._item_keys: dict[str, tuple[Any, ...]] = {}
         self.site_name = site_name
         self.directory_urls = directory_urls
         self.page_size = page_size
@@ -300,32 +301,50 @@ class PageBuilder:
             raise ValueError(f"unknown page group {group.kind!r}")
 
     def paper_key(self, paper: Paper) -> str:
-        """Everything a paper's page shows: the paper, its topics, duplicates, similar papers, listings."""
+        """Everything a paper's page shows: the paper, its topics, duplicates, similar papers, listings.
+
+        Built from plain tuples (their repr is computed in C; a dataclass repr is not).
+        """
         sim = self.corpus.similarity
+        papers = self.papers
         near = [
-            (n, self.papers[n.id].title, self.papers[n.id].last_date)
+            (n.id, n.score, n.kind, papers[n.id].title, papers[n.id].last_date)
             for n in sim.near_duplicates.get(paper.id, ())
-            if n.id in self.papers
+            if n.id in papers
         ]
         similar = [
-            (s, self.papers[s.id].title)
+            (s.id, s.score, papers[s.id].title)
             for s in sim.similar.get(paper.id, ())[: self.similar_count]
-            if s.id in self.papers
+            if s.id in papers
         ]
-        sources = [self.sources.get(a.source) for a in paper.appearances]
-        return content_key(
-            ("paper", paper, self._topic_key(paper), near, similar, [(s.title, s.slug) if s else None for s in sources])
-        )
+        appearances = []
+        for a in paper.appearances:
+            source = self.sources.get(a.source)
+            appearances.append(
+                (
+                    a.source,
+                    a.date,
+                    a.position,
+                    a.line,
+                    source.title if source else None,
+                    source.slug if source else None,
+                )
+            )
+        fields = (paper.id, paper.title, paper.abstract, paper.arxiv_id, paper.url, paper.authors)
+        return content_key(("paper", fields, appearances, self._topic_key(paper), near, similar))
 
     def item_key(self, paper: Paper) -> tuple[Any, ...]:
         """Everything a listing entry of the paper shows."""
-        return (
-            paper.id,
-            paper.title,
-            paper.last_date,
-            self._topic_key(paper),
-            bool(self.corpus.similarity.near_duplicates.get(paper.id)),
-        )
+        key = self._item_keys.get(paper.id)
+        if key is None:
+            key = self._item_keys[paper.id] = (
+                paper.id,
+                paper.title,
+                paper.last_date,
+                self._topic_key(paper),
+                bool(self.corpus.similarity.near_duplicates.get(paper.id)),
+            )
+        return key
 
     def _topic_key(self, paper: Paper) -> tuple[Any, ...]:
         return tuple(

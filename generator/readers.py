@@ -9,8 +9,11 @@ entry is skipped or kept with a warning, never shifting the entries that follow.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
+import os
+import pickle
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -456,14 +459,36 @@ def find_source_files(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], li
     return sorted(((path, name) for name, path in found.items()), key=lambda pair: pair[1]), problems
 
 
-def read_sources(paths: Sequence[Path]) -> tuple[list[Listing], list[Problem]]:
-    """Read every source file under `paths`; a file that cannot be read is reported and skipped."""
+READ_CACHE_VERSION = 1
+"""Bumped whenever a reader's output for the same bytes changes; invalidates cached listings."""
+
+
+def read_sources(paths: Sequence[Path], cache_dir: Path | None = None) -> tuple[list[Listing], list[Problem]]:
+    """Read every source file under `paths`; a file that cannot be read is reported and skipped.
+
+    With `cache_dir`, a file whose path, name and bytes were read before is not parsed again:
+    its listing and problems come from `cache_dir/<digest>.pickle` (files no longer read are
+    removed; a damaged cache file is ignored).
+    """
     files, problems = find_source_files(paths)
     listings: list[Listing] = []
+    used: set[str] = set()
     for path, name in files:
         reader = READERS[path.suffix.lower()]
         try:
-            listing, found = reader.read(path, name)
+            cached = None
+            if cache_dir is not None:
+                digest = hashlib.blake2b(
+                    repr((READ_CACHE_VERSION, str(path), name)).encode() + path.read_bytes(), digest_size=16
+                ).hexdigest()
+                used.add(digest)
+                cached = _read_cached(cache_dir / f"{digest}.pickle")
+            if cached is not None:
+                listing, found = cached
+            else:
+                listing, found = reader.read(path, name)
+                if cache_dir is not None:
+                    _write_cached(cache_dir / f"{digest}.pickle", (listing, found))
         except SourceError as exc:
             problems.append(Problem("error", exc.path, exc.line, f"{exc.message}; file skipped"))
             continue
@@ -472,4 +497,32 @@ def read_sources(paths: Sequence[Path]) -> tuple[list[Listing], list[Problem]]:
             continue
         listings.append(listing)
         problems.extend(found)
+    if cache_dir is not None and cache_dir.is_dir():
+        for stale in cache_dir.glob("*.pickle"):
+            if stale.stem not in used:
+                stale.unlink(missing_ok=True)
     return listings, problems
+
+
+def _read_cached(path: Path) -> tuple[Listing, list[Problem]] | None:
+    try:
+        with path.open("rb") as handle:
+            value = pickle.load(handle)  # our own file in our cache dir
+    except FileNotFoundError:
+        return None
+    except Exception:  # a damaged cache file only costs a parse
+        return None
+    if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Listing)):
+        return None
+    return value[0], list(value[1])
+
+
+def _write_cached(path: Path, value: tuple[Listing, list[Problem]]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("paper-digest: cannot write the read cache %s: %s", path, exc)

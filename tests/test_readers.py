@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,23 @@ def test_invalid_yaml_names_line(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as info:
         read(tmp_path, "r.yaml", "- title: a\n  abstract: b\n- title: [unclosed\n")
     assert info.value.line is not None and "invalid YAML" in info.value.message
+
+
+def test_read_cache_gives_the_same_listings_and_notices_changes(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "mini", sources)
+    cache = tmp_path / "cache"
+    cold = read_sources([sources])
+    first = read_sources([sources], cache)
+    assert first == cold and len(list(cache.glob("*.pickle"))) == 2
+    assert read_sources([sources], cache) == cold  # from the cache
+    # A changed file is parsed again; the cache entry of its old bytes is dropped.
+    listing = sources / "2025-01-02.txt"
+    listing.write_text(listing.read_text("utf-8").replace("Neural Theorem", "Neural Theorem!"), "utf-8")
+    changed = read_sources([sources], cache)
+    assert changed == read_sources([sources]) and changed != cold
+    assert len(list(cache.glob("*.pickle"))) == 2
+    # A damaged cache file is ignored.
+    for path in cache.glob("*.pickle"):
+        path.write_bytes(b"junk")
+    assert read_sources([sources], cache) == changed
