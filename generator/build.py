@@ -234,7 +234,7 @@ def generate(options: BuildOptions, timer: StageTimer | None = None, *, commit: 
     except BaseException:
         writer.abort()  # nothing was swapped in: the previous tree stays current
         raise
-    with timer.stage("writing"):
+    with timer.stage("writing"), gc_paused():
         if not commit:
             writer.abort()
             stats = WriteStats(writer.root, writer.written, writer.unchanged, 0)
