@@ -254,7 +254,7 @@ def render_keyed(
             cache.current[page.path] = (page.key, digest, result)
 
 
-def papers_json(corpus: Corpus) -> bytes:
+def papers_json(corpus: Corpus) -> bytearray:
     """`papers.json`: every paper with its appearances, topics, near-duplicates and similar papers.
 
     One paper per line, written by json's C encoder (an indented dump uses the pure-Python one,
@@ -263,8 +263,8 @@ def papers_json(corpus: Corpus) -> bytes:
     """
     sim = corpus.similarity
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    chunks: list[bytes] = []
-    for paper in sorted(corpus.papers, key=lambda p: p.id):
+    out = bytearray(b'{"papers":[\n')  # grown in place: a list of chunks and their join held it twice
+    for number, paper in enumerate(sorted(corpus.papers, key=lambda p: p.id)):
         entry = {
             "id": paper.id,
             "title": paper.title,
@@ -288,10 +288,11 @@ def papers_json(corpus: Corpus) -> bytes:
             ],
             "similar": [{"id": s.id, "score": s.score} for s in sim.similar.get(paper.id, ())],
         }
-        chunks.append(encode(entry).encode("utf-8"))
-    if not chunks:
-        return b'{"papers":[\n]}\n'
-    return b'{"papers":[\n' + b",\n".join(chunks) + b"\n]}\n"
+        if number:
+            out += b",\n"
+        out += encode(entry).encode("utf-8")
+    out += b"\n]}\n" if corpus.papers else b"]}\n"
+    return out
 
 
 def topic_names(corpus: Corpus) -> dict[str, list[str]]:
@@ -411,7 +412,7 @@ class WriteStats:
     """Where each page's bytes are: (pack file name in `root/pages/`, offset, length)."""
 
 
-def _digest(data: bytes) -> str:
+def _digest(data: bytes | bytearray) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
@@ -480,7 +481,7 @@ class TreeWriter:
         self._pack_size = 0
         self._pack_count = 0
 
-    def write(self, rel: str, data: bytes) -> str:
+    def write(self, rel: str, data: bytes | bytearray) -> str:
         """Put one file into the new tree; returns the digest of its bytes."""
         digest = _digest(data)
         target = self._target(rel)
