@@ -231,15 +231,10 @@ class PageBuilder:
 
     # -- pages --------------------------------------------------------------------------
 
-    def pages(self) -> Iterable[PageSpec]:
-        """Every generated page, in a fixed order."""
-        for group in self.groups():
-            yield from self.group_pages(group)
-
     def groups(self, papers_per_group: int = 1000, days_per_group: int = 100) -> list[PageGroup]:
         """The pages split into groups of similar work, which may be rendered in parallel.
 
-        Together the groups make every page exactly once, in the order of `pages()`.
+        Together the groups make every page exactly once, in a fixed order.
         """
         n = len(self.corpus.papers)
         groups = [PageGroup("front")]
@@ -250,11 +245,6 @@ class PageBuilder:
         sources = len(self.corpus.sources)
         groups += [PageGroup("digests", i, min(i + days_per_group, sources)) for i in range(0, sources, days_per_group)]
         return groups
-
-    def group_pages(self, group: PageGroup) -> Iterable[PageSpec]:
-        """The pages of one group."""
-        for page in self.keyed_pages(group):
-            yield page.make()
 
     def keyed_pages(self, group: PageGroup) -> Iterable[KeyedPage]:
         """The pages of one group, each with a key of everything it shows, made only on demand.
@@ -352,10 +342,6 @@ class PageBuilder:
             for a in self.corpus.topics.assignments.get(paper.id, ())
             if a.slug in self.topics
         )
-
-    def paper_pages(self) -> Iterable[PageSpec]:
-        for paper in self.corpus.papers:
-            yield self.paper_page(paper)
 
     def paper_page(self, paper: Paper) -> PageSpec:
         """The page of one paper: abstract, where it appeared, topics, duplicates, similar, links."""
@@ -474,11 +460,6 @@ class PageBuilder:
             "items": [self.item(self.papers[i]) for i in source.paper_ids if i in self.papers],
         }
 
-    def topic_pages(self) -> Iterable[PageSpec]:
-        yield self.topics_index()
-        for topic in self.topic_counts():
-            yield from self.topic_listing(topic)
-
     def topics_index(self) -> PageSpec:
         counts = self.topic_counts()
         return PageSpec(
@@ -509,12 +490,6 @@ class PageBuilder:
         """
         members = sorted(self.topic_members.get(slug, []), key=first_seen_order)
         return [members[i : i + self.page_size] for i in range(0, len(members), self.page_size)] or [[]]
-
-    def topic_listing(self, topic: dict[str, Any]) -> Iterable[PageSpec]:
-        """A topic's page (its two newest chunks) and its archive pages (one older chunk each)."""
-        yield self.topic_page(topic)
-        for number in range(1, max(0, len(self.topic_chunks(topic["slug"])) - 2) + 1):
-            yield self.topic_archive_page(topic, number)
 
     def topic_page(self, topic: dict[str, Any]) -> PageSpec:
         """A topic's newest papers (its two newest chunks: `page_size` to twice that), newest first."""
@@ -580,11 +555,6 @@ class PageBuilder:
         """The link from the topics overview page to a topic's page."""
         return str(relative_url("topics/index.md", topic_md(slug), self.directory_urls))
 
-    def date_pages(self) -> Iterable[PageSpec]:
-        yield self.dates_index()
-        for day in self.days:
-            yield self.day_page(day)
-
     def dates_index(self) -> PageSpec:
         days = self.days
         archive: dict[int, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
@@ -635,11 +605,6 @@ class PageBuilder:
             {"title": "Undated papers" if day is None else f"Papers of {human_date(day)}"},
         )
 
-    def digest_pages(self) -> Iterable[PageSpec]:
-        yield self.digests_index()
-        for source in self.corpus.sources:
-            yield self.digest_page(source)
-
     def digests_index(self) -> PageSpec:
         return PageSpec(
             "digests/index.md",
@@ -682,7 +647,3 @@ class PageBuilder:
             {"title": "This week", "description": "The papers of the last seven days of the digest."},
         )
 
-
-def build_pages(corpus: Corpus, *, page_size: int = 100, similar_count: int = 5) -> list[PageSpec]:
-    """Every page spec of the site, in a deterministic order."""
-    return list(PageBuilder(corpus, page_size=page_size, similar_count=similar_count).pages())

@@ -141,29 +141,6 @@ def render_page(spec: PageSpec, options: BuildOptions) -> tuple[bytes, RenderedP
     return head + body.encode("utf-8"), RenderedPage(escaped, toc, len(head))
 
 
-def render_pages(
-    specs: Iterable[PageSpec],
-    options: BuildOptions,
-    pages: dict[str, RenderedPage] | None = None,
-    writer: TreeWriter | None = None,
-) -> dict[str, bytes]:
-    """Render every page spec to its file's bytes (front matter + HTML), keyed by docs-root path.
-
-    With `pages`, each page's `RenderedPage` is also put there. With `writer`, each file is
-    written as soon as it is rendered and the returned dict stays empty (memory at 100k papers).
-    """
-    out: dict[str, bytes] = {}
-    for spec in specs:
-        data, rendered = render_page(spec, options)
-        if writer is not None:
-            writer.write_page(spec.path, data)
-        else:
-            out[spec.path] = data
-        if pages is not None:
-            pages[spec.path] = rendered
-    return out
-
-
 CacheEntry = tuple[str, str, RenderedPage]
 """A page of a previous build: (key of what it shows, digest of its bytes, what the plugin needs)."""
 
