@@ -11,7 +11,6 @@ import gc
 import logging
 import multiprocessing
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +23,7 @@ from .dates import resolve_dates
 from .errors import DigestError, Problem
 from .models import Corpus
 from .pages import KeyedPage, PageBuilder
+from .processes import fork_is_safe
 from .readers import read_sources
 from .records import build_sources, merge_records
 from .similarity import find_similarity
@@ -141,11 +141,6 @@ PARALLEL_PAGES = 2000
 
 RENDER_CHUNK = 250
 """Pages per task given to a worker."""
-
-
-def fork_is_safe() -> bool:
-    """Forking is safe only in a single-threaded process: `mkdocs serve` runs threads, so it renders serially."""
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 _JOB: tuple[list[KeyedPage], BuildOptions, TreeWriter, PageCache | None] | None = None

@@ -62,7 +62,6 @@ import multiprocessing
 import os
 import re
 import tempfile
-import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -77,6 +76,8 @@ from lunr import get_default_builder
 from lunr.builder import Builder as LunrBuilder
 from lunr.token import Token as LunrToken
 from lunr.tokenizer import SEPARATOR_CHARS as LUNR_SEPARATOR_CHARS
+
+from .processes import fork_is_safe
 
 log = logging.getLogger(__name__)
 
@@ -313,9 +314,7 @@ def _start_method() -> str:
     thread held; spawn avoids that but re-imports `__main__`, which breaks scripts without an
     `if __name__ == "__main__"` guard. Single-threaded callers get fork, threaded ones spawn.
     """
-    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
-        return "fork"
-    return "spawn"
+    return "fork" if fork_is_safe() else "spawn"
 
 
 def _check_unique(docs: Iterable[SearchDoc]) -> None:

@@ -134,11 +134,14 @@ _ELLIPSIS = ("...", "\u2026")
 _STATE_FILE = "state.pickle"
 
 
-def fit_size(n: int) -> int:
-    """Papers the model is fitted on: the largest ladder step not above n (n itself when small)."""
-    if n <= FIRST_RUNG:
+def fit_size(n: int, first_rung: int = FIRST_RUNG) -> int:
+    """Papers the model is fitted on: the largest ladder step not above n (n itself when small).
+
+    The ladder starts at `first_rung` and each step is a quarter larger; topics use it too.
+    """
+    if n <= first_rung:
         return n
-    k = FIRST_RUNG
+    k = first_rung
     while k + k // 4 <= n:
         k += k // 4
     return k

@@ -84,6 +84,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfTransformer
 from sklearn.preprocessing import normalize
 
 from .models import Paper, TopicAssignment, Topics
+from .processes import fork_is_safe
+from .similarity import fit_size as similarity_fit_size
 from .taxonomy import OTHER, PhraseMatcher, Taxonomy, normalise_for_matching
 
 log = logging.getLogger(__name__)
@@ -520,9 +522,10 @@ def run_in_worker(function: Callable[..., T], *args: Any) -> Future[T] | None:
     """Start `function(*args)` in a forked worker process; None when that is not possible.
 
     Fork, not spawn: the worker needs no re-import and the arguments are already in its memory
-    image (they are still pickled once by the executor). The caller does the work itself on None.
+    image (they are still pickled once by the executor). The caller does the work itself on None,
+    as it does when forking is not safe (a threaded process such as `mkdocs serve`).
     """
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not fork_is_safe():
         return None
     try:
         executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
@@ -556,17 +559,9 @@ def _keyword_scores(evidence: _Rows, n_topics: int) -> np.ndarray:
 
 
 def fit_size(n: int) -> int:
-    """Papers the model is fitted on: the largest ladder step not above n (n itself when small).
-
-    The ladder of `generator.similarity.fit_size` (FIRST_RUNG, then each step a quarter larger),
-    so both stages change their models on the same days.
-    """
-    if n <= FIRST_RUNG:
-        return n
-    k = FIRST_RUNG
-    while k + k // 4 <= n:
-        k += k // 4
-    return k
+    """Papers the model is fitted on: the ladder of `generator.similarity.fit_size` from this
+    module's FIRST_RUNG, so both stages change their models on the same days."""
+    return similarity_fit_size(n, FIRST_RUNG)
 
 
 def fit_rows(papers: Sequence[Paper]) -> np.ndarray:
