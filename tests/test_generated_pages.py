@@ -7,14 +7,13 @@ import re
 import shutil
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 from conftest import copy_project
 from mkdocs.commands.build import build
 from mkdocs.config import load_config
 from mkdocs.structure.pages import Page
-from test_site import links_of
+from test_site import check_links
 
 from generator.pages import page_url, relative_url
 from generator.plugin import GeneratedPage, toc_tokens
@@ -67,18 +66,7 @@ def test_generated_pages_skip_markdown_and_their_links_resolve(
     site = project / "site"
     pages = sorted(site.rglob("*.html"))
     assert len(pages) >= len(rendered)
-    broken = []
-    for page in pages:
-        rel = page.relative_to(site).as_posix()
-        for _tag, link in links_of(page.read_text("utf-8")):
-            url = urlparse(urljoin("http://site/" + rel, link))
-            if url.netloc != "site" or url.scheme not in ("http", ""):
-                continue
-            target = site / unquote(url.path.lstrip("/"))
-            if url.path.endswith("/"):
-                target = target / "index.html"
-            if not target.exists():
-                broken.append(f"{rel}: {link}")
+    broken, _ = check_links(site, pages)
     assert broken == []
 
     paper = site / ("papers/2501-01234/index.html" if directory_urls else "papers/2501-01234.html")
