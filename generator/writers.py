@@ -133,9 +133,9 @@ def render_page(spec: PageSpec, options: BuildOptions) -> tuple[bytes, RenderedP
     meta = {key: value for key, value in spec.meta.items() if value}
     head = _front_matter(meta).encode("utf-8")
     escaped = {
-        key: [html.escape(str(v), quote=True) for v in value]
+        key: [str(escape_attribute(v)) for v in value]
         if isinstance(value, list | tuple)
-        else html.escape(str(value), quote=True)
+        else str(escape_attribute(value))
         for key, value in meta.items()
     }
     return head + body.encode("utf-8"), RenderedPage(escaped, toc, len(head))
@@ -327,17 +327,21 @@ def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = No
 
     fingerprints = {paper.id: fingerprint(paper) for paper in corpus.papers}
 
+    base_keys: dict[str, str] = {}
+
     def key_for(paper: Paper) -> str:
         hit = cache.previous_bib.get(paper.id)
         if hit is not None and hit[0] == fingerprints[paper.id]:
-            return str(hit[1])
-        return bibtex_key(paper)
+            base_keys[paper.id] = str(hit[1])
+        else:
+            base_keys[paper.id] = bibtex_key(paper)
+        return base_keys[paper.id]
 
     def entry(paper: Paper, *, url: str, key: str | None = None) -> str:
         hit = cache.previous_bib.get(paper.id)
         fp = fingerprints[paper.id]
         text = hit[3] if hit is not None and hit[0] == fp and hit[2] == key else bibtex_entry(paper, url=url, key=key)
-        cache.current_bib[paper.id] = (fp, key_for(paper), key, text)
+        cache.current_bib[paper.id] = (fp, base_keys[paper.id], key, text)
         return text
 
     return bibtex_file(corpus.papers, url_for, entry, key_for).encode("utf-8")
