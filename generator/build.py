@@ -22,7 +22,7 @@ from .config import BuildOptions
 from .dates import resolve_dates
 from .errors import DigestError, Problem
 from .models import Corpus
-from .pages import KeyedPage, PageBuilder
+from .pages import PageBuilder, PageGroup
 from .processes import fork_is_safe
 from .readers import read_sources
 from .records import build_sources, merge_records
@@ -32,9 +32,9 @@ from .topics import assign_topics
 from .writers import (
     CacheEntry,
     PageCache,
-    PageEntry,
     RenderedPage,
     TreeWriter,
+    WriterPart,
     WriteStats,
     bib_file,
     carry_over,
@@ -124,9 +124,7 @@ def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple
         sources = build_sources(listings, papers, options.settings)
     problems += date_problems + merge_problems
     if not papers:
-        raise DigestError(
-            "no papers found in the sources: " + ", ".join(str(path) for path in options.sources)
-        )
+        raise DigestError("no papers found in the sources: " + ", ".join(str(path) for path in options.sources))
     with timer.stage("similarity"):
         similarity = find_similarity(papers, cache_dir=options.cache_dir / "similarity-cache")
     with timer.stage("topics"):
@@ -136,60 +134,99 @@ def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple
     return corpus, problems
 
 
-PARALLEL_PAGES = 2000
-"""From this many pages to render on, they are rendered by forked worker processes."""
+PARALLEL_PAPERS = 2000
+"""From this many papers on, pages are keyed, carried over and rendered by forked worker processes."""
 
-RENDER_CHUNK = 250
-"""Pages per task given to a worker."""
-
-
-_JOB: tuple[list[KeyedPage], BuildOptions, TreeWriter, PageCache | None] | None = None
+_JOB: tuple[PageBuilder, list[PageGroup], BuildOptions, TreeWriter, PageCache | None] | None = None
 """What forked page workers inherit (set just before the pool forks them)."""
 
-WriterPart = tuple[dict[str, str], dict[str, PageEntry], int, int]
-WorkerResult = tuple[WriterPart, dict[str, RenderedPage], dict[str, CacheEntry]]
+DATA_FILES = -1
+"""The task number of `papers.json` and the feeds (the others are indexes into the page groups)."""
+
+WorkerResult = tuple[WriterPart, list[str], dict[str, RenderedPage], dict[str, CacheEntry]]
+"""A worker's share: its tree part, the pages it carried over, the pages it rendered and their cache entries."""
 
 
-def _render_range(bounds: tuple[int, int]) -> WorkerResult:
-    """In a forked worker: render pages [start, stop) of the list to render into the shared new tree."""
+def write_group(
+    builder: PageBuilder,
+    group: PageGroup,
+    options: BuildOptions,
+    writer: TreeWriter,
+    rendered: dict[str, RenderedPage],
+    cache: PageCache | None = None,
+) -> list[str]:
+    """Write one group's pages: carried over when the key is unchanged, else rendered; returns those carried over."""
+    carried = []
+    for page in builder.keyed_pages(group):
+        if cache is not None and carry_over(page, writer, cache, rendered):
+            carried.append(page.path)
+        else:
+            render_keyed((page,), options, writer, rendered, cache)
+    return carried
+
+
+def write_data_files(corpus: Corpus, options: BuildOptions, writer: TreeWriter) -> None:
+    """`papers.json` and the feeds."""
+    writer.write("papers.json", papers_json(corpus))
+    for rel, data in feed_files(corpus, options).items():
+        writer.write(rel, data)
+
+
+def _write_task(task: int) -> WorkerResult:
+    """In a forked worker: one page group (or the data files) into the shared new tree."""
     assert _JOB is not None
-    todo, options, writer, cache = _JOB
+    builder, groups, options, writer, cache = _JOB
     rendered: dict[str, RenderedPage] = {}
+    carried: list[str] = []
     if cache is not None:
         cache.current = {}
-    render_keyed(todo[bounds[0] : bounds[1]], options, writer, rendered, cache)
-    return writer.collect(), rendered, cache.current if cache is not None else {}
+    if task == DATA_FILES:
+        write_data_files(builder.corpus, options, writer)
+    else:
+        carried = write_group(builder, groups[task], options, writer, rendered, cache)
+    for path in carried:  # the parent has these already (`cache.previous`): send back only their paths
+        del rendered[path]
+        if cache is not None:
+            del cache.current[path]
+    return writer.collect(), carried, rendered, cache.current if cache is not None else {}
 
 
 def write_pages(
     builder: PageBuilder, options: BuildOptions, writer: TreeWriter, cache: PageCache | None = None, workers: int = 2
 ) -> dict[str, RenderedPage]:
-    """Write every page: carried over from the previous tree when its key is unchanged, else rendered.
+    """Write every page, `papers.json`, the feeds and `papers.bib`; returns the pages for the plugin.
 
-    Many pages to render (a cold build of a big corpus) are rendered by `workers` forked processes.
+    A page is carried over from the previous tree when its key is unchanged, else rendered. For
+    a big corpus, `workers` forked processes key, carry over and render the page groups (and
+    write `papers.json` and the feeds) while this process writes `papers.bib`.
     """
     global _JOB
     pages: dict[str, RenderedPage] = {}
-    todo = [
-        page
-        for group in builder.groups()
-        for page in builder.keyed_pages(group)
-        if cache is None or not carry_over(page, writer, cache, pages)
-    ]
-    if workers < 2 or len(todo) < PARALLEL_PAGES or not fork_is_safe():
-        render_keyed(todo, options, writer, pages, cache)
+    groups = builder.groups()
+    corpus = builder.corpus
+    if workers < 2 or len(corpus.papers) < PARALLEL_PAPERS or not fork_is_safe():
+        for group in groups:
+            write_group(builder, group, options, writer, pages, cache)
+        write_data_files(corpus, options, writer)
+        writer.write("papers.bib", bib_file(corpus, options, cache))
         return pages
-    _JOB = (todo, options, writer, cache)
-    ranges = [(start, min(start + RENDER_CHUNK, len(todo))) for start in range(0, len(todo), RENDER_CHUNK)]
+    _JOB = (builder, groups, options, writer, cache)
+    release_free_memory()  # what the model stages freed: the workers' copies of the heap are smaller
     gc.freeze()  # forked workers share the heap copy-on-write; frozen objects are not touched by their GC
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for part, rendered, entries in pool.map(_render_range, ranges):
+            results = pool.map(_write_task, [DATA_FILES, *range(len(groups))])
+            writer.write("papers.bib", bib_file(corpus, options, cache))  # while the workers render
+            for part, carried, rendered, entries in results:
                 writer.absorb(part)
                 pages.update(rendered)
                 if cache is not None:
                     cache.current.update(entries)
+                    for path in carried:
+                        hit = cache.previous[path]
+                        pages[path] = hit[2]
+                        cache.current[path] = hit
     finally:
         gc.unfreeze()
         _JOB = None
@@ -209,10 +246,6 @@ def write_files(
             directory_urls=options.directory_urls,
         )
         pages = write_pages(builder, options, writer, cache)
-        writer.write("papers.json", papers_json(corpus))
-        for rel, data in feed_files(corpus, options).items():
-            writer.write(rel, data)
-        writer.write("papers.bib", bib_file(corpus, options, cache))
     # The pages stage freed hundreds of MB (papers.json alone is 200 MB at 100k papers) that
     # the C allocator keeps; hand it back before the search workers fork from this process.
     release_free_memory()

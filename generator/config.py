@@ -112,8 +112,7 @@ def build_options(
         cache_dir=(config_dir / config.cache_dir).resolve(),
         year=config.year,
         settings={
-            name: SourceSettings(date=o.date, title=o.title, year=o.year)
-            for name, o in config.overrides.items()
+            name: SourceSettings(date=o.date, title=o.title, year=o.year) for name, o in config.overrides.items()
         },
         topics_file=(config_dir / config.topics).resolve() if config.topics else None,
         site_name=site_name,

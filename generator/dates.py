@@ -43,9 +43,7 @@ def year_from_name(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def listing_date(
-    listing: Listing, settings: SourceSettings, year: int | None
-) -> tuple[dt.date | None, list[Problem]]:
+def listing_date(listing: Listing, settings: SourceSettings, year: int | None) -> tuple[dt.date | None, list[Problem]]:
     """The date that applies to a listing's entries without a date of their own.
 
     Order: the configured date; an ISO date in the file name; the header date (`May 29`)
@@ -73,18 +71,15 @@ def listing_date(
                 "warning",
                 listing.path,
                 None,
-                f"header date {month:02d}-{day:02d} has no year: set `year` or a date for this source; "
-                "left undated",
-            )
+                f"header date {month:02d}-{day:02d} has no year: set `year` or a date for this source; left undated",
+            ),
         ]
     try:
         return dt.date(header_year, month, day), name_problems
     except ValueError:
         return None, [
             *name_problems,
-            Problem(
-                "warning", listing.path, None, f"impossible header date {header_year}-{month:02d}-{day:02d}"
-            )
+            Problem("warning", listing.path, None, f"impossible header date {header_year}-{month:02d}-{day:02d}"),
         ]
 
 

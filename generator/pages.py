@@ -646,4 +646,3 @@ class PageBuilder:
             {"groups": groups, "span": span},
             {"title": "This week", "description": "The papers of the last seven days of the digest."},
         )
-

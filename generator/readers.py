@@ -165,9 +165,7 @@ class ListingReader:
                 first[0],
                 f"unknown layout: expected a listing page header, found {first[1][:60]!r}",
             )
-        layout = (
-            "listing-b" if (header_date or "new" in seen or any("byak" in s for s in seen)) else "listing-a"
-        )
+        layout = "listing-b" if (header_date or "new" in seen or any("byak" in s for s in seen)) else "listing-a"
         return layout, header_date, body
 
     def _pair_entries(
@@ -191,16 +189,12 @@ class ListingReader:
                 continue
             if pending is not None:
                 position += 1
-                problems.append(
-                    Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}")
-                )
+                problems.append(Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}"))
                 yield RawRecord(name, pending[0], position, pending[1], "", normalised=True)
             pending = (number, line)
         if pending is not None:
             position += 1
-            problems.append(
-                Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}")
-            )
+            problems.append(Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}"))
             yield RawRecord(name, pending[0], position, pending[1], "", normalised=True)
 
 
@@ -277,9 +271,7 @@ class RecordFileReader:
         layout = {".yml": "yaml", ".yaml": "yaml"}.get(suffix, suffix.lstrip("."))
         return Listing(name, str(path), layout, tuple(records)), problems
 
-    def _load(
-        self, path: Path, suffix: str, text: str, problems: list[Problem]
-    ) -> Iterable[tuple[int | None, Any]]:
+    def _load(self, path: Path, suffix: str, text: str, problems: list[Problem]) -> Iterable[tuple[int | None, Any]]:
         """(line or None, raw item) pairs from the file; whole-file syntax errors raise SourceError."""
         if suffix == ".jsonl":
             # Only line ends end a record: str.splitlines would also split at U+2028 in a string.
@@ -310,9 +302,7 @@ class RecordFileReader:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             error_line: int | None = mark.line + 1 if mark is not None else None
-            raise SourceError(
-                str(path), error_line, f"invalid YAML: {getattr(exc, 'problem', exc)}"
-            ) from None
+            raise SourceError(str(path), error_line, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
         if isinstance(data, dict) and isinstance(data.get("papers"), list):
             data = data["papers"]
             # The last `papers:` wins, as in the loaded data; a merge key (`<<:`) has no node here.
@@ -442,16 +432,12 @@ def find_source_files(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], li
                 if path.is_file() and path.suffix.lower() in READERS and not path.name.startswith("."):
                     name = path.relative_to(given).as_posix()
                     if name in found and found[name] != path:
-                        problems.append(
-                            Problem("error", str(path), None, f"another source is named {name!r}; skipped")
-                        )
+                        problems.append(Problem("error", str(path), None, f"another source is named {name!r}; skipped"))
                         continue
                     found[name] = path
         elif given.is_file():
             if given.suffix.lower() not in READERS:
-                problems.append(
-                    Problem("error", str(given), None, f"unsupported file type {given.suffix!r}; skipped")
-                )
+                problems.append(Problem("error", str(given), None, f"unsupported file type {given.suffix!r}; skipped"))
                 continue
             found.setdefault(given.name, given)
         else:

@@ -296,7 +296,6 @@ class PhraseMatcher:
             if m.phrase >= 0 and not any(x.topic == m.topic and x.start <= m.start and m.end <= x.end for x in excluded)
         ]
 
-
     def counts(self, normalised: str) -> dict[tuple[int, int], int]:
         """How often each (topic, phrase) occurs in already normalised text, exclusions applied.
 

@@ -419,6 +419,10 @@ PageEntry = list[Any]
 """Where a page's bytes are: [pack file name, offset, length, digest]."""
 
 
+WriterPart = tuple[dict[str, str], dict[str, PageEntry], list[str], int, int]
+"""What a worker's writer put into the new tree: files, pages, old packs linked, written and unchanged counts."""
+
+
 class TreeWriter:
     """Writes a new generated tree, then swaps it in atomically (`commit`).
 
@@ -533,18 +537,19 @@ class TreeWriter:
             self._pack.close()
             self._pack = None
 
-    def collect(self) -> tuple[dict[str, str], dict[str, PageEntry], int, int]:
-        """This writer's files, pages and counts since the last `collect`, reset (for a worker's share)."""
+    def collect(self) -> WriterPart:
+        """This writer's files, pages, linked packs and counts since the last `collect`, reset (a worker's share)."""
         self._close_pack()
-        part = (self.manifest, self.pages, self.written, self.unchanged)
+        part = (self.manifest, self.pages, sorted(self._linked), self.written, self.unchanged)
         self.manifest, self.pages, self.written, self.unchanged = {}, {}, 0, 0
         return part
 
-    def absorb(self, part: tuple[dict[str, str], dict[str, PageEntry], int, int]) -> None:
-        """Count the files and pages a worker wrote into this tree."""
-        manifest, pages, written, unchanged = part
+    def absorb(self, part: WriterPart) -> None:
+        """Count the files, pages and old packs a worker put into this tree."""
+        manifest, pages, linked, written, unchanged = part
         self.manifest.update(manifest)
         self.pages.update(pages)
+        self._linked.update(linked)
         self.written += written
         self.unchanged += unchanged
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from generator.dates import resolve_dates
 from generator.errors import Problem, SourceError
+from generator import escaping
 from generator.escaping import escape_attribute, escape_text, front_matter_value, split_math
 from generator.models import Listing, RawRecord
 from generator.readers import ListingReader, RecordFileReader
@@ -365,6 +366,15 @@ def test_escaped_text_shows_literally(text: str) -> None:
     value = normalise_text(text)
     parsed = parse_html(render(escape_text(value)))
     assert "".join(parsed.text).strip() == visible(value).strip()
+
+
+@FUZZ
+@given(text=hostile_text | st.text(alphabet="&#&#;<>$.-()x0123456789", max_size=60))
+@example(text="&#38; # && ## &amp; a-b (c) x.y")
+def test_plain_escaping_replaces_each_special_character_once(text: str) -> None:
+    """Every special character becomes its own reference, once: never a reference's `&` or `#`."""
+    expected = "".join(f"&#{ord(char)};" if char in escaping._SPECIAL else char for char in text)
+    assert escaping._escape_plain(text) == expected
 
 
 @FUZZ

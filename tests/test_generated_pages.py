@@ -124,7 +124,7 @@ def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, mon
             pools.append(max_workers)
             super().__init__(max_workers, **kwargs)
 
-    monkeypatch.setattr(build, "PARALLEL_PAGES", 1)
+    monkeypatch.setattr(build, "PARALLEL_PAPERS", 1)
     monkeypatch.setattr(build, "ProcessPoolExecutor", CountedPool)
     # Other tests leave a server thread running; the workers only render pages, so forking is safe here.
     monkeypatch.setattr(build, "fork_is_safe", lambda: True)
@@ -174,6 +174,52 @@ def test_unchanged_pages_are_carried_over_and_the_result_equals_a_cold_build(
     assert "dates/2025/01/05.md" in renders and "index.md" in renders
     changed = {rel for rel, data in _tree_bytes(warm.tree).items() if _tree_bytes(first.tree).get(rel) != data}
     assert {rel for rel in changed if rel.endswith(".md")} <= set(renders)
+
+
+def test_forked_workers_carry_pages_over_like_a_serial_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers key and carry over pages themselves; the parent learns which, and the result is a cold build's."""
+    from generator import build, writers
+    from generator.build import StageTimer, generate
+    from generator.config import BuildOptions
+
+    sources = tmp_path / "sources"
+    shutil.copytree(HERE.parent / "content" / "sources", sources)
+    shutil.copytree(HERE / "fixtures" / "mini", sources, dirs_exist_ok=True)
+
+    def options(cache: str) -> BuildOptions:
+        topics = HERE.parent / "content" / "topics.yml"
+        return BuildOptions(sources=(sources,), cache_dir=tmp_path / cache, topics_file=topics)
+
+    monkeypatch.setattr(build, "PARALLEL_PAPERS", 1)
+    monkeypatch.setattr(build, "fork_is_safe", lambda: True)
+    first = generate(options("warm"), StageTimer(show_progress=False))
+    (sources / "2025-01-05.txt").write_text(
+        (HERE / "fixtures" / "mini" / "2025-01-02.txt").read_text("utf-8").replace("2025-01-02", "2025-01-05"), "utf-8"
+    )
+    warm = generate(options("warm"), StageTimer(show_progress=False))
+    log = tmp_path / "renders.log"  # the workers are other processes: they report renders through a file
+    render_page = writers.render_page
+
+    def counted(spec: Any, options: Any) -> Any:
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(spec.path + "\n")
+        return render_page(spec, options)
+
+    monkeypatch.setattr(writers, "render_page", counted)
+    again = generate(options("warm"), StageTimer(show_progress=False))
+    monkeypatch.setattr(writers, "render_page", render_page)
+    monkeypatch.setattr(build, "PARALLEL_PAPERS", 10**9)
+    cold = generate(options("cold"), StageTimer(show_progress=False))
+
+    assert _tree_bytes(warm.tree) == _tree_bytes(cold.tree) == _tree_bytes(again.tree)
+    assert warm.pages == cold.pages == again.pages
+    assert len(first.pages) > 500 and warm.stats.unchanged > 3 * warm.stats.written
+    assert again.stats.written == 0  # nothing changed: every page and file carried over
+    # The workers' carried-over pages reached the parent's cache: the third build made only the
+    # pages that are always made (the front pages sum up the whole corpus and have no key).
+    assert sorted(log.read_text("utf-8").split()) == sorted(
+        ["index.md", "topics/index.md", "dates/index.md", "digests/index.md", "week.md"]
+    )
 
 
 def test_a_damaged_page_cache_is_ignored(tmp_path: Path) -> None:

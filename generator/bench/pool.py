@@ -163,9 +163,7 @@ def load_pool() -> Pool:
     if data.get("version") != POOL_VERSION:
         raise ValueError(f"bench_pool.json has version {data.get('version')!r}, expected {POOL_VERSION}")
     return Pool(
-        topics=tuple(
-            Topic(sentences=tuple(t["sentences"]), phrases=tuple(t["phrases"])) for t in data["topics"]
-        )
+        topics=tuple(Topic(sentences=tuple(t["sentences"]), phrases=tuple(t["phrases"])) for t in data["topics"])
     )
 
 
