@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config import BuildOptions
 from .dates import resolve_dates
@@ -135,13 +136,52 @@ def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple
 
 
 PARALLEL_PAPERS = 2000
-"""From this many papers on, pages are keyed, carried over and rendered by forked worker processes."""
+"""From this many papers on, a forked worker shares keying, carrying over and rendering the pages."""
 
-_JOB: tuple[PageBuilder, list[PageGroup], BuildOptions, TreeWriter, PageCache | None] | None = None
-"""What forked page workers inherit (set just before the pool forks them)."""
 
-DATA_FILES = -1
-"""The task number of `papers.json` and the feeds (the others are indexes into the page groups)."""
+class _PageJob:
+    """The pages a build writes, shared by this process and one forked worker.
+
+    Both take the next task from a counter in shared memory until none is left: the page groups
+    (in `builder.groups()` order) and, as task 0, `papers.json` and the feeds.
+    """
+
+    def __init__(
+        self, builder: PageBuilder, options: BuildOptions, writer: TreeWriter, cache: PageCache | None
+    ) -> None:
+        self.builder = builder
+        self.groups = builder.groups()
+        self.options = options
+        self.writer = writer
+        self.cache = cache
+        self.tasks = len(self.groups) + 1
+        self.counter: Any = multiprocessing.Value("q", 0)  # shared memory, inherited by a forked worker
+
+    def run(self, rendered: dict[str, RenderedPage]) -> list[str]:
+        """Do tasks until none is left; returns the pages carried over (`rendered` gets every page)."""
+        carried: list[str] = []
+        while (task := self._take()) < self.tasks:
+            if task == 0:
+                write_data_files(self.builder.corpus, self.options, self.writer)
+            else:
+                group = self.groups[task - 1]
+                carried += write_group(self.builder, group, self.options, self.writer, rendered, self.cache)
+        return carried
+
+    def _take(self) -> int:
+        with self.counter.get_lock():
+            task = int(self.counter.value)
+            self.counter.value = task + 1
+        return task
+
+    def stop(self) -> None:
+        """Leave the worker no more tasks (this process failed)."""
+        with self.counter.get_lock():
+            self.counter.value = self.tasks
+
+
+_JOB: _PageJob | None = None
+"""The job a forked page worker inherits (set just before the pool forks it)."""
 
 WorkerResult = tuple[WriterPart, list[str], dict[str, RenderedPage], dict[str, CacheEntry]]
 """A worker's share: its tree part, the pages it carried over, the pages it rendered and their cache entries."""
@@ -172,61 +212,60 @@ def write_data_files(corpus: Corpus, options: BuildOptions, writer: TreeWriter) 
         writer.write(rel, data)
 
 
-def _write_task(task: int) -> WorkerResult:
-    """In a forked worker: one page group (or the data files) into the shared new tree."""
+def _worker_share() -> WorkerResult:
+    """In the forked worker: take tasks like the parent does; send back what the parent lacks."""
     assert _JOB is not None
-    builder, groups, options, writer, cache = _JOB
-    rendered: dict[str, RenderedPage] = {}
-    carried: list[str] = []
+    cache = _JOB.cache
     if cache is not None:
         cache.current = {}
-    if task == DATA_FILES:
-        write_data_files(builder.corpus, options, writer)
-    else:
-        carried = write_group(builder, groups[task], options, writer, rendered, cache)
+    rendered: dict[str, RenderedPage] = {}
+    carried = _JOB.run(rendered)
     for path in carried:  # the parent has these already (`cache.previous`): send back only their paths
         del rendered[path]
         if cache is not None:
             del cache.current[path]
-    return writer.collect(), carried, rendered, cache.current if cache is not None else {}
+    return _JOB.writer.collect(), carried, rendered, cache.current if cache is not None else {}
 
 
 def write_pages(
-    builder: PageBuilder, options: BuildOptions, writer: TreeWriter, cache: PageCache | None = None, workers: int = 2
+    builder: PageBuilder, options: BuildOptions, writer: TreeWriter, cache: PageCache | None = None
 ) -> dict[str, RenderedPage]:
     """Write every page, `papers.json`, the feeds and `papers.bib`; returns the pages for the plugin.
 
     A page is carried over from the previous tree when its key is unchanged, else rendered. For
-    a big corpus, `workers` forked processes key, carry over and render the page groups (and
-    write `papers.json` and the feeds) while this process writes `papers.bib`.
+    a big corpus one forked worker shares the work with this process (which first writes
+    `papers.bib`): one worker, not two, because a worker soon holds a copy-on-write copy of
+    most of this process's heap (every object it reads gets its reference count written).
     """
     global _JOB
+    job = _PageJob(builder, options, writer, cache)
     pages: dict[str, RenderedPage] = {}
-    groups = builder.groups()
-    corpus = builder.corpus
-    if workers < 2 or len(corpus.papers) < PARALLEL_PAPERS or not fork_is_safe():
-        for group in groups:
-            write_group(builder, group, options, writer, pages, cache)
-        write_data_files(corpus, options, writer)
-        writer.write("papers.bib", bib_file(corpus, options, cache))
+    if len(builder.corpus.papers) < PARALLEL_PAPERS or not fork_is_safe():
+        job.run(pages)
+        writer.write("papers.bib", bib_file(builder.corpus, options, cache))
         return pages
-    _JOB = (builder, groups, options, writer, cache)
-    release_free_memory()  # what the model stages freed: the workers' copies of the heap are smaller
-    gc.freeze()  # forked workers share the heap copy-on-write; frozen objects are not touched by their GC
+    context = multiprocessing.get_context("fork")
+    _JOB = job
+    release_free_memory()  # what the model stages freed: the worker's copy of the heap is smaller
+    gc.freeze()  # the worker shares the heap copy-on-write; frozen objects are not touched by its GC
     try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = pool.map(_write_task, [DATA_FILES, *range(len(groups))])
-            writer.write("papers.bib", bib_file(corpus, options, cache))  # while the workers render
-            for part, carried, rendered, entries in results:
-                writer.absorb(part)
-                pages.update(rendered)
-                if cache is not None:
-                    cache.current.update(entries)
-                    for path in carried:
-                        hit = cache.previous[path]
-                        pages[path] = hit[2]
-                        cache.current[path] = hit
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            share = pool.submit(_worker_share)
+            try:
+                writer.write("papers.bib", bib_file(builder.corpus, options, cache))
+                job.run(pages)
+            except BaseException:
+                job.stop()
+                raise
+            part, carried, rendered, entries = share.result()
+        writer.absorb(part)
+        pages.update(rendered)
+        if cache is not None:
+            cache.current.update(entries)
+            for path in carried:
+                hit = cache.previous[path]
+                pages[path] = hit[2]
+                cache.current[path] = hit
     finally:
         gc.unfreeze()
         _JOB = None
