@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
 
@@ -88,9 +89,9 @@ class Paper:
         """Page path relative to the site root, with a trailing slash."""
         return f"papers/{self.id}/"
 
-    @property
+    @functools.cached_property
     def dates(self) -> tuple[dt.date, ...]:
-        """Distinct dates of the paper's appearances, oldest first."""
+        """Distinct dates of the paper's appearances, oldest first (computed once: pages read it often)."""
         return tuple(sorted({a.date for a in self.appearances if a.date is not None}))
 
     @property

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from .meta import first_sentence
 from .models import Corpus, Paper, Source
+from .views import ListItem, NearRef, SeenIn, SimilarRef, TopicRef
 
 MONTH_NAMES = [
     "January", "February", "March", "April", "May", "June",
@@ -131,6 +132,26 @@ def relative_url(from_md: str, to_path: str, directory_urls: bool = True) -> Mar
     return Markup("/".join([".."] * (len(here) - common) + there[common:]) or "./")
 
 
+class Linker:
+    """`link(path)` in a page's templates: the relative link from that page, each computed once.
+
+    A listing page links the same few topic pages from most of its entries.
+    """
+
+    __slots__ = ("_directory_urls", "_from", "_links")
+
+    def __init__(self, from_md: str, directory_urls: bool = True) -> None:
+        self._from = from_md
+        self._directory_urls = directory_urls
+        self._links: dict[str, Markup] = {}
+
+    def __call__(self, to_path: str) -> Markup:
+        link = self._links.get(to_path)
+        if link is None:
+            link = self._links[to_path] = relative_url(self._from, to_path, self._directory_urls)
+        return link
+
+
 def human_date(day: dt.date | None) -> str:
     """`May 29, 2025`, or `undated`."""
     return "undated" if day is None else f"{MONTH_NAMES[day.month - 1]} {day.day}, {day.year}"
@@ -160,41 +181,32 @@ class PageBuilder:
 
     # -- shared pieces -------------------------------------------------------------------
 
-    def topic_refs(self, paper: Paper) -> list[dict[str, Any]]:
+    def topic_refs(self, paper: Paper) -> tuple[TopicRef, ...]:
         """The paper's topics, ranked, with why it is there."""
         refs = []
         for rank, assignment in enumerate(self.corpus.topics.assignments.get(paper.id, ())):
             topic = self.topics.get(assignment.slug)
             if topic is not None:
-                refs.append(
-                    {
-                        "name": topic.name,
-                        "md": topic_md(topic.slug),
-                        "reason": assignment.reason,
-                        "primary": rank == 0,
-                        "slug": topic.slug,
-                    }
-                )
-        return refs
+                refs.append(TopicRef(topic.name, topic_md(topic.slug), assignment.reason, rank == 0, topic.slug))
+        return tuple(refs)
 
-    def item(self, paper: Paper, *, topic: str | None = None) -> dict[str, Any]:
-        """A compact listing entry for a paper."""
+    def item(self, paper: Paper, *, topic: str | None = None) -> ListItem:
+        """A compact listing entry for a paper (on a topic's pages, `topic` is that topic's slug)."""
         refs = self.topic_refs(paper)
-        entry: dict[str, Any] = {
-            "title": paper.title,
-            "md": paper_md(paper.id),
-            "date": human_date(paper.last_date),
-            "topics": refs[:3],
-            "near_duplicate": bool(self.corpus.similarity.near_duplicates.get(paper.id)),
-            "primary": False,
-            "reason": "",
-        }
+        primary, reason = False, ""
         if topic is not None:
             for ref in refs:
-                if ref["slug"] == topic:
-                    entry["primary"] = ref["primary"]
-                    entry["reason"] = ref["reason"]
-        return entry
+                if ref.slug == topic:
+                    primary, reason = ref.primary, ref.reason
+        return ListItem(
+            paper.title,
+            paper_md(paper.id),
+            human_date(paper.last_date),
+            refs[:3],
+            bool(self.corpus.similarity.near_duplicates.get(paper.id)),
+            primary,
+            reason,
+        )
 
     @functools.cache  # noqa: B019 (one builder per build)
     def topic_counts(self) -> list[dict[str, Any]]:
@@ -346,33 +358,28 @@ class PageBuilder:
     def paper_page(self, paper: Paper) -> PageSpec:
         """The page of one paper: abstract, where it appeared, topics, duplicates, similar, links."""
         sim = self.corpus.similarity
+        papers = self.papers
         near = [
-            {
-                "title": self.papers[n.id].title,
-                "md": paper_md(n.id),
-                "score": f"{n.score:.2f}",
-                "kind": n.kind,
-                "date": human_date(self.papers[n.id].last_date),
-            }
+            NearRef(papers[n.id].title, paper_md(n.id), f"{n.score:.2f}", n.kind, human_date(papers[n.id].last_date))
             for n in sim.near_duplicates.get(paper.id, ())
-            if n.id in self.papers
+            if n.id in papers
         ]
         similar = [
-            {"title": self.papers[s.id].title, "md": paper_md(s.id), "score": f"{s.score:.2f}"}
+            SimilarRef(papers[s.id].title, paper_md(s.id), f"{s.score:.2f}")
             for s in sim.similar.get(paper.id, ())[: self.similar_count]
-            if s.id in self.papers
+            if s.id in papers
         ]
         appearances = []
         for appearance in paper.appearances:
             source = self.sources.get(appearance.source)
             appearances.append(
-                {
-                    "date": human_date(appearance.date),
-                    "day_md": day_md(appearance.date),
-                    "source": source.title if source else appearance.source,
-                    "digest_md": digest_md(source.slug) if source else None,
-                    "position": appearance.position,
-                }
+                SeenIn(
+                    human_date(appearance.date),
+                    day_md(appearance.date),
+                    source.title if source else appearance.source,
+                    digest_md(source.slug) if source else None,
+                    appearance.position,
+                )
             )
         if paper.arxiv_id:
             links = [

@@ -40,7 +40,7 @@ from .config import BuildOptions
 from .escaping import escape_attribute, escape_text, front_matter_value
 from .feeds import absolute_url, entries_in_topic, latest_entries, make_feeds
 from .models import Corpus, Paper, Topics
-from .pages import KeyedPage, PageSpec, relative_url
+from .pages import KeyedPage, Linker, PageSpec
 from .search import SearchDoc, build_search_files
 
 log = logging.getLogger(__name__)
@@ -108,11 +108,17 @@ def _add_heading_ids(body: str) -> tuple[str, tuple[tuple[int, str, str], ...]]:
     def add_id(match: re.Match[str]) -> str:
         level, attrs, inner = match.groups()
         text = _TAG.sub("", inner).strip()
-        anchor = unique(slugify(html.unescape(text), "-") or "section", used)
+        anchor = unique(_heading_slug(text), used)
         toc.append((int(level), anchor, text))
         return f'<h{level} id="{anchor}"{attrs}>{inner}</h{level}>'
 
     return _HEADING.sub(add_id, body), tuple(toc)
+
+
+@functools.lru_cache(maxsize=1024)
+def _heading_slug(text: str) -> str:
+    """The id Python-Markdown's `toc` gives a heading's text; most headings recur on many pages."""
+    return slugify(html.unescape(text), "-") or "section"
 
 
 def _front_matter(meta: dict[str, Any]) -> str:
@@ -130,7 +136,7 @@ def _front_matter(meta: dict[str, Any]) -> str:
 def render_page(spec: PageSpec, options: BuildOptions) -> tuple[bytes, RenderedPage]:
     """One page's file bytes (front matter + HTML) and what the plugin needs of it."""
     template = template_environment().get_template(spec.template)  # cached by Jinja (auto_reload is off)
-    link = functools.partial(relative_url, spec.path, directory_urls=options.directory_urls)
+    link = Linker(spec.path, options.directory_urls)
     context = {"link": link, **spec.context}
     if spec.template == "paper.html.j2":
         paper: Paper = spec.context["paper"]

@@ -23,9 +23,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from generator import escaping
 from generator.dates import resolve_dates
 from generator.errors import Problem, SourceError
-from generator import escaping
 from generator.escaping import escape_attribute, escape_text, front_matter_value, split_math
 from generator.models import Listing, RawRecord
 from generator.readers import ListingReader, RecordFileReader

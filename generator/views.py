@@ -1,0 +1,69 @@
+"""The small records listing and paper templates receive (view models).
+
+Templates read these by attribute. Slotted dataclasses rather than dicts: Jinja2 looks an
+attribute up with `getattr` first and only then by key, so each `entry.title` of a dict
+raised and caught an AttributeError; at 100k papers the templates read 3.5 million of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRef:
+    """One of a paper's topics, with why it is there."""
+
+    name: str
+    md: str
+    """Markdown path of the topic's page."""
+    reason: str
+    primary: bool
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListItem:
+    """A paper's entry in a listing (topic, day, digest, home and week pages)."""
+
+    title: str
+    md: str
+    """Markdown path of the paper's page."""
+    date: str
+    topics: tuple[TopicRef, ...]
+    near_duplicate: bool
+    primary: bool = False
+    """On a topic's pages: the topic is the paper's primary topic."""
+    reason: str = ""
+    """On a topic's pages: why the paper has that topic."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeenIn:
+    """One appearance of a paper: the day and the listing it was seen in."""
+
+    date: str
+    day_md: str
+    source: str
+    digest_md: str | None
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class NearRef:
+    """A likely duplicate of a paper."""
+
+    title: str
+    md: str
+    score: str
+    kind: str
+    date: str
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarRef:
+    """A similar paper."""
+
+    title: str
+    md: str
+    score: str
