@@ -175,7 +175,12 @@ def _accented(char: str) -> str | None:
     return arg
 
 
+_ASCII_TABLE = str.maketrans(_ASCII_SPECIAL)
+
+
 def _escape_text(text: str) -> str:
+    if text.isascii():  # nearly every title and name: one C-level pass
+        return text.translate(_ASCII_TABLE)
     parts = []
     for char in text:
         if char.isascii():
@@ -219,6 +224,8 @@ def _safe_math(content: str) -> bool:
 
 def _split_math(text: str) -> list[tuple[bool, str]]:
     """(is_math, segment) pairs; math segments are the `$...$` contents that are safe."""
+    if "$" not in text:
+        return [(False, text)] if text else []
     segments: list[tuple[bool, str]] = []
     plain: list[str] = []
     i = 0

@@ -168,6 +168,14 @@ def test_escape_property_math_like(text: str) -> None:
     _check(text)
 
 
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_fast_path_maps_each_character(text: str) -> None:
+    """ASCII text is escaped in one pass; the result is each character's own escape, in order."""
+    from generator import bibtex
+
+    assert bibtex._escape_text(text) == "".join(bibtex._ASCII_SPECIAL.get(c, c) for c in text)
+
+
 def make_paper(
     pid: str = "p1",
     title: str = "Attention Is All You Need",
