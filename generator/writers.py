@@ -109,10 +109,28 @@ def _add_heading_ids(body: str) -> tuple[str, tuple[tuple[int, str, str], ...]]:
         level, attrs, inner = match.groups()
         text = _TAG.sub("", inner).strip()
         anchor = unique(_heading_slug(text), used)
-        toc.append((int(level), anchor, text))
+        toc.append(_shared((int(level), anchor, text)))
         return f'<h{level} id="{anchor}"{attrs}>{inner}</h{level}>'
 
     return _HEADING.sub(add_id, body), tuple(toc)
+
+
+_SHARED: dict[Any, Any] = {}
+_SHARED_LIMIT = 4096
+
+
+def _shared(value: Any) -> Any:
+    """One object for values that recur on many pages (section headings, `hide` lists).
+
+    What the plugin keeps of every page stays in memory for the whole build: at 100k papers,
+    a copy of "Abstract", "Similar papers" ... per page was about half of it (90 MB).
+    """
+    known = _SHARED.get(value)
+    if known is not None:
+        return known
+    if len(_SHARED) < _SHARED_LIMIT:
+        _SHARED[value] = value
+    return value
 
 
 @functools.lru_cache(maxsize=1024)
@@ -145,7 +163,7 @@ def render_page(spec: PageSpec, options: BuildOptions) -> tuple[bytes, RenderedP
     meta = {key: value for key, value in spec.meta.items() if value}
     head = _front_matter(meta).encode("utf-8")
     escaped = {
-        key: [str(escape_attribute(v)) for v in value]
+        key: _shared(tuple(str(escape_attribute(v)) for v in value))
         if isinstance(value, list | tuple)
         else str(escape_attribute(value))
         for key, value in meta.items()
