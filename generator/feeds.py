@@ -127,11 +127,6 @@ def latest_entries(
     return _newest_first(entries, limit)
 
 
-def entries_in_topic(entries: Iterable[FeedEntry], topic_name: str) -> list[FeedEntry]:
-    """The entries that list `topic_name` among their categories, in their given order."""
-    return [entry for entry in entries if topic_name in entry.categories]
-
-
 def _one_line(text: str) -> str:
     return _SPACE.sub(" ", xml_text(text)).strip()
 
@@ -192,8 +187,7 @@ def make_feeds(
     The feeds' `updated`/`lastBuildDate` is the newest entry's date (midnight UTC); for a
     feed without entries it is `updated` when given, else `EMPTY_FEED_DATE`. Feed URLs may
     be relative to the site root; they are made absolute against `site_url` (or
-    `LOCAL_SITE_URL` when that is empty). Per-topic feeds: pass the topic's entries
-    (`entries_in_topic`).
+    `LOCAL_SITE_URL` when that is empty). Per-topic feeds: pass the topic's entries.
     """
     chosen = _newest_first(entries, limit)
     newest = chosen[0].date if chosen else (updated or EMPTY_FEED_DATE)

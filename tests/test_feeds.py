@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import random
+from pathlib import Path
 
 import feedgen.entry
 import feedgen.feed
@@ -16,7 +17,6 @@ from generator.feeds import (
     LOCAL_SITE_URL,
     FeedEntry,
     absolute_url,
-    entries_in_topic,
     latest_entries,
     make_feeds,
     xml_text,
@@ -33,9 +33,7 @@ def paper(pid: str, *dates: dt.date | None, title: str = "", abstract: str = "An
     return Paper(id=pid, title=title or f"Title {pid}", abstract=abstract, appearances=appearances)
 
 
-def entry(
-    pid: str, day: int, title: str = "", abstract: str = "", categories: tuple[str, ...] = ()
-) -> FeedEntry:
+def entry(pid: str, day: int, title: str = "", abstract: str = "", categories: tuple[str, ...] = ()) -> FeedEntry:
     return FeedEntry(
         id=pid,
         title=title or f"Title {pid}",
@@ -205,7 +203,7 @@ def test_local_build_feed_urls_are_valid_absolute_urls() -> None:
 
 def test_per_topic_feed_is_filtered_entries() -> None:
     entries = [entry("a", 1, categories=("NLP",)), entry("b", 2, categories=("ML",)), entry("c", 3)]
-    nlp = entries_in_topic(entries, "NLP")
+    nlp = [e for e in entries if "NLP" in e.categories]
     assert [e.id for e in nlp] == ["a"]
     atom, _ = make_feeds(
         nlp,
@@ -219,3 +217,53 @@ def test_per_topic_feed_is_filtered_entries() -> None:
     parsed = parse(atom)
     assert [e.link for e in parsed.entries] == [f"{SITE}papers/a/"]
     assert parsed.feed.id == f"{SITE}topics/nlp/feed.xml"
+
+
+@pytest.mark.parametrize("feed_size", [1, 3, 50])
+def test_feed_files_take_the_newest_papers_of_each_feed(tmp_path: Path, feed_size: int) -> None:
+    """Only the newest papers become entries; the feeds equal those made from every paper's entry."""
+    from generator.bench.corpus import write_corpus
+    from generator.build import load_corpus
+    from generator.config import BuildOptions
+    from generator.writers import feed_files
+
+    root = Path(__file__).resolve().parent.parent
+    write_corpus(400, tmp_path / "sources", seed=5)  # several days of dated listings
+    options = BuildOptions(
+        sources=(tmp_path / "sources",),
+        cache_dir=tmp_path / "cache",
+        topics_file=root / "content" / "topics.yml",
+        feed_size=feed_size,
+    )
+    corpus, _ = load_corpus(options)
+    names = {t.slug: t.name for t in corpus.topics.topics}
+    by_paper = {
+        pid: [names[a.slug] for a in assignments if a.slug in names]
+        for pid, assignments in corpus.topics.assignments.items()
+    }
+    every = latest_entries(corpus.papers, by_paper, options.site_url, None)  # every dated paper's entry
+    assert len({e.date for e in every}) > 1 and len(every) > feed_size  # dated, and more than a feed holds
+    newest = every[0].date
+    expected = {}
+    expected["feed.xml"], expected["rss.xml"] = make_feeds(
+        every,
+        title=options.site_name,
+        site_url=options.site_url,
+        feed_url_atom="feed.xml",
+        feed_url_rss="rss.xml",
+        description=f"The newest papers of {options.site_name}",
+        limit=feed_size,
+        updated=newest,
+    )
+    for topic in corpus.topics.topics:
+        expected[f"topics/{topic.slug}/feed.xml"], _ = make_feeds(
+            [e for e in every if topic.name in e.categories],
+            title=f"{options.site_name}: {topic.name}",
+            site_url=options.site_url,
+            feed_url_atom=f"topics/{topic.slug}/feed.xml",
+            feed_url_rss=f"topics/{topic.slug}/rss.xml",
+            description=topic.description,
+            limit=feed_size,
+            updated=newest,
+        )
+    assert feed_files(corpus, options) == expected
