@@ -185,40 +185,62 @@ class PageCache:
     or stale file is ignored. It is saved after the new tree is swapped in.
     """
 
-    VERSION = 3
+    VERSION = 4
     FILE = "pages.pickle"
+    BIB_FILE = "bib.pickle"
 
     def __init__(self, cache_dir: Path, settings: str) -> None:
         self.path = cache_dir / self.FILE
+        self.bib_path = cache_dir / self.BIB_FILE
         self.settings = settings
-        self.previous: dict[str, CacheEntry] = {}
+        self.previous: dict[str, CacheEntry] = self._load(self.path) or {}
         self.current: dict[str, CacheEntry] = {}
-        self.previous_bib: dict[str, tuple[Any, ...]] = {}
+        self.previous_bib: dict[str, tuple[Any, ...]] = self._load(self.bib_path) or {}
         """BibTeX of `papers.bib` by paper id: (what the entry is made of, base key, key, entry)."""
         self.current_bib: dict[str, tuple[Any, ...]] = {}
+        self._bib_stash: Path | None = None
+        for stale in cache_dir.glob("bib.*.tmp"):  # stashed by a build that failed
+            stale.unlink(missing_ok=True)
+
+    def _load(self, path: Path) -> Any:
         try:
-            with self.path.open("rb") as handle:
+            with path.open("rb") as handle:
                 stored = pickle.load(handle)  # our own file in our cache dir
-            if stored.get("version") == self.VERSION and stored.get("settings") == settings:
-                self.previous = stored["pages"]
-                self.previous_bib = stored["bib"]
+            if stored.get("version") == self.VERSION and stored.get("settings") == self.settings:
+                return stored["entries"]
         except FileNotFoundError:
             pass
         except Exception as exc:  # a damaged cache only costs a full render
-            log.info("paper-digest: page cache %s ignored (%s)", self.path, exc)
+            log.info("paper-digest: page cache %s ignored (%s)", path, exc)
+        return None
+
+    def _dump(self, entries: dict[str, Any], path: Path) -> None:
+        data = {"version": self.VERSION, "settings": self.settings, "entries": dict(sorted(entries.items()))}
+        with path.open("wb") as handle:
+            pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def stash_bib(self) -> None:
+        """Write this build's BibTeX entries to a side file now and free them (and the previous ones).
+
+        They are done once `papers.bib` is made; kept in memory until `save` they were 60-140 MB
+        at 100k papers through the pages and search stages.
+        """
+        self.bib_path.parent.mkdir(parents=True, exist_ok=True)
+        stash = self.bib_path.with_suffix(f".{os.getpid()}.tmp")
+        self._dump(self.current_bib, stash)
+        self._bib_stash = stash
+        self.current_bib, self.previous_bib = {}, {}
 
     def save(self) -> None:
-        """Write the pages of this build atomically."""
+        """Write the pages and BibTeX entries of this build atomically."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        data = {
-            "version": self.VERSION,
-            "settings": self.settings,
-            "pages": dict(sorted(self.current.items())),
-            "bib": dict(sorted(self.current_bib.items())),
-        }
-        with tmp.open("wb") as handle:
-            pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        self._dump(self.current, tmp)
+        if self._bib_stash is None:
+            self.stash_bib()
+        assert self._bib_stash is not None
+        os.replace(self._bib_stash, self.bib_path)
+        self._bib_stash = None
         os.replace(tmp, self.path)
 
 
@@ -385,7 +407,9 @@ def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = No
         cache.current_bib[paper.id] = (fp, base_keys[paper.id], key, text)
         return text
 
-    return bibtex_file(corpus.papers, url_for, entry, key_for).encode("utf-8")
+    text = bibtex_file(corpus.papers, url_for, entry, key_for)
+    cache.stash_bib()
+    return text.encode("utf-8")
 
 
 def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:

@@ -307,3 +307,29 @@ def test_packed_pages_are_carried_over_by_link_and_sparse_packs_compacted(tmp_pa
     assert not (third.root / PACK_DIR / old_pack.name).exists()
     assert read_tree(third.root) == {**first_pages, **changed, **third_changed, "papers.json": b"{}"}
     assert third.pages["papers/p5.md"][0] != old_pack.name
+
+
+def test_bibtex_entries_are_reused_from_the_side_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """papers.bib entries are stashed to `bib.pickle` once made; an unchanged rebuild makes none."""
+    from generator import writers
+    from generator.build import StageTimer, generate
+    from generator.config import BuildOptions
+
+    options = BuildOptions(sources=(HERE / "fixtures" / "mini",), cache_dir=tmp_path / "cache")
+    first = _tree_bytes(generate(options, StageTimer(show_progress=False)).tree)
+    cache_dir = tmp_path / "cache" / "pages-cache"
+    assert (cache_dir / "bib.pickle").is_file() and not list(cache_dir.glob("*.tmp"))
+    made: list[str] = []
+    entry = writers.bibtex_entry
+
+    def counted(paper: Any, **kwargs: Any) -> str:
+        made.append(paper.id)
+        return entry(paper, **kwargs)
+
+    monkeypatch.setattr(writers, "bibtex_entry", counted)
+    again = generate(options, StageTimer(show_progress=False))
+    assert made == []  # every entry came from the side file; every paper page was carried over
+    assert _tree_bytes(again.tree) == first
+    (cache_dir / "bib.pickle").write_bytes(b"damaged")
+    third = generate(options, StageTimer(show_progress=False))
+    assert made and _tree_bytes(third.tree) == first  # made again, same bytes
