@@ -58,13 +58,17 @@ import hashlib
 import json
 import logging
 import math
-import multiprocessing
 import os
+import pickle
 import re
+import subprocess
+import sys
 import tempfile
+import threading
+import traceback
 import unicodedata
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -76,8 +80,6 @@ from lunr import get_default_builder
 from lunr.builder import Builder as LunrBuilder
 from lunr.token import Token as LunrToken
 from lunr.tokenizer import SEPARATOR_CHARS as LUNR_SEPARATOR_CHARS
-
-from .processes import fork_is_safe
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,12 @@ TITLE_CHUNK_DOCS = 6_000
 
 TITLE_TAIL_DOCS = 1_500
 """The parts after the last sealed title chunk form chunks of this many docs (the newest one fewer)."""
+
+PARALLEL_DOCS = 6_000
+"""From this many docs to build (summed over the parts and title chunks), a worker process shares the work.
+
+Starting one takes about 0.2 s, so a smaller build (a new day's parts) is done faster alone.
+"""
 
 _FIELDS: list[Any] = [{"field_name": "title", "boost": 10}, "abstract", "topics"]
 _TITLE_FIELDS: list[Any] = ["title"]
@@ -204,6 +212,19 @@ def build_search_files(
 
 def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = None, workers: int = 2) -> SearchBuild:
     """Like `build_search_files`, and also report which parts were built and which reused."""
+    # Building makes no reference cycles but many short-lived objects: without this, the
+    # collector's full passes over the caller's heap (the whole corpus, in a build) cost about
+    # a second at 100k papers.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_search_parts(docs, cache_dir, workers)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build_search_parts(docs: Sequence[SearchDoc], cache_dir: Path | None, workers: int) -> SearchBuild:
     _check_unique(docs)
     parts = _split_parts(docs)
     chunks = _split_title_chunks(parts)
@@ -215,6 +236,7 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
     by_key = {chunk.key: chunk for chunk in chunks}
     kinds = {chunk.key: "titles" for chunk in chunks} | {part.key: "part" for part in parts}
     sizes = {chunk.key: chunk.count for chunk in chunks} | {part.key: len(part.docs) for part in parts}
+    part_by_key = {part.key: part for part in parts}
     keys = [chunk.key for chunk in chunks] + [part.key for part in parts]
 
     contents: dict[str, tuple[bytes, bytes]] = {}
@@ -226,34 +248,14 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
     reused = tuple(key for key in keys if key in contents)
     todo = [key for key in keys if key not in contents]
 
-    # Biggest tasks first, so that the workers finish at about the same time.
-    order = sorted(todo, key=lambda key: -sizes[key])
-    part_by_key = {part.key: part for part in parts}
-    tasks: list[tuple[str, Any]] = [
-        ("titles", _titles_payload(by_key[key].parts))
-        if kinds[key] == "titles"
-        else ("part", _payload(part_by_key[key]))
-        for key in order
+    # Biggest tasks first, so that the processes finish at about the same time.
+    tasks = [
+        _Task(kinds[key], key, by_key[key].parts if kinds[key] == "titles" else (part_by_key[key],), hashes[key])
+        for key in sorted(todo, key=lambda key: -sizes[key])
     ]
-    if workers > 1 and len(todo) > 1:
-        method = _start_method()
-        context = multiprocessing.get_context(method)
-        if method == "fork":
-            # Forked workers share the parent's heap copy-on-write; frozen objects are never
-            # visited by the workers' collector, so far fewer pages get copied (half at 30k).
-            gc.freeze()
-        try:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
-                results = list(pool.map(_build_task, tasks))
-        finally:
-            if method == "fork":
-                gc.unfreeze()
-    else:
-        results = [_build_task(task) for task in tasks]
-    for key, result in zip(order, results, strict=True):
-        contents[key] = result
-        if cache_dir is not None:
-            _write_cached(cache_dir, hashes[key], result)
+    # A worker process takes a moment to start: small builds (a new day's parts) stay in this one.
+    parallel = sum(sizes[key] for key in todo) >= PARALLEL_DOCS
+    contents.update(_build_tasks(tasks, cache_dir, workers if parallel else 1))
     if cache_dir is not None:
         _prune_cache(cache_dir, set(hashes.values()))
 
@@ -307,14 +309,206 @@ def _add_files(files: dict[str, bytes], key: str, contents: tuple[bytes, bytes])
     return index_path, docs_path
 
 
-def _start_method() -> str:
-    """fork when it is safe (one thread), else spawn.
+@dataclass(frozen=True)
+class _Task:
+    """One index to build: a month part or a title chunk, and the cache key of its files."""
 
-    Forking a threaded process (`mkdocs serve`) can deadlock the child on a lock another
-    thread held; spawn avoids that but re-imports `__main__`, which breaks scripts without an
-    `if __name__ == "__main__"` guard. Single-threaded callers get fork, threaded ones spawn.
+    kind: str
+    """`part` or `titles`."""
+    key: str
+    parts: tuple[_Part, ...]
+    """The month part (one), or the title chunk's parts."""
+    cache_hash: str
+    """Its files' name in the cache (`_cache_paths`)."""
+
+
+class _Job:
+    """The tasks of one build, taken one at a time by this process and, through their feeders, its workers.
+
+    Whoever is free takes the next task, so the biggest tasks (first) spread over the
+    processes and the small ones fill the gaps at the end.
     """
-    return "fork" if fork_is_safe() else "spawn"
+
+    def __init__(self, tasks: list[_Task]) -> None:
+        self.tasks = tasks
+        self.next = 0
+        self.lock = threading.Lock()  # the workers' feeders are threads of this process
+
+    def take(self) -> _Task | None:
+        """The next task nobody took yet, or None."""
+        with self.lock:
+            if self.next >= len(self.tasks):
+                return None
+            self.next += 1
+            return self.tasks[self.next - 1]
+
+    def stop(self) -> None:
+        """Hand out no more tasks (a process failed: the build fails as soon as the others finish their task)."""
+        with self.lock:
+            self.next = len(self.tasks)
+
+
+_WORKER_CODE = (
+    f"import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); from {__name__} import _worker_main; "
+    "_worker_main()"
+)
+"""What a worker process runs: it takes this process's import path first, to import this module by it."""
+
+
+class _Worker:
+    """A new Python process that builds tasks of a `_Job`, fed by a thread of this process.
+
+    A new interpreter, not a fork: a forked worker shares the heap copy-on-write, and every page
+    that either process writes afterwards is copied, reading an object included (its reference
+    count is written). Building touches the docs and allocates between the corpus's objects,
+    so a fork cost about 230 MB of copied pages at 100k papers, more than the worker's own
+    80 MB. A new one costs an import (0.2 s) and gets each task's input pickled, made when it
+    asks for it. It runs no `__main__` (spawn would run a caller's script again when it has no
+    `if __name__ == "__main__"` guard), and is as safe to start from a threaded caller.
+
+    The worker writes each task's files to `store` (the cache, written anyway, or a scratch
+    folder) and reports only the key: no index is pickled back nor held twice on the way.
+    It asks for the next task before building one, so that the input travels during the build.
+    """
+
+    def __init__(self, job: _Job, store: Path) -> None:
+        self.job = job
+        self.built: list[str] = []
+        self.error: BaseException | None = None
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_CODE], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        self.thread = threading.Thread(target=self._feed, args=(store,), name="search-feeder", daemon=True)
+        self.thread.start()
+
+    def _feed(self, store: Path) -> None:
+        """In a thread: answer the worker's requests with the next task's input until it exits."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        requests, inputs = self.process.stdout, self.process.stdin
+        writable = True
+
+        def send(message: Any) -> None:
+            nonlocal writable
+            if writable:
+                # Pickled whole, then written at once: pickling into the pipe would wait for the GIL
+                # after each frame the worker reads, slowing this process's build and the transfer.
+                data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+                try:
+                    inputs.write(data)
+                    inputs.flush()
+                except OSError:  # the worker is gone; what it said before it went explains why
+                    writable = False
+
+        try:
+            send(sys.path)
+            send(str(store))
+            while True:
+                try:
+                    message = pickle.load(requests)
+                except EOFError:
+                    return  # the worker exited
+                if message[0] == "ready":
+                    task = self.job.take()
+                    send(None if task is None else (task.key, task.cache_hash, *_task_input(task)))
+                elif message[0] == "built":
+                    self.built.append(message[1])
+                else:  # "failed": fail the build as soon as this process finishes its task
+                    self.error = message[1]
+                    self.job.stop()
+        except BaseException as error:
+            self.error = self.error or error
+            self.job.stop()
+        finally:
+            inputs.close()  # a worker still waiting for input reads the end and exits
+
+    def wait(self) -> None:
+        """Wait until the worker has exited (after the last task it took)."""
+        self.thread.join()
+        self.process.wait()
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+    def result(self) -> list[str]:
+        """The keys of the tasks the worker built, once it has exited; its failure raised here."""
+        self.wait()
+        if self.error is not None:
+            raise self.error
+        if self.process.returncode != 0:
+            raise RuntimeError(f"search: a worker process exited with code {self.process.returncode}")
+        return self.built
+
+
+def _worker_main() -> None:
+    """In a worker process (`_Worker`): build the tasks read from stdin, report on stdout."""
+    inputs = sys.stdin.buffer
+    messages = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to stderr, not among the messages
+
+    def send(message: Any) -> None:
+        pickle.dump(message, messages, pickle.HIGHEST_PROTOCOL)
+        messages.flush()
+
+    try:
+        store = Path(pickle.load(inputs))
+        send(("ready",))
+        while (task := pickle.load(inputs)) is not None:
+            send(("ready",))
+            key, cache_hash, kind, payload = task
+            del task  # only one task's input at a time: the next one is on its way
+            _write_cached(store, cache_hash, _build_input(kind, payload))
+            del payload
+            send(("built", key))
+    except BaseException as error:
+        note = "in a search worker process:\n" + traceback.format_exc()
+        try:
+            pickle.loads(pickle.dumps(error))  # this process's error as it is, if it survives the trip
+        except Exception:
+            error = RuntimeError(note)
+        else:
+            error.add_note(note)
+        send(("failed", error))
+        sys.exit(1)
+
+
+def _build_tasks(tasks: list[_Task], cache_dir: Path | None, workers: int) -> dict[str, tuple[bytes, bytes]]:
+    """The files of each task by key, built here and by `workers - 1` worker processes; written to `cache_dir`.
+
+    The workers (`_Worker`) share the work with this process rather than take it all: this
+    process builds while it waits, its share from its own objects (nothing of it is pickled).
+    """
+    contents: dict[str, tuple[bytes, bytes]] = {}
+
+    def build(task: _Task) -> None:
+        contents[task.key] = _build_task(task)
+        if cache_dir is not None:
+            _write_cached(cache_dir, task.cache_hash, contents[task.key])
+
+    helpers = min(workers, len(tasks)) - 1
+    if helpers < 1 or not sys.executable:
+        for task in tasks:
+            build(task)
+        return contents
+    with ExitStack() as stack:
+        store = cache_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="search-parts-")))
+        job = _Job(tasks)
+        started: list[_Worker] = []
+        try:
+            started.extend(_Worker(job, store) for _ in range(helpers))
+            while (next_task := job.take()) is not None:
+                build(next_task)
+        except BaseException:
+            job.stop()
+            for worker in started:
+                worker.wait()
+            raise
+        keys = [key for worker in started for key in worker.result()]
+        hashes = {task.key: task.cache_hash for task in tasks}
+        for key in keys:
+            built = _read_cached(store, hashes[key])
+            if built is None:
+                raise RuntimeError(f"search: a worker built part {key!r} but its files are gone from {store}")
+            contents[key] = built
+    return contents
 
 
 def _check_unique(docs: Iterable[SearchDoc]) -> None:
@@ -407,7 +601,7 @@ def _split_title_chunks(parts: Sequence[_Part]) -> list[_TitleChunk]:
 
 
 def _payload(part: _Part) -> list[tuple[str, str, str, str | None, str, list[str]]]:
-    """Plain data for a worker process: (title, abstract, url, date, topics text, slugs) per doc."""
+    """Plain data to build a part from: (title, abstract, url, date, topics text, slugs) per doc."""
     return [
         (
             d.title,
@@ -477,7 +671,7 @@ def _base36(n: int) -> str:
 
 
 def _build_titles(payload: _TitlesPayload) -> tuple[bytes, bytes]:
-    """Serialised title-only lunr index and small store of a title chunk (runs in a worker process)."""
+    """Serialised title-only lunr index and small store of a title chunk (in this process or a worker)."""
     documents = [
         {"ref": _base36(i), "title": index_words(title)} for i, (title, _url, _date, _slugs) in enumerate(payload)
     ]
@@ -485,13 +679,26 @@ def _build_titles(payload: _TitlesPayload) -> tuple[bytes, bytes]:
     return _index_bytes(_TITLE_FIELDS, documents), _dump(store)
 
 
-def _build_task(task: tuple[str, Any]) -> tuple[bytes, bytes]:
-    kind, payload = task
+def _task_input(task: _Task) -> tuple[str, Any]:
+    """What `_build_input` needs of a task: plain data, small enough to pickle to a worker."""
+    if task.kind == "titles":
+        return "titles", _titles_payload(task.parts)
+    (part,) = task.parts
+    return "part", _payload(part)
+
+
+def _build_input(kind: str, payload: Any) -> tuple[bytes, bytes]:
+    """The index and store bytes of a task from its `_task_input`."""
     return _build_titles(payload) if kind == "titles" else _build_part(payload)
 
 
+def _build_task(task: _Task) -> tuple[bytes, bytes]:
+    """The index and store bytes of one task; its input is made only now, so that all of them never exist at once."""
+    return _build_input(*_task_input(task))
+
+
 def _build_part(payload: list[tuple[str, str, str, str | None, str, list[str]]]) -> tuple[bytes, bytes]:
-    """Serialised lunr index and doc store of one part (runs in a worker process)."""
+    """Serialised lunr index and doc store of one part (in this process or a worker)."""
     documents = [
         {
             "ref": str(i),

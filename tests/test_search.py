@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import threading
 import unicodedata
 from pathlib import Path
@@ -223,7 +224,50 @@ def test_excerpt_is_short() -> None:
     assert search.excerpt("  short \n text ") == "short text"
 
 
-def test_deterministic_across_calls_order_and_workers(docs: list[SearchDoc]) -> None:
+@pytest.fixture
+def built_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A worker process even for a few docs, and one that surely builds: this process starts
+    its first task only once the worker has taken one. Gives the keys of the tasks built here."""
+    monkeypatch.setattr(search, "PARALLEL_DOCS", 0)
+    fed = threading.Event()
+    take = search._Job.take
+
+    def take_and_tell(job: search._Job) -> search._Task | None:
+        task = take(job)
+        if task is not None and threading.current_thread() is not threading.main_thread():  # a feeder's
+            fed.set()
+        return task
+
+    here: list[str] = []
+    build_task = search._build_task
+
+    def build_here(task: search._Task) -> tuple[bytes, bytes]:
+        if any(thread.name == "search-feeder" for thread in threading.enumerate()):
+            assert fed.wait(60), "the worker process never took a task"
+        here.append(task.key)
+        return build_task(task)
+
+    monkeypatch.setattr(search._Job, "take", take_and_tell)
+    monkeypatch.setattr(search, "_build_task", build_here)
+    return here
+
+
+@pytest.fixture
+def workers_started(monkeypatch: pytest.MonkeyPatch) -> list[search._Worker]:
+    """Every worker process started, to check that they exited."""
+    started: list[search._Worker] = []
+
+    class Recorded(search._Worker):
+        def __init__(self, job: search._Job, store: Path) -> None:
+            super().__init__(job, store)
+            started.append(self)
+
+    monkeypatch.setattr(search, "_Worker", Recorded)
+    return started
+
+
+def test_deterministic_across_calls_order_and_workers(docs: list[SearchDoc], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search, "PARALLEL_DOCS", 0)  # a worker process even for these few docs
     first = build_search_files(docs, workers=1)
     shuffled = docs[:]
     random.Random(7).shuffle(shuffled)
@@ -239,11 +283,12 @@ def test_duplicate_ids_rejected(docs: list[SearchDoc]) -> None:
         build_search_files([*docs, docs[0]], workers=1)
 
 
-def test_cache_rebuilds_only_the_changed_part(docs: list[SearchDoc], tmp_path: Path) -> None:
+def test_cache_rebuilds_only_the_changed_part(docs: list[SearchDoc], tmp_path: Path, built_here: list[str]) -> None:
     cache = tmp_path / "cache"
     first = build_search_parts(docs, cache_dir=cache, workers=2)
     assert first.built == ("titles-2025-03-01", "titles-undated", "2025-05", "2025-04", "2025-03", "undated")
     assert first.reused == ()
+    assert 0 < len(built_here) < len(first.built)  # the worker's parts came through the cache folder
 
     again = build_search_parts(docs, cache_dir=cache, workers=2)
     assert again.built == () and again.files == first.files
@@ -408,18 +453,76 @@ def test_bytes_do_not_depend_on_the_hash_seed() -> None:
     assert len(outputs) == 1
 
 
-def test_spawned_workers_when_threads_run(docs: list[SearchDoc]) -> None:
-    """In a threaded caller (`mkdocs serve`) parts are built in spawned processes, same bytes."""
+def test_worker_process_when_threads_run(docs: list[SearchDoc], built_here: list[str]) -> None:
+    """In a threaded caller (`mkdocs serve`) the worker is a new process all the same (no fork), same bytes."""
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait, daemon=True)
     thread.start()
     try:
-        assert search._start_method() == "spawn"
-        assert build_search_files(docs, workers=2) == build_search_files(docs, workers=1)
+        parallel = build_search_parts(docs, workers=2)
+        assert 0 < len(built_here) < len(parallel.built)
+        assert parallel.files == build_search_files(docs, workers=1)
     finally:
         stop.set()
         thread.join()
-    assert search._start_method() in {"fork", "spawn"}
+
+
+def test_worker_scratch_folder_is_removed(
+    docs: list[SearchDoc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, built_here: list[str]
+) -> None:
+    """Without a cache the worker writes its parts to a scratch folder, gone afterwards."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    files = build_search_files(docs, workers=2)
+    assert len(built_here) < 6
+    assert list(scratch.iterdir()) == []
+    assert files == build_search_files(docs, workers=1)
+
+
+class Unpicklable(str):
+    """A title that reaches a worker process as an error: unpickling it there calls int("not a number")."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (int, ("not a number",))
+
+
+def test_failure_in_the_worker_fails_the_build(
+    docs: list[SearchDoc], built_here: list[str], workers_started: list[search._Worker]
+) -> None:
+    # Every part and title chunk has such a title, so the worker's first task fails; here they build fine.
+    poisoned = [dataclasses.replace(doc, title=Unpicklable(doc.title)) for doc in docs]
+    with pytest.raises(ValueError, match="invalid literal") as failure:
+        build_search_files(poisoned, workers=2)
+    assert any("in a search worker process" in note for note in getattr(failure.value, "__notes__", []))
+    assert [worker.process.returncode for worker in workers_started] == [1]
+
+
+def test_failure_here_stops_the_worker(
+    docs: list[SearchDoc],
+    monkeypatch: pytest.MonkeyPatch,
+    built_here: list[str],
+    workers_started: list[search._Worker],
+) -> None:
+    """The worker finishes its task and exits; the error is the one raised here."""
+    build_task = search._build_task
+
+    def fail(task: search._Task) -> tuple[bytes, bytes]:
+        build_task(task)  # the fixture's: waits until the worker has a task
+        raise OSError("disk full")
+
+    monkeypatch.setattr(search, "_build_task", fail)
+    with pytest.raises(OSError, match="disk full"):
+        build_search_files(docs, workers=2)
+    assert [worker.process.returncode for worker in workers_started] == [0]
+    assert not any(thread.name == "search-feeder" for thread in threading.enumerate())
+
+
+def test_small_builds_stay_in_this_process(docs: list[SearchDoc], workers_started: list[search._Worker]) -> None:
+    """A worker process takes a moment to start: below PARALLEL_DOCS docs to build, none is started."""
+    assert len(docs) < search.PARALLEL_DOCS
+    build_search_files(docs, workers=2)
+    assert workers_started == []
 
 
 def test_log_counts_the_title_chunks(docs: list[SearchDoc], caplog: pytest.LogCaptureFixture) -> None:
