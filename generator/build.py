@@ -338,7 +338,7 @@ def write_files(
         )
         pages = write_pages(builder, options, writer, cache)
     # The pages stage freed hundreds of MB (papers.json alone is 200 MB at 100k papers) that
-    # the C allocator keeps; hand it back before the search workers fork from this process.
+    # the C allocator keeps; hand it back before the search stage, whose peak is this process.
     release_free_memory()
     with timer.stage("search index"):
         for rel, data in search_files(corpus, options).items():

@@ -1,4 +1,4 @@
-"""When the build may fork worker processes (pages, search index parts, topics' phrase matching)."""
+"""When the build may fork worker processes (the pages worker, topics beside similarity, topics' phrase matching)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
   plugin, and `n` small pages (a title and a paragraph) outside the nav (`not_in_nav`).
 - `run_child` runs one `generator.bench.worker` build in a fresh interpreter and measures its
   wall time and peak memory: the largest single process (`RUSAGE_CHILDREN`, as `/usr/bin/time`
-  reports) and the whole process tree (the search stage forks workers), its PSS sampled from `/proc`.
+  reports) and the whole process tree (the build's worker processes included), its PSS sampled from `/proc`.
 - `measure_site` reads a built site's size, its largest HTML page and its search index size.
 """
 
