@@ -12,9 +12,8 @@ import logging
 import multiprocessing
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +22,13 @@ from typing import Any
 from .config import BuildOptions
 from .dates import resolve_dates
 from .errors import DigestError, Problem
-from .models import Corpus, Paper, Topics
+from .models import Corpus
 from .pages import PageBuilder, PageGroup
 from .processes import fork_is_safe
 from .readers import read_sources
 from .records import build_sources, merge_records
 from .similarity import find_similarity
-from .taxonomy import Taxonomy, load_taxonomy
+from .taxonomy import load_taxonomy
 from .topics import assign_topics
 from .writers import (
     CacheEntry,
@@ -128,63 +127,13 @@ def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple
     problems += date_problems + merge_problems
     if not papers:
         raise DigestError("no papers found in the sources: " + ", ".join(str(path) for path in options.sources))
-    topics_cache = options.cache_dir / "topics-cache"
-    with timer.stage("topics"):
-        taxonomy = load_taxonomy(options.topics_file) if options.topics_file else None
-        beside = _TopicsBeside.start(papers, taxonomy, topics_cache)
     with timer.stage("similarity"):
         similarity = find_similarity(papers, cache_dir=options.cache_dir / "similarity-cache")
     with timer.stage("topics"):
-        topics = beside.result() if beside else None
-        if topics is None:
-            topics = assign_topics(papers, taxonomy, cache_dir=topics_cache)
+        taxonomy = load_taxonomy(options.topics_file) if options.topics_file else None
+        topics = assign_topics(papers, taxonomy, cache_dir=options.cache_dir / "topics-cache")
     corpus = Corpus(tuple(papers), tuple(sources), similarity, topics)
     return corpus, problems
-
-
-class _TopicsBeside:
-    """Topics assigned in a forked process while this one compares papers (the two are independent).
-
-    The stages take 8-10 s each at 100k papers; side by side they take about the longer one's
-    time on two cores. The "topics" stage then counts only the wait after similarity is done.
-    """
-
-    job: tuple[Sequence[Paper], Taxonomy | None, Path] | None = None
-    """What the forked process inherits (set just before it is forked)."""
-
-    def __init__(self, pool: ProcessPoolExecutor, pending: Future[Topics]) -> None:
-        self.pool = pool
-        self.pending = pending
-
-    @classmethod
-    def start(cls, papers: Sequence[Paper], taxonomy: Taxonomy | None, cache_dir: Path) -> _TopicsBeside | None:
-        if len(papers) < PARALLEL_PAPERS or not fork_is_safe():
-            return None
-        cls.job = (papers, taxonomy, cache_dir)
-        gc.freeze()  # the child shares this heap copy-on-write; its collector leaves frozen objects alone
-        try:
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
-            pending = pool.submit(_assign_topics_forked)
-        finally:
-            gc.unfreeze()
-            cls.job = None
-        return cls(pool, pending)
-
-    def result(self) -> Topics | None:
-        """The child's topics; None if it died (killed, out of memory): then assign them here."""
-        try:
-            return self.pending.result()
-        except BrokenProcessPool as exc:
-            log.info("paper-digest: topics process failed (%s); assigning topics here", exc)
-            return None
-        finally:
-            self.pool.shutdown()
-
-
-def _assign_topics_forked() -> Topics:
-    assert _TopicsBeside.job is not None
-    papers, taxonomy, cache_dir = _TopicsBeside.job
-    return assign_topics(papers, taxonomy, cache_dir=cache_dir)
 
 
 PARALLEL_PAPERS = 2000

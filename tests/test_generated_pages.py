@@ -3,7 +3,6 @@ with and without directory URLs, headings with ids and a table of contents."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -130,7 +129,7 @@ def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, mon
     # Other tests leave a server thread running; the workers only render pages, so forking is safe here.
     monkeypatch.setattr(build, "fork_is_safe", lambda: True)
     parallel = generate(options("parallel"), StageTimer(show_progress=False))
-    assert pools == [1, 1]  # one process assigned topics beside similarity, one shared the pages
+    assert pools == [1]  # one forked worker shared the pages with the building process
     assert _tree_bytes(parallel.tree) == _tree_bytes(serial.tree)
     assert parallel.pages == serial.pages
     assert parallel.stats.written == serial.stats.written == len(_tree_bytes(serial.tree))
@@ -334,52 +333,3 @@ def test_bibtex_entries_are_reused_from_the_side_file(tmp_path: Path, monkeypatc
     (cache_dir / "bib.pickle").write_bytes(b"damaged")
     third = generate(options, StageTimer(show_progress=False))
     assert made and _tree_bytes(third.tree) == first  # made again, same bytes
-
-
-def test_topics_assigned_beside_similarity_equal_serial_ones_even_if_the_process_dies(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Topics come from a forked process while similarity runs; if it dies they are assigned in-process."""
-    from generator import build
-    from generator.build import load_corpus
-    from generator.config import BuildOptions
-
-    def options(name: str) -> BuildOptions:
-        return BuildOptions(
-            sources=(HERE.parent / "content" / "sources",),
-            cache_dir=tmp_path / name,
-            topics_file=HERE.parent / "content" / "topics.yml",
-        )
-
-    serial, _ = load_corpus(options("serial"))
-    monkeypatch.setattr(build, "PARALLEL_PAPERS", 1)
-    monkeypatch.setattr(build, "fork_is_safe", lambda: True)
-    started: list[object] = []
-    start = build._TopicsBeside.start
-
-    def counted(*args: Any) -> Any:
-        beside = start(*args)
-        started.append(beside)
-        return beside
-
-    monkeypatch.setattr(build._TopicsBeside, "start", counted)
-    beside, _ = load_corpus(options("beside"))
-    assert started and started[0] is not None  # topics really were assigned in a forked process
-    assert beside.topics == serial.topics
-    monkeypatch.setattr(build, "assign_topics", _die_in_child)  # the forked process dies
-    with caplog.at_level("INFO", logger="generator.build"):
-        retried, _ = load_corpus(options("retried"))
-    assert "topics process failed" in caplog.text
-    assert retried.topics == serial.topics
-
-
-def _die_in_child(*args: Any, **kwargs: Any) -> Any:
-    """`assign_topics` that kills any process but the test's own (module level: it is pickled by name)."""
-    from generator.topics import assign_topics
-
-    if os.getpid() != _TEST_PROCESS:
-        os._exit(3)
-    return assign_topics(*args, **kwargs)
-
-
-_TEST_PROCESS = os.getpid()
