@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from markupsafe import Markup
+
 
 @dataclass(frozen=True, slots=True)
 class TopicRef:
@@ -23,14 +25,22 @@ class TopicRef:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicLink:
+    """A topic's name and the link to its page from the page that shows it."""
+
+    name: str
+    href: Markup
+
+
+@dataclass(frozen=True, slots=True)
 class ListItem:
     """A paper's entry in a listing (topic, day, digest, home and week pages)."""
 
     title: str
-    md: str
-    """Markdown path of the paper's page."""
+    href: Markup
+    """The link to the paper's page from the listing page."""
     date: str
-    topics: tuple[TopicRef, ...]
+    topics: tuple[TopicLink, ...]
     near_duplicate: bool
     primary: bool = False
     """On a topic's pages: the topic is the paper's primary topic."""
