@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from .meta import first_sentence
 from .models import Corpus, Paper, Source
-from .views import ListItem, NearRef, SeenIn, SimilarRef, TopicLink, TopicRef
+from .views import ListItem, NearRef, PaperTopic, SeenIn, SimilarRef, TopicLink, TopicRef
 
 MONTH_NAMES = [
     "January", "February", "March", "April", "May", "June",
@@ -368,13 +368,16 @@ class PageBuilder:
         """The page of one paper: abstract, where it appeared, topics, duplicates, similar, links."""
         sim = self.corpus.similarity
         papers = self.papers
+        link = self.linker(paper_md(paper.id))  # links made here, not called from the template (see `item`)
         near = [
-            NearRef(papers[n.id].title, paper_md(n.id), f"{n.score:.2f}", n.kind, human_date(papers[n.id].last_date))
+            NearRef(
+                papers[n.id].title, link(paper_md(n.id)), f"{n.score:.2f}", n.kind, human_date(papers[n.id].last_date)
+            )
             for n in sim.near_duplicates.get(paper.id, ())
             if n.id in papers
         ]
         similar = [
-            SimilarRef(papers[s.id].title, paper_md(s.id), f"{s.score:.2f}")
+            SimilarRef(papers[s.id].title, link(paper_md(s.id)), f"{s.score:.2f}")
             for s in sim.similar.get(paper.id, ())[: self.similar_count]
             if s.id in papers
         ]
@@ -384,12 +387,13 @@ class PageBuilder:
             appearances.append(
                 SeenIn(
                     human_date(appearance.date),
-                    day_md(appearance.date),
+                    link(day_md(appearance.date)),
                     source.title if source else appearance.source,
-                    digest_md(source.slug) if source else None,
+                    link(digest_md(source.slug)) if source else None,
                     appearance.position,
                 )
             )
+        topics = [PaperTopic(ref.name, link(ref.md), ref.reason, ref.primary) for ref in self.topic_refs(paper)]
         if paper.arxiv_id:
             links = [
                 ("arXiv abstract", f"https://arxiv.org/abs/{paper.arxiv_id}"),
@@ -413,7 +417,7 @@ class PageBuilder:
                 "abstract": paper.abstract,
                 "authors": paper.authors,
                 "appearances": appearances,
-                "topics": self.topic_refs(paper),
+                "topics": topics,
                 "near": near,
                 "similar": similar,
                 "links": [(label, Markup(url)) for label, url in links],

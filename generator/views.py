@@ -50,13 +50,23 @@ class ListItem:
 
 @dataclass(frozen=True, slots=True)
 class SeenIn:
-    """One appearance of a paper: the day and the listing it was seen in."""
+    """One appearance of a paper: the day and the listing it was seen in (links from the paper's page)."""
 
     date: str
-    day_md: str
+    day_href: Markup
     source: str
-    digest_md: str | None
+    digest_href: Markup | None
     position: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaperTopic:
+    """One of a paper's topics on its page: name, link, why, and whether it is the primary one."""
+
+    name: str
+    href: Markup
+    reason: str
+    primary: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +74,7 @@ class NearRef:
     """A likely duplicate of a paper."""
 
     title: str
-    md: str
+    href: Markup
     score: str
     kind: str
     date: str
@@ -75,5 +85,5 @@ class SimilarRef:
     """A similar paper."""
 
     title: str
-    md: str
+    href: Markup
     score: str
