@@ -267,6 +267,8 @@ def bibtex_escape(text: str) -> str:
 
 
 def _ascii_words(text: str) -> list[str]:
+    if text.isascii():  # folding and decomposing change nothing
+        return _WORD.findall(text)
     folded = unicodedata.normalize("NFKD", "".join(_FOLD.get(c, c) for c in text))
     return _WORD.findall(folded.encode("ascii", "ignore").decode("ascii"))
 
@@ -295,7 +297,10 @@ def _arxiv_id(paper: Paper) -> str | None:
 def _url_field(url: str) -> str:
     """`url` with the characters that would break a BibTeX field percent-encoded."""
     url = _CONTROL.sub("", url).strip()
-    return "".join(f"%{ord(c):02X}" if c in '{}\\ \t\n\r"' else c for c in url)
+    return _URL_SPECIAL.sub(lambda match: f"%{ord(match.group()):02X}", url)
+
+
+_URL_SPECIAL = re.compile('[{}\\\\ \t\n\r"]')
 
 
 def _author(name: str) -> str:

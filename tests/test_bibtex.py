@@ -159,11 +159,7 @@ def test_escape_property_special_characters(text: str) -> None:
     _check(text)
 
 
-@given(
-    st.lists(st.sampled_from(["$", "\\alpha", "\\input", "{", "}", "\\{", "%", "x", " ", "^", "_"])).map(
-        "".join
-    )
-)
+@given(st.lists(st.sampled_from(["$", "\\alpha", "\\input", "{", "}", "\\{", "%", "x", " ", "^", "_"])).map("".join))
 def test_escape_property_math_like(text: str) -> None:
     _check(text)
 
@@ -184,9 +180,7 @@ def make_paper(
     authors: tuple[str, ...] = (),
 ) -> Paper:
     appearances = tuple(Appearance(f"s{i}.txt", date, i + 1, i + 1) for i, date in enumerate(dates))
-    return Paper(
-        id=pid, title=title, abstract="", appearances=appearances, arxiv_id=arxiv_id, authors=authors
-    )
+    return Paper(id=pid, title=title, abstract="", appearances=appearances, arxiv_id=arxiv_id, authors=authors)
 
 
 def test_key_is_stable_ascii_and_skips_stopwords() -> None:
@@ -242,3 +236,22 @@ def test_file_sorted_unique_keys_and_deterministic() -> None:
     assert re.findall(r"url\s+= \{https://x.org/papers/(\w)/\}", text) == ["a", "b", "c"]
     assert bibtex_file(list(reversed(papers)), lambda p: f"https://x.org/{p.path}") == text
     assert _balanced(text)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_words_fast_path_equals_folding(text: str) -> None:
+    """ASCII titles skip folding and decomposition: the words are those the full path finds."""
+    import unicodedata
+
+    from generator import bibtex
+
+    folded = unicodedata.normalize("NFKD", "".join(bibtex._FOLD.get(c, c) for c in text))
+    assert bibtex._ascii_words(text) == bibtex._WORD.findall(folded.encode("ascii", "ignore").decode("ascii"))
+
+
+@given(st.text(alphabet=st.sampled_from(list('ab:/?{}\\ \t\n\r"%é\x00'))))
+def test_url_field_encodes_each_breaking_character(text: str) -> None:
+    from generator import bibtex
+
+    url = bibtex._CONTROL.sub("", text).strip()
+    assert bibtex._url_field(text) == "".join(f"%{ord(c):02X}" if c in '{}\\ \t\n\r"' else c for c in url)
