@@ -159,14 +159,20 @@ class _PageJob:
         self.counter: Any = multiprocessing.Value("q", 0)  # shared memory, inherited by a forked worker
 
     def run(self, rendered: dict[str, RenderedPage]) -> list[str]:
-        """Do tasks until none is left; returns the pages carried over (`rendered` gets every page)."""
+        """Do tasks until none is left; returns the pages carried over (`rendered` gets every page).
+
+        Without cyclic garbage collection: rendering makes no cycles worth collecting (measured: the
+        same peak memory), while the collector kept rescanning the growing `rendered` and cache
+        entries (100k papers: 27.5 -> 24.4 s for the pages).
+        """
         carried: list[str] = []
-        while (task := self._take()) < self.tasks:
-            if task == 0:
-                write_data_files(self.builder.corpus, self.options, self.writer)
-            else:
-                group = self.groups[task - 1]
-                carried += write_group(self.builder, group, self.options, self.writer, rendered, self.cache)
+        with gc_paused():
+            while (task := self._take()) < self.tasks:
+                if task == 0:
+                    write_data_files(self.builder.corpus, self.options, self.writer)
+                else:
+                    group = self.groups[task - 1]
+                    carried += write_group(self.builder, group, self.options, self.writer, rendered, self.cache)
         return carried
 
     def _take(self) -> int:
@@ -243,7 +249,8 @@ def write_pages(
     pages: dict[str, RenderedPage] = {}
     if len(builder.corpus.papers) < PARALLEL_PAPERS or not fork_is_safe():
         job.run(pages)
-        writer.write("papers.bib", bib_file(builder.corpus, options, cache))
+        with gc_paused():
+            writer.write("papers.bib", bib_file(builder.corpus, options, cache))
         return pages
     context = multiprocessing.get_context("fork")
     _JOB = job
@@ -253,7 +260,8 @@ def write_pages(
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             share = pool.submit(_worker_share)
             try:
-                writer.write("papers.bib", bib_file(builder.corpus, options, cache))
+                with gc_paused():
+                    writer.write("papers.bib", bib_file(builder.corpus, options, cache))
                 job.run(pages)
             except BaseException:
                 job.stop()
