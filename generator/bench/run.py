@@ -365,7 +365,7 @@ def format_report(result: dict[str, Any]) -> str:
         stage_rows += [(f"{int(n):,} + 1 day", r["rebuild"]) for n, r in full.items() if "rebuild" in r]
         stage_rows += [(f"{int(n):,} generator only", r) for n, r in result["generator_only"].items()]
         lines += _stage_table(stage_rows, "stages_s", "generator_s")
-        lines += ["", "**CPU time of the generator stages** (seconds, the search workers included)", ""]
+        lines += ["", "**CPU time of the generator stages** (seconds, worker processes included)", ""]
         lines += _stage_table(stage_rows, "stages_cpu_s", "generator_cpu_s")
     for n, r in full.items():
         if "rebuild" in r:
