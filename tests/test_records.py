@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from generator.dates import SourceSettings, date_from_name, listing_date, resolve_dates, year_from_name
@@ -25,9 +25,7 @@ SEED_SETTINGS = {
 
 
 def rec(source: str, position: int, title: str, abstract: str, **kw) -> RawRecord:
-    return RawRecord(
-        source=source, line=position * 2, position=position, title=title, abstract=abstract, **kw
-    )
+    return RawRecord(source=source, line=position * 2, position=position, title=title, abstract=abstract, **kw)
 
 
 def listing(source: str, *records: RawRecord, header: tuple[int, int] | None = None) -> Listing:
@@ -157,9 +155,7 @@ ABSTRACT = st.lists(SENTENCE, min_size=3, max_size=8).map(" ".join).filter(lambd
     newline=st.sampled_from(["\n", "\r\n"]),
     bom=st.booleans(),
 )
-def test_well_formed_listing_never_loses_or_shifts_records(
-    tmp_path_factory, pairs, layout, newline, bom
-) -> None:
+def test_well_formed_listing_never_loses_or_shifts_records(tmp_path_factory, pairs, layout, newline, bom) -> None:
     header = (
         ["Get trending papers in your email inbox once a day!", "Get trending papers in your email inbox!"]
         if layout == "a"
@@ -186,3 +182,27 @@ def test_well_formed_listing_never_loses_or_shifts_records(
 def test_each_seed_reads_without_problems(name: str) -> None:
     result, problems = ListingReader().read(SEEDS / name, name)
     assert problems == [] and all(r.abstract for r in result.records)
+
+
+_ASCII_TITLE = st.text(
+    alphabet=st.sampled_from(list("ab1,0 -'"))
+    | st.sampled_from(list('XYZ9.:;!?()[]{}/\\_"#%+=~`@$^*|<>&\t'))
+    | st.characters(max_codepoint=127),
+    max_size=90,
+)
+
+
+@settings(max_examples=400)
+@given(text=_ASCII_TITLE, max_length=st.sampled_from([0, 1, 7, 40, 60]))
+@example(text="Scaling to 1,000,000 tokens: don't stop -- it's 2,5x faster", max_length=60)
+@example(text="'Quoted' words__and  spaces--and - dashes ,1,2, 3,4", max_length=40)
+@example(text="A very long title " * 6, max_length=60)
+@example(text="R&D for 1,0 & more", max_length=60)
+def test_ascii_slugs_are_python_slugify_exactly(text: str, max_length: int) -> None:
+    """The ASCII fast path of `make_slug` gives python-slugify's slug: a paper's URL never moves."""
+    from slugify import slugify
+
+    from generator.text import make_slug
+
+    expected = slugify(normalise_text(text), max_length=max_length, word_boundary=True, save_order=True)
+    assert make_slug(text, max_length=max_length) == expected
