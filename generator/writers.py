@@ -215,7 +215,7 @@ class PageCache:
         return None
 
     def _dump(self, entries: dict[str, Any], path: Path) -> None:
-        data = {"version": self.VERSION, "settings": self.settings, "entries": dict(sorted(entries.items()))}
+        data = {"version": self.VERSION, "settings": self.settings, "entries": entries}  # read back by key only
         with path.open("wb") as handle:
             pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -647,7 +647,7 @@ class TreeWriter:
         self._compact()
         self._close_pack()
         manifest = dict(sorted(self.manifest.items()))
-        pages = dict(sorted(self.pages.items()))
+        pages = self.pages  # not sorted: read by key, and its pack names differ every build anyway
         (self.root / PAGES_INDEX).write_text(json.dumps(pages, separators=(",", ":")), "utf-8")
         (self.root / ".manifest.json").write_text(json.dumps(manifest, sort_keys=True), "utf-8")
         link_tmp = self.cache_dir / f".{TREE_LINK}.tmp"
