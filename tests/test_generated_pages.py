@@ -333,3 +333,29 @@ def test_bibtex_entries_are_reused_from_the_side_file(tmp_path: Path, monkeypatc
     (cache_dir / "bib.pickle").write_bytes(b"damaged")
     third = generate(options, StageTimer(show_progress=False))
     assert made and _tree_bytes(third.tree) == first  # made again, same bytes
+
+
+def test_page_cache_in_many_parts_reads_back_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page cache is pickled a part at a time; a rebuild finds every page and BibTeX entry in it."""
+    from generator import writers
+    from generator.build import StageTimer, generate
+    from generator.config import BuildOptions
+
+    monkeypatch.setattr(writers.PageCache, "PART", 7)
+    options = BuildOptions(sources=(HERE.parent / "content" / "sources",), cache_dir=tmp_path / "cache")
+    first = generate(options, StageTimer(show_progress=False))
+    first_bytes = _tree_bytes(first.tree)
+    cache = writers.PageCache(tmp_path / "cache" / "pages-cache", writers.render_settings(options))
+    assert len(cache.previous) == len(first.pages) - 5 > 500  # every page but the five front pages (no key)
+    assert len(cache.previous_bib) == len(first.corpus.papers)
+    rendered: list[str] = []
+    render_page = writers.render_page
+
+    def counted(spec: Any, opts: Any) -> Any:
+        rendered.append(spec.path)
+        return render_page(spec, opts)
+
+    monkeypatch.setattr(writers, "render_page", counted)
+    again = generate(options, StageTimer(show_progress=False))
+    assert sorted(rendered) == sorted(["index.md", "topics/index.md", "dates/index.md", "digests/index.md", "week.md"])
+    assert _tree_bytes(again.tree) == first_bytes
