@@ -24,7 +24,7 @@ from .dates import resolve_dates
 from .errors import DigestError, Problem
 from .models import Corpus
 from .pages import PageBuilder, PageGroup
-from .processes import fork_is_safe
+from .processes import fork_is_safe, gc_paused
 from .readers import read_sources
 from .records import build_sources, merge_records
 from .similarity import find_similarity
@@ -96,22 +96,6 @@ class GenerateResult:
     def tree(self) -> Path:
         """Directory of the generated Markdown and static files."""
         return self.stats.root
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a stage builds many objects that form no cycles.
-
-    Each time the heap grows by a quarter the collector walks all of it: reading and merging
-    100k papers spent 2 s of their 9 s in it.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple[Corpus, list[Problem]]:

@@ -1,9 +1,13 @@
-"""When the build may fork worker processes (the pages worker, topics beside similarity, topics' phrase matching)."""
+"""Process-level switches the stages share: when the build may fork workers (the pages worker,
+topics' phrase matching), and pausing the cyclic garbage collector."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def fork_is_safe() -> bool:
@@ -13,3 +17,19 @@ def fork_is_safe() -> bool:
     another thread held; callers then work serially or, where they can, spawn.
     """
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a stage builds many objects that form no cycles.
+
+    Each time the heap grows by a quarter the collector walks all of it: reading and merging
+    100k papers spent 2 s of their 9 s in it. Nested pauses keep it off until the outer one ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

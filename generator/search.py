@@ -53,7 +53,6 @@ disagree on non-ASCII and inner punctuation, and this keeps index and query term
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 import json
 import logging
@@ -80,6 +79,8 @@ from lunr import get_default_builder
 from lunr.builder import Builder as LunrBuilder
 from lunr.token import Token as LunrToken
 from lunr.tokenizer import SEPARATOR_CHARS as LUNR_SEPARATOR_CHARS
+
+from .processes import gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -215,13 +216,8 @@ def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = No
     # Building makes no reference cycles but many short-lived objects: without this, the
     # collector's full passes over the caller's heap (the whole corpus, in a build) cost about
     # a second at 100k papers.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return _build_search_parts(docs, cache_dir, workers)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _build_search_parts(docs: Sequence[SearchDoc], cache_dir: Path | None, workers: int) -> SearchBuild:

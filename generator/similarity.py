@@ -56,7 +56,6 @@ seeded, and no hash depends on PYTHONHASHSEED.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 import logging
 import math
@@ -90,6 +89,7 @@ from .neardup import (
     text_candidates,
     verify_pairs,
 )
+from .processes import gc_paused
 from .similarity_text import tokenize_corpus
 
 log = logging.getLogger(__name__)
@@ -216,14 +216,8 @@ def find_similarity(papers: Sequence[Paper], *, cache_dir: Path | None = None) -
     """
     # One BLAS/OpenMP thread per caller: the products here are many and small, where
     # threads cost more than they give; the stage runs its own THREADS where it pays.
-    enabled = gc.isenabled()
-    gc.disable()  # no cycles are made here: collections would only rescan the corpus's objects
-    try:
-        with threadpool_limits(limits=1):
-            return _find_similarity(papers, cache_dir)
-    finally:
-        if enabled:
-            gc.enable()
+    with gc_paused(), threadpool_limits(limits=1):  # no cycles are made here (see `gc_paused`)
+        return _find_similarity(papers, cache_dir)
 
 
 def _utf8(text: str) -> bytes:
@@ -1179,12 +1173,7 @@ def top_similar(
     rank = np.arange(len(source)) - np.searchsorted(source, source)
     chosen = rank < TOP_K
     source, target, millis = source[chosen], target[chosen], millis[chosen]
-    enabled = gc.isenabled()
-    gc.disable()  # tens of thousands of acyclic objects: collections would only rescan the heap
-    try:
+    with gc_paused():  # tens of thousands of acyclic objects: collections would only rescan the heap
         items = list(map(SimilarPaper, [ids[j] for j in target.tolist()], (millis / 1000).tolist()))
         bounds = np.searchsorted(source, np.arange(len(ids) + 1)).tolist()
         return {paper_id: tuple(items[bounds[i] : bounds[i + 1]]) for i, paper_id in enumerate(ids)}
-    finally:
-        if enabled:
-            gc.enable()

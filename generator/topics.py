@@ -60,7 +60,6 @@ topics are discovered by clustering instead (`generator.discover`).
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 import logging
 import math
@@ -82,7 +81,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfTransformer
 from sklearn.preprocessing import normalize
 
 from .models import Paper, TopicAssignment, Topics
-from .processes import fork_is_safe
+from .processes import fork_is_safe, gc_paused
 from .similarity import fit_size as similarity_fit_size
 from .similarity_text import _Vocabulary
 from .taxonomy import OTHER, PhraseMatcher, Taxonomy, normalise_for_matching
@@ -157,13 +156,8 @@ def assign_topics(papers: Sequence[Paper], taxonomy: Taxonomy | None, *, cache_d
     # The stage makes no reference cycles but many small lists; without this, full collections
     # over the whole corpus's objects cost more than some steps themselves (0.2 s of 0.5 s
     # in a rebuild of 10k papers).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return _assign(ordered, taxonomy, cache_dir)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _assign(ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path | None) -> Topics:
