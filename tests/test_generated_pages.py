@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,47 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
     return read_tree(root)
 
 
+FRONT_PAGES = ["index.md", "topics/index.md", "dates/index.md", "digests/index.md", "week.md"]
+"""The pages every build makes (they sum up the whole corpus and have no key)."""
+
+
+def _seeds_and_mini(tmp_path: Path) -> tuple[Path, Callable[[str], Any]]:
+    """The seed sources plus the mini listing in `tmp_path`, and BuildOptions for them by cache name."""
+    from generator.config import BuildOptions
+
+    sources = tmp_path / "sources"
+    shutil.copytree(HERE.parent / "content" / "sources", sources)
+    shutil.copytree(HERE / "fixtures" / "mini", sources, dirs_exist_ok=True)
+
+    def options(cache: str) -> BuildOptions:
+        topics = HERE.parent / "content" / "topics.yml"
+        return BuildOptions(sources=(sources,), cache_dir=tmp_path / cache, topics_file=topics)
+
+    return sources, options
+
+
+def _add_day(sources: Path) -> None:
+    """A new day: the mini listing's papers seen again, which changes their pages and listings."""
+    (sources / "2025-01-05.txt").write_text(
+        (HERE / "fixtures" / "mini" / "2025-01-02.txt").read_text("utf-8").replace("2025-01-02", "2025-01-05"), "utf-8"
+    )
+
+
+def _count_renders(monkeypatch: pytest.MonkeyPatch, log: Path) -> Callable[[], list[str]]:
+    """Record each page rendered from now on, also by forked workers (through the file `log`)."""
+    from generator import writers
+
+    render_page = writers.render_page
+
+    def counted(spec: Any, options: Any) -> Any:
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(spec.path + "\n")
+        return render_page(spec, options)
+
+    monkeypatch.setattr(writers, "render_page", counted)
+    return lambda: log.read_text("utf-8").split() if log.exists() else []
+
+
 def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from generator import build
     from generator.build import StageTimer, generate
@@ -138,33 +180,15 @@ def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, mon
 def test_unchanged_pages_are_carried_over_and_the_result_equals_a_cold_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from generator import writers
     from generator.build import StageTimer, generate
-    from generator.config import BuildOptions
 
-    sources = tmp_path / "sources"
-    shutil.copytree(HERE.parent / "content" / "sources", sources)
-    shutil.copytree(HERE / "fixtures" / "mini", sources, dirs_exist_ok=True)
-
-    def options(cache: str) -> BuildOptions:
-        topics = HERE.parent / "content" / "topics.yml"
-        return BuildOptions(sources=(sources,), cache_dir=tmp_path / cache, topics_file=topics)
-
+    sources, options = _seeds_and_mini(tmp_path)
     first = generate(options("warm"), StageTimer(show_progress=False))
-    # A new day: the mini listing's papers seen again, which changes their pages and listings.
-    (sources / "2025-01-05.txt").write_text(
-        (HERE / "fixtures" / "mini" / "2025-01-02.txt").read_text("utf-8").replace("2025-01-02", "2025-01-05"), "utf-8"
-    )
-    renders: list[str] = []
-    render_page = writers.render_page
-
-    def counted(spec: Any, options: Any) -> Any:
-        renders.append(spec.path)
-        return render_page(spec, options)
-
-    monkeypatch.setattr(writers, "render_page", counted)
+    _add_day(sources)
+    rendered = _count_renders(monkeypatch, tmp_path / "renders.log")
     warm = generate(options("warm"), StageTimer(show_progress=False))
     monkeypatch.undo()
+    renders = rendered()
     cold = generate(options("cold"), StageTimer(show_progress=False))
 
     assert _tree_bytes(warm.tree) == _tree_bytes(cold.tree)
@@ -180,32 +204,15 @@ def test_forked_workers_carry_pages_over_like_a_serial_build(tmp_path: Path, mon
     """Workers key and carry over pages themselves; the parent learns which, and the result is a cold build's."""
     from generator import build, writers
     from generator.build import StageTimer, generate
-    from generator.config import BuildOptions
 
-    sources = tmp_path / "sources"
-    shutil.copytree(HERE.parent / "content" / "sources", sources)
-    shutil.copytree(HERE / "fixtures" / "mini", sources, dirs_exist_ok=True)
-
-    def options(cache: str) -> BuildOptions:
-        topics = HERE.parent / "content" / "topics.yml"
-        return BuildOptions(sources=(sources,), cache_dir=tmp_path / cache, topics_file=topics)
-
+    sources, options = _seeds_and_mini(tmp_path)
     monkeypatch.setattr(build, "PARALLEL_PAPERS", 1)
     monkeypatch.setattr(build, "fork_is_safe", lambda: True)
     first = generate(options("warm"), StageTimer(show_progress=False))
-    (sources / "2025-01-05.txt").write_text(
-        (HERE / "fixtures" / "mini" / "2025-01-02.txt").read_text("utf-8").replace("2025-01-02", "2025-01-05"), "utf-8"
-    )
+    _add_day(sources)
     warm = generate(options("warm"), StageTimer(show_progress=False))
-    log = tmp_path / "renders.log"  # the workers are other processes: they report renders through a file
     render_page = writers.render_page
-
-    def counted(spec: Any, options: Any) -> Any:
-        with log.open("a", encoding="utf-8") as handle:
-            handle.write(spec.path + "\n")
-        return render_page(spec, options)
-
-    monkeypatch.setattr(writers, "render_page", counted)
+    rendered = _count_renders(monkeypatch, tmp_path / "renders.log")  # the workers report through the file
     again = generate(options("warm"), StageTimer(show_progress=False))
     monkeypatch.setattr(writers, "render_page", render_page)
     monkeypatch.setattr(build, "PARALLEL_PAPERS", 10**9)
@@ -217,9 +224,7 @@ def test_forked_workers_carry_pages_over_like_a_serial_build(tmp_path: Path, mon
     assert again.stats.written == 0  # nothing changed: every page and file carried over
     # The workers' carried-over pages reached the parent's cache: the third build made only the
     # pages that are always made (the front pages sum up the whole corpus and have no key).
-    assert sorted(log.read_text("utf-8").split()) == sorted(
-        ["index.md", "topics/index.md", "dates/index.md", "digests/index.md", "week.md"]
-    )
+    assert sorted(rendered()) == sorted(FRONT_PAGES)
 
 
 def test_a_damaged_page_cache_is_ignored(tmp_path: Path) -> None:
@@ -346,16 +351,9 @@ def test_page_cache_in_many_parts_reads_back_whole(tmp_path: Path, monkeypatch: 
     first = generate(options, StageTimer(show_progress=False))
     first_bytes = _tree_bytes(first.tree)
     cache = writers.PageCache(tmp_path / "cache" / "pages-cache", writers.render_settings(options))
-    assert len(cache.previous) == len(first.pages) - 5 > 500  # every page but the five front pages (no key)
+    assert len(cache.previous) == len(first.pages) - len(FRONT_PAGES) > 500  # every page but the front pages
     assert len(cache.previous_bib) == len(first.corpus.papers)
-    rendered: list[str] = []
-    render_page = writers.render_page
-
-    def counted(spec: Any, opts: Any) -> Any:
-        rendered.append(spec.path)
-        return render_page(spec, opts)
-
-    monkeypatch.setattr(writers, "render_page", counted)
+    rendered = _count_renders(monkeypatch, tmp_path / "renders.log")
     again = generate(options, StageTimer(show_progress=False))
-    assert sorted(rendered) == sorted(["index.md", "topics/index.md", "dates/index.md", "digests/index.md", "week.md"])
+    assert sorted(rendered()) == sorted(FRONT_PAGES)
     assert _tree_bytes(again.tree) == first_bytes
