@@ -31,7 +31,6 @@ from .similarity import find_similarity
 from .taxonomy import load_taxonomy
 from .topics import assign_topics
 from .writers import (
-    CacheEntry,
     PageCache,
     RenderedPage,
     TreeWriter,
@@ -174,8 +173,9 @@ class _PageJob:
 _JOB: _PageJob | None = None
 """The job a forked page worker inherits (set just before the pool forks it)."""
 
-WorkerResult = tuple[WriterPart, list[str], dict[str, RenderedPage], dict[str, CacheEntry]]
-"""A worker's share: its tree part, the pages it carried over, the pages it rendered and their cache entries."""
+WorkerResult = tuple[WriterPart, list[str], dict[str, RenderedPage], list[bytes]]
+"""A worker's share: its tree part, the pages it carried over, the uncached pages it rendered, and the
+cache entries of those it rendered, pickled (`PageCache.pickle_parts`)."""
 
 
 def write_group(
@@ -204,7 +204,11 @@ def write_data_files(corpus: Corpus, options: BuildOptions, writer: TreeWriter) 
 
 
 def _worker_share() -> WorkerResult:
-    """In the forked worker: take tasks like the parent does; send back what the parent lacks."""
+    """In the forked worker: take tasks like the parent does; send back what the parent lacks.
+
+    Its cache entries go back pickled in the parts the cache file is made of: the parent unpickles
+    them once for their pages and saves the same bytes, instead of pickling them again at the end.
+    """
     assert _JOB is not None
     cache = _JOB.cache
     if cache is not None:
@@ -215,7 +219,12 @@ def _worker_share() -> WorkerResult:
         del rendered[path]
         if cache is not None:
             del cache.current[path]
-    return _JOB.writer.collect(), carried, rendered, cache.current if cache is not None else {}
+    parts: list[bytes] = []
+    if cache is not None:
+        for path in cache.current:  # sent inside the entries
+            del rendered[path]
+        parts = cache.pickle_parts(cache.current)
+    return _JOB.writer.collect(), carried, rendered, parts
 
 
 def write_pages(
@@ -254,7 +263,8 @@ def write_pages(
         writer.absorb(part)
         pages.update(rendered)
         if cache is not None:
-            cache.current.update(entries)
+            for path, entry in cache.add_pickled(entries).items():
+                pages[path] = entry[2]
             for path in carried:
                 hit = cache.previous[path]
                 pages[path] = hit[2]

@@ -20,6 +20,7 @@ import hashlib
 import html
 import json
 import logging
+import marshal
 import os
 import pickle
 import re
@@ -184,7 +185,7 @@ class PageCache:
     or stale file is ignored. It is saved after the new tree is swapped in.
     """
 
-    VERSION = 5
+    VERSION = 6
     FILE = "pages.pickle"
     BIB_FILE = "bib.pickle"
 
@@ -194,6 +195,8 @@ class PageCache:
         self.settings = settings
         self.previous: dict[str, CacheEntry] = self._load(self.path) or {}
         self.current: dict[str, CacheEntry] = {}
+        self.pickled: list[bytes] = []
+        """Parts of this build's entries that a worker pickled already (`add_pickled`); not in `current`."""
         self.previous_bib: dict[str, tuple[Any, ...]] = self._load(self.bib_path) or {}
         """BibTeX of `papers.bib` by paper id: (what the entry is made of, base key, key, entry)."""
         self.current_bib: dict[str, tuple[Any, ...]] = {}
@@ -204,11 +207,12 @@ class PageCache:
     def _load(self, path: Path) -> Any:
         try:
             with path.open("rb") as handle:
-                stored = pickle.load(handle)  # our own file in our cache dir
-            if stored.get("version") == self.VERSION and stored.get("settings") == self.settings:
+                header = pickle.load(handle)  # our own file in our cache dir
+                if header.get("version") != self.VERSION or header.get("settings") != self.settings:
+                    return None
                 entries: dict[str, Any] = {}
-                for part in stored["parts"]:
-                    entries.update(pickle.loads(part))
+                for _ in range(header["parts"]):
+                    entries.update(pickle.load(handle))
                 return entries
         except FileNotFoundError:
             pass
@@ -220,15 +224,38 @@ class PageCache:
     """Entries pickled at a time: one pickle of 100k entries took three times ten of 10k (its memo
     of every object grows past the CPU caches), which made the writing stage grow faster than the corpus."""
 
-    def _dump(self, entries: dict[str, Any], path: Path) -> None:
-        items = list(entries.items())  # in the order made: read back by key only
-        parts = [
-            pickle.dumps(dict(items[start : start + self.PART]), protocol=pickle.HIGHEST_PROTOCOL)
-            for start in range(0, len(items), self.PART)
+    @classmethod
+    def pickle_parts(cls, entries: dict[str, Any]) -> list[bytes]:
+        """`entries` as pickles of at most `PART` entries each, in the order made (read back by key only)."""
+        items = list(entries.items())
+        return [
+            pickle.dumps(dict(items[start : start + cls.PART]), protocol=pickle.HIGHEST_PROTOCOL)
+            for start in range(0, len(items), cls.PART)
         ]
-        data = {"version": self.VERSION, "settings": self.settings, "parts": parts}
+
+    def _dump(self, entries: dict[str, Any], path: Path, pickled: Sequence[bytes] = ()) -> None:
+        """A header, then each part's pickle one after the other: `pickled` ones as they are, then `entries`.
+
+        Parts are written one after the other, not gathered into one more pickle first (copying
+        60 MB of parts into it cost as much as pickling half of them).
+        """
+        items = list(entries.items())
+        starts = range(0, len(items), self.PART)
+        header = {"version": self.VERSION, "settings": self.settings, "parts": len(pickled) + len(starts)}
         with path.open("wb") as handle:
-            pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
+            for part in pickled:
+                handle.write(part)
+            for start in starts:  # `pickle.dump` straight into the file was 40% slower than this
+                handle.write(pickle.dumps(dict(items[start : start + self.PART]), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def add_pickled(self, parts: Sequence[bytes]) -> dict[str, CacheEntry]:
+        """Take entries a worker made and pickled (`pickle_parts`): saved as they are; returns them."""
+        entries: dict[str, CacheEntry] = {}
+        for part in parts:
+            entries.update(pickle.loads(part))
+        self.pickled.extend(parts)
+        return entries
 
     def stash_bib(self) -> None:
         """Write this build's BibTeX entries to a side file now and free them (and the previous ones).
@@ -246,7 +273,7 @@ class PageCache:
         """Write the pages and BibTeX entries of this build atomically."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        self._dump(self.current, tmp)
+        self._dump(self.current, tmp, self.pickled)
         if self._bib_stash is None:
             self.stash_bib()
         assert self._bib_stash is not None
@@ -470,8 +497,8 @@ class WriteStats:
     """The tree this one replaced: kept until the build is over (`finish_tree`/`restore_tree`)."""
     files: tuple[str, ...] = ()
     """Every file and page of the tree by its docs-root path, sorted."""
-    pages: dict[str, tuple[str, int, int]] = field(default_factory=dict)
-    """Where each page's bytes are: (pack file name in `root/pages/`, offset, length)."""
+    pages: dict[str, PageEntry] = field(default_factory=dict)
+    """Where each page's bytes are: [pack file name in `root/pages/`, offset, length, digest]."""
 
 
 def _digest(data: bytes | bytearray) -> str:
@@ -487,8 +514,9 @@ def current_tree(cache_dir: Path) -> Path | None:
 PACK_DIR = "pages"
 """Folder of the page packs inside a tree."""
 
-PAGES_INDEX = ".pages.json"
-"""Index of the packed pages inside a tree: path -> [pack, offset, length, digest]."""
+PAGES_INDEX = ".pages.marshal"
+"""Index of the packed pages inside a tree: path -> [pack, offset, length, digest], in `marshal`'s
+format (our own file, read by the next build: seven times faster to write than JSON at 100k pages)."""
 
 COMPACT_BELOW = 0.25
 """A carried-over pack whose live pages fill less than this share of it is rewritten."""
@@ -528,8 +556,8 @@ class TreeWriter:
         if self.old_root is not None:
             try:
                 self.old_manifest = json.loads((self.old_root / ".manifest.json").read_text("utf-8"))
-                self.old_pages = json.loads((self.old_root / PAGES_INDEX).read_text("utf-8"))
-            except (OSError, ValueError):
+                self.old_pages = _read_index(self.old_root)
+            except (OSError, ValueError, EOFError, TypeError):
                 pass  # an incomplete old tree: nothing is carried over
         for stale in cache_dir.glob("tree-*"):
             if stale != self.old_root:
@@ -664,7 +692,7 @@ class TreeWriter:
         self._close_pack()
         manifest = dict(sorted(self.manifest.items()))
         pages = self.pages  # not sorted: read by key, and its pack names differ every build anyway
-        (self.root / PAGES_INDEX).write_text(json.dumps(pages, separators=(",", ":")), "utf-8")
+        (self.root / PAGES_INDEX).write_bytes(marshal.dumps(pages))
         (self.root / ".manifest.json").write_text(json.dumps(manifest, sort_keys=True), "utf-8")
         link_tmp = self.cache_dir / f".{TREE_LINK}.tmp"
         if link_tmp.is_symlink() or link_tmp.exists():
@@ -681,7 +709,7 @@ class TreeWriter:
             removed,
             previous=self.old_root,
             files=tuple(sorted([*manifest, *pages])),
-            pages={rel: (entry[0], entry[1], entry[2]) for rel, entry in pages.items()},
+            pages=pages,
         )
 
     def abort(self) -> None:
@@ -690,11 +718,18 @@ class TreeWriter:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _read_index(root: Path) -> dict[str, PageEntry]:
+    pages = marshal.loads((root / PAGES_INDEX).read_bytes())
+    if not isinstance(pages, dict):
+        raise TypeError(f"{root / PAGES_INDEX} is not a page index")
+    return pages
+
+
 def read_tree(root: Path) -> dict[str, bytes]:
     """Every file of a generated tree by its docs-root path, pages read out of their packs."""
     manifest = json.loads((root / ".manifest.json").read_text("utf-8"))
     files = {rel: (root / rel).read_bytes() for rel in manifest}
-    pages: dict[str, PageEntry] = json.loads((root / PAGES_INDEX).read_text("utf-8"))
+    pages = _read_index(root)
     packs: dict[str, bytes] = {}
     for rel, (name, offset, length, _) in pages.items():
         if name not in packs:
