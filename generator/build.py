@@ -24,7 +24,7 @@ from .dates import resolve_dates
 from .errors import DigestError, Problem
 from .models import Corpus
 from .pages import PageBuilder, PageGroup
-from .processes import fork_is_safe, gc_paused
+from .processes import fork_is_safe, gc_paused, gc_thawed
 from .readers import read_sources
 from .records import build_sources, merge_records
 from .similarity import find_similarity
@@ -250,27 +250,26 @@ def write_pages(
     release_free_memory()  # what the model stages freed: the worker's copy of the heap is smaller
     gc.freeze()  # the worker shares the heap copy-on-write; frozen objects are not touched by its GC
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            share = pool.submit(_worker_share)
-            try:
-                with gc_paused():
+        with gc_paused():  # also while the worker's share is unpickled and merged in
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                share = pool.submit(_worker_share)
+                try:
                     writer.write("papers.bib", bib_file(builder.corpus, options, cache))
-                job.run(pages)
-            except BaseException:
-                job.stop()
-                raise
-            part, carried, rendered, entries = share.result()
-        writer.absorb(part)
-        pages.update(rendered)
-        if cache is not None:
-            for path, entry in cache.add_pickled(entries).items():
-                pages[path] = entry[2]
-            for path in carried:
-                hit = cache.previous[path]
-                pages[path] = hit[2]
-                cache.current[path] = hit
+                    job.run(pages)
+                except BaseException:
+                    job.stop()
+                    raise
+                part, carried, rendered, entries = share.result()
+            writer.absorb(part)
+            pages.update(rendered)
+            if cache is not None:
+                for path, entry in cache.add_pickled(entries).items():
+                    pages[path] = entry[2]
+                for path in carried:
+                    hit = cache.previous[path]
+                    pages[path] = hit[2]
+                    cache.current[path] = hit
     finally:
-        gc.unfreeze()
         _JOB = None
     return pages
 
@@ -309,21 +308,22 @@ def release_free_memory() -> None:
 def generate(options: BuildOptions, timer: StageTimer | None = None, *, commit: bool = True) -> GenerateResult:
     """Model the corpus, write every file into a new tree, then swap it in (or, without `commit`, drop it)."""
     timer = timer or StageTimer()
-    corpus, problems = load_corpus(options, timer)
-    writer = TreeWriter(options.cache_dir)
-    cache = PageCache(options.cache_dir / "pages-cache", render_settings(options))
-    try:
-        pages = write_files(corpus, options, timer, writer, cache)
-    except BaseException:
-        writer.abort()  # nothing was swapped in: the previous tree stays current
-        raise
-    with timer.stage("writing"), gc_paused():
-        if not commit:
-            writer.abort()
-            stats = WriteStats(writer.root, writer.written, writer.unchanged, 0)
-        else:
-            stats = writer.commit()
-            cache.save()
+    with gc_thawed():  # what the stages froze goes back to the collector when the build is over
+        corpus, problems = load_corpus(options, timer)
+        writer = TreeWriter(options.cache_dir)
+        cache = PageCache(options.cache_dir / "pages-cache", render_settings(options))
+        try:
+            pages = write_files(corpus, options, timer, writer, cache)
+        except BaseException:
+            writer.abort()  # nothing was swapped in: the previous tree stays current
+            raise
+        with timer.stage("writing"), gc_paused():
+            if not commit:
+                writer.abort()
+                stats = WriteStats(writer.root, writer.written, writer.unchanged, 0)
+            else:
+                stats = writer.commit()
+                cache.save()
     log.info(
         "paper-digest: %d papers, %d files (%d written, %d unchanged, %d removed)",
         len(corpus.papers),
