@@ -49,9 +49,15 @@ class KeyedPage:
     make: Callable[[], PageSpec]
 
 
-def content_key(value: Any) -> str:
-    """A digest of a value's repr (dataclasses, tuples, dicts, dates and strings repr deterministically)."""
-    return hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+def content_key(value: Any, *texts: str) -> str:
+    """A digest of a value's repr (dataclasses, tuples, dicts, dates and strings repr deterministically)
+    and of long `texts`, hashed as they are (their repr would cost 2 us per KB for nothing)."""
+    digest = hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=16)
+    for text in texts:
+        data = text.encode("utf-8", "surrogatepass")
+        digest.update(b"%d:" % len(data))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -341,8 +347,8 @@ class PageBuilder:
                     source.slug if source else None,
                 )
             )
-        fields = (paper.id, paper.title, paper.abstract, paper.arxiv_id, paper.url, paper.authors)
-        return content_key(("paper", fields, appearances, self._topic_key(paper), near, similar))
+        fields = (paper.id, paper.title, paper.arxiv_id, paper.url, paper.authors)
+        return content_key(("paper", fields, appearances, self._topic_key(paper), near, similar), paper.abstract)
 
     def item_key(self, paper: Paper) -> tuple[Any, ...]:
         """Everything a listing entry of the paper shows."""

@@ -31,7 +31,11 @@ from generator.bench.worker import RESULT_PREFIX
 
 PLUGIN = "paper-digest"
 SAMPLE_SECONDS = 0.1
-"""How often the process tree's memory is sampled."""
+"""How often the process tree's memory is sampled, at most."""
+SAMPLE_SHARE = 0.05
+"""Share of one CPU the sampling may take: reading a process's smaps_rollup walks its page tables
+(18 ms at 1.4 GB) and holds its memory map lock; ten reads a second of two such processes took a
+third of a CPU from the build being measured. The wait after a sample is its time / this share."""
 
 
 class ChildFailed(RuntimeError):
@@ -221,8 +225,11 @@ def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> Ch
 
         def sample() -> None:
             nonlocal peak
-            while not done.wait(SAMPLE_SECONDS):
+            wait = SAMPLE_SECONDS
+            while not done.wait(wait):
+                started = time.perf_counter()
                 peak = max(peak, _tree_memory_kb(process.pid))
+                wait = max(SAMPLE_SECONDS, (time.perf_counter() - started) / SAMPLE_SHARE)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
