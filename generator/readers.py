@@ -76,12 +76,17 @@ class Reader(Protocol):
         ...
 
 
+_CONTROL_BYTES = bytes([*range(9), *range(14, 32)])
+"""Bytes that make a file look binary when they are many (tab, line ends, VT, FF are text)."""
+
+
 def decode_text(path: Path, data: bytes) -> str:
     """Decode UTF-8 text (BOM allowed); raise `SourceError` for empty, binary or non-UTF-8 files."""
     if not data.replace(b"\xef\xbb\xbf", b"").strip(b" \t\r\n\x00"):
         raise SourceError(str(path), None, "empty file")
-    controls = sum(1 for b in data[:4096] if b < 9 or 13 < b < 32)
-    if controls > max(8, len(data[:4096]) // 10):
+    head = data[:4096]
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    if controls > max(8, len(head) // 10):
         raise SourceError(str(path), None, "binary file (not a text listing)")
     try:
         return data.decode("utf-8-sig")
