@@ -227,17 +227,59 @@ def test_forked_workers_carry_pages_over_like_a_serial_build(tmp_path: Path, mon
     assert sorted(rendered()) == sorted(FRONT_PAGES)
 
 
-def test_a_damaged_page_cache_is_ignored(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "page index"])
+def test_a_damaged_page_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
     from generator.build import StageTimer, generate
     from generator.config import BuildOptions
+    from generator.writers import PAGES_INDEX
 
     options = BuildOptions(sources=(HERE / "fixtures" / "mini",), cache_dir=tmp_path / "cache")
     first = generate(options, StageTimer(show_progress=False))
+    expected = _tree_bytes(first.tree)
     cache_file = tmp_path / "cache" / "pages-cache" / "pages.pickle"
     assert cache_file.is_file()
-    cache_file.write_bytes(b"not a pickle")
+    if damage == "garbage":
+        cache_file.write_bytes(b"not a pickle")
+    elif damage == "truncated":  # cut inside the last part: its header promises parts that are not there
+        cache_file.write_bytes(cache_file.read_bytes()[:-20])
+    else:
+        (first.tree / PAGES_INDEX).write_bytes(b"\x00not marshal")
+    rendered = _count_renders(monkeypatch, tmp_path / "renders.log")
     again = generate(options, StageTimer(show_progress=False))
-    assert _tree_bytes(again.tree) == _tree_bytes(first.tree)
+    assert _tree_bytes(again.tree) == expected
+    renders = rendered()
+    assert sorted(renders) == sorted(again.pages)  # nothing was carried over: every page was rendered
+    intact = generate(options, StageTimer(show_progress=False))  # the cache that build saved is whole again
+    assert sorted(rendered()[len(renders) :]) == sorted(FRONT_PAGES)
+    assert _tree_bytes(intact.tree) == expected
+
+
+def test_stages_freeze_what_they_made_and_the_build_thaws_it(tmp_path: Path) -> None:
+    """Objects a paused stage made skip the collector's walks during the build, not after it."""
+    import gc
+
+    from generator.build import StageTimer, generate
+    from generator.config import BuildOptions
+    from generator.processes import gc_paused, gc_thawed
+
+    gc.unfreeze()
+    with gc_thawed():
+        with gc_paused():
+            made = [[i] for i in range(1000)]
+        assert gc.isenabled() and gc.get_freeze_count() >= len(made)
+    assert gc.get_freeze_count() == 0
+    seen: list[int] = []
+    timer = StageTimer(show_progress=False)
+    stage = timer.stage
+
+    def counting(name: str):  # type: ignore[no-untyped-def]
+        seen.append(gc.get_freeze_count())
+        return stage(name)
+
+    timer.stage = counting  # type: ignore[method-assign]
+    generate(BuildOptions(sources=(HERE / "fixtures" / "mini",), cache_dir=tmp_path / "cache"), timer)
+    assert max(seen) > 0  # later stages started with the earlier stages' objects frozen
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
 
 
 def test_topic_archive_pages_keep_their_papers_when_a_day_is_added(tmp_path: Path) -> None:
