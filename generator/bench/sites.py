@@ -35,7 +35,10 @@ SAMPLE_SECONDS = 0.1
 SAMPLE_SHARE = 0.05
 """Share of one CPU the sampling may take: reading a process's smaps_rollup walks its page tables
 (18 ms at 1.4 GB) and holds its memory map lock; ten reads a second of two such processes took a
-third of a CPU from the build being measured. The wait after a sample is its time / this share."""
+third of a CPU from the build being measured. The wait after a sample is its time / this share,
+except while memory climbs (`SAMPLE_RISE`): then it is `SAMPLE_SECONDS`, so a peak is not missed."""
+SAMPLE_RISE = 1.01
+"""A sample this many times the previous one means memory is climbing."""
 
 
 class ChildFailed(RuntimeError):
@@ -225,11 +228,15 @@ def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> Ch
 
         def sample() -> None:
             nonlocal peak
-            wait = SAMPLE_SECONDS
+            wait, last = SAMPLE_SECONDS, 0
             while not done.wait(wait):
                 started = time.perf_counter()
-                peak = max(peak, _tree_memory_kb(process.pid))
-                wait = max(SAMPLE_SECONDS, (time.perf_counter() - started) / SAMPLE_SHARE)
+                kb = _tree_memory_kb(process.pid)
+                peak = max(peak, kb)
+                # Every 0.1 s while memory climbs (a peak is only reached by climbing), else within budget.
+                rising = kb > last * SAMPLE_RISE
+                wait = SAMPLE_SECONDS if rising else max(SAMPLE_SECONDS, (time.perf_counter() - started) / SAMPLE_SHARE)
+                last = kb
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
