@@ -223,7 +223,7 @@ def _worker_share() -> WorkerResult:
     if cache is not None:
         for path in cache.current:  # sent inside the entries
             del rendered[path]
-        parts = cache.pickle_parts(cache.current)
+        parts = list(cache.pickle_parts(cache.current))
     return _JOB.writer.collect(), carried, rendered, parts
 
 

@@ -160,7 +160,7 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             page.__class__ = GeneratedPage
             assert isinstance(page, GeneratedPage)
             page.generated = rendered
-            name, offset, length = where[0], where[1], where[2]
+            name, offset, length, _ = where
             pack = self._packs.get(name)
             if pack is None:
                 with (result.tree / PACK_DIR / name).open("rb") as handle:
