@@ -887,9 +887,10 @@ class _Reasons:
         order = np.lexsort((key_rank[offsets[topics] + phrases], -values, topics, rows))
         group = rows[order] * n_topics + topics[order]
         starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if len(group) else np.zeros(0, np.int64)
+        ends = np.r_[starts[1:], len(group)] if len(group) else starts  # no phrase matched anywhere: no groups
         self._n_topics = n_topics
         self._group = dict(zip(group[starts].tolist(), starts.tolist(), strict=True))
-        self._ends = dict(zip(starts.tolist(), np.r_[starts[1:], len(group)].tolist(), strict=True))
+        self._ends = dict(zip(starts.tolist(), ends.tolist(), strict=True))
         self._ordered: list[int] = phrases[order].tolist()
         self._texts = [[p.text for p in t.phrases] for t in taxonomy.topics]
         self._similar = [f"similar to papers in {t.topic.name}" for t in taxonomy.topics]
