@@ -23,7 +23,7 @@ from .config import BuildOptions
 from .dates import resolve_dates
 from .errors import DigestError, Problem
 from .models import Corpus
-from .pages import PageBuilder, PageGroup
+from .pages import PageBuilder, PageGroup, check_page_owners
 from .processes import fork_is_safe, gc_paused, gc_thawed
 from .readers import read_sources
 from .records import build_sources, merge_records
@@ -100,12 +100,21 @@ class GenerateResult:
 def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple[Corpus, list[Problem]]:
     """Read, merge, date, compare and classify: the whole corpus, without writing anything."""
     timer = timer or StageTimer(show_progress=False)
+    if options.cache_dir.exists() and not options.cache_dir.is_dir():
+        raise DigestError(f"cache_dir {options.cache_dir} is a file; it must be a folder (or not exist yet)")
     with timer.stage("read"), gc_paused():
-        listings, problems = read_sources(list(options.sources), options.cache_dir / "read-cache")
+        listings, problems = read_sources(
+            list(options.sources), options.cache_dir / "read-cache", exclude=options.not_sources
+        )
+        read = {listing.source for listing in listings} | {r.source for lst in listings for r in lst.records}
+        problems += [
+            Problem("warning", "mkdocs.yml", None, f"overrides: {name!r} names no source that was read; ignored")
+            for name in sorted(set(options.settings) - read)
+        ]
     with timer.stage("merge"), gc_paused():
         dates, date_problems = resolve_dates(listings, options.settings, options.year)
         papers, merge_problems = merge_records(listings, dates)
-        sources = build_sources(listings, papers, options.settings)
+        sources = build_sources(listings, papers, options.settings, merge_problems)
     del listings, dates  # the raw records (150 MB at 100k papers) are not needed any more
     problems += date_problems + merge_problems
     if not papers:
@@ -310,6 +319,7 @@ def generate(options: BuildOptions, timer: StageTimer | None = None, *, commit: 
     timer = timer or StageTimer()
     with gc_thawed():  # what the stages froze goes back to the collector when the build is over
         corpus, problems = load_corpus(options, timer)
+        check_page_owners(corpus)  # before anything is written
         writer = TreeWriter(options.cache_dir)
         cache = PageCache(options.cache_dir / "pages-cache", render_settings(options))
         try:

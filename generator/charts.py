@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
@@ -90,13 +91,13 @@ def topic_timeline_chart(
     dates = sorted({d for slug in rows for d, _ in series[slug]})
     if not rows or not dates:
         return _empty_svg("Papers per topic over time", "No dated papers yet.")
-    by_month = (dates[-1] - dates[0]).days > 62
-    columns = _months(dates[0], dates[-1]) if by_month else _days(dates[0], dates[-1])
+    scale = _Scale.spanning(dates[0], dates[-1])
+    columns = scale.columns(dates[0], dates[-1])
     index = {c: i for i, c in enumerate(columns)}
     grid = [[0] * len(columns) for _ in rows]
     for r, slug in enumerate(rows):
         for day, count in series[slug]:
-            grid[r][index[_bucket(day, by_month)]] += max(count, 0)
+            grid[r][index[scale.bucket(day)]] += max(count, 0)
     largest = max(max(line) for line in grid) or 1
     label_width, row, top = 300, 22, 8
     cell = max(6.0, min(28.0, 560 / len(columns)))
@@ -116,7 +117,7 @@ def topic_timeline_chart(
         parts.append("</a>")
         for c, count in enumerate(grid[r]):
             x = label_width + c * cell
-            tooltip = f"{name}, {_column_label(columns[c], by_month, long=True)}: {_papers(count)}"
+            tooltip = f"{name}, {scale.label(columns[c], long=True)}: {_papers(count)}"
             shape = f'x="{_n(x + 1)}" y="{_n(y + 2)}" width="{_n(cell - 2)}" height="{_n(row - 4)}" rx="2"'
             if count:
                 opacity = 0.2 + 0.8 * count / largest
@@ -131,7 +132,7 @@ def topic_timeline_chart(
     baseline = top + row * len(rows) + 15
     for c in range(0, len(columns), step):
         x = label_width + c * cell + cell / 2
-        label = escape(_column_label(columns[c], by_month, long=False))
+        label = escape(scale.label(columns[c], long=False))
         parts.append(f'<text x="{_n(x)}" y="{_n(baseline)}" text-anchor="middle" font-size="11">{label}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
@@ -183,31 +184,58 @@ def _n(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _bucket(day: dt.date, by_month: bool) -> dt.date:
-    """The column a date falls in."""
-    return day.replace(day=1) if by_month else day
+MAX_COLUMNS = 120
+"""The timeline has at most this many columns: days up to two months, then months up to ten
+years, then years (several to a column when the span is longer than 120 years)."""
 
 
-def _days(first: dt.date, last: dt.date) -> list[dt.date]:
-    """Every day from first to last."""
-    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+@dataclass(frozen=True)
+class _Scale:
+    """What one column of the timeline stands for: a day, a month, or `step` years from `origin`."""
 
+    unit: str
+    step: int = 1
+    origin: int = 1
 
-def _months(first: dt.date, last: dt.date) -> list[dt.date]:
-    """The first day of every month from first's month to last's month."""
-    months: list[dt.date] = []
-    year, month = first.year, first.month
-    while (year, month) <= (last.year, last.month):
-        months.append(dt.date(year, month, 1))
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
+    @classmethod
+    def spanning(cls, first: dt.date, last: dt.date) -> _Scale:
+        """The finest scale that shows first..last in at most `MAX_COLUMNS` columns."""
+        if (last - first).days <= 62:
+            return cls("day")
+        if (last.year - first.year) * 12 + last.month - first.month < MAX_COLUMNS:
+            return cls("month")
+        return cls("year", math.ceil((last.year - first.year + 1) / MAX_COLUMNS), first.year)
+
+    def bucket(self, day: dt.date) -> dt.date:
+        """The column a date falls in (its first day)."""
+        if self.unit == "day":
+            return day
+        if self.unit == "month":
+            return day.replace(day=1)
+        return dt.date(self.origin + (day.year - self.origin) // self.step * self.step, 1, 1)
+
+    def columns(self, first: dt.date, last: dt.date) -> list[dt.date]:
+        """Every column from first's to last's."""
+        if self.unit == "day":
+            return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        if self.unit == "year":
+            return [dt.date(year, 1, 1) for year in range(self.bucket(first).year, last.year + 1, self.step)]
+        months: list[dt.date] = []
+        year, month = first.year, first.month
+        while (year, month) <= (last.year, last.month):
+            months.append(dt.date(year, month, 1))
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return months
+
+    def label(self, column: dt.date, long: bool) -> str:
+        """`May 29` / `2025-05-29` for days, `May 2025` / `2025-05` for months, `2025` or
+        `1900` / `1900–1916` for years (never locale-dependent)."""
+        if self.unit == "year":
+            last = min(column.year + self.step - 1, dt.MAXYEAR)
+            return f"{column.year}–{last}" if long and last != column.year else str(column.year)
+        if self.unit == "month":
+            return f"{column.year:04d}-{column.month:02d}" if long else f"{_MONTHS[column.month - 1]} {column.year}"
+        return column.isoformat() if long else f"{_MONTHS[column.month - 1]} {column.day}"
 
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def _column_label(column: dt.date, by_month: bool, long: bool) -> str:
-    """`May 29` / `2025-05-29` for days, `May 2025` / `2025-05` for months (never locale-dependent)."""
-    if by_month:
-        return f"{column:%Y-%m}" if long else f"{_MONTHS[column.month - 1]} {column.year}"
-    return column.isoformat() if long else f"{_MONTHS[column.month - 1]} {column.day}"

@@ -101,10 +101,27 @@ class BuildOptions:
     """Papers per topic listing page."""
     directory_urls: bool = True
     """MkDocs' `use_directory_urls`: generated pages link to `papers/<id>/` or `papers/<id>.html`."""
+    site_dir: Path | None = None
+    """Where MkDocs writes the site; never read as sources (nor its `.building`/`.old` siblings)."""
+
+    @property
+    def not_sources(self) -> tuple[Path, ...]:
+        """Folders a sources folder may hold that are never read: the cache and the built site."""
+        folders = [self.cache_dir]
+        if self.site_dir is not None:
+            base = self.site_dir.name.removesuffix(".building").removesuffix(".old")
+            folders += [self.site_dir.with_name(base + suffix) for suffix in ("", ".building", ".old")]
+        return tuple(folders)
 
 
 def build_options(
-    config: DigestConfig, config_dir: Path, *, site_name: str, site_url: str, directory_urls: bool = True
+    config: DigestConfig,
+    config_dir: Path,
+    *,
+    site_name: str,
+    site_url: str,
+    directory_urls: bool = True,
+    site_dir: Path | None = None,
 ) -> BuildOptions:
     """Resolve validated plugin options against the directory of mkdocs.yml."""
     return BuildOptions(
@@ -121,4 +138,5 @@ def build_options(
         similar_count=config.similar_count,
         page_size=config.page_size,
         directory_urls=directory_urls,
+        site_dir=site_dir.resolve() if site_dir is not None else None,
     )

@@ -27,7 +27,7 @@ from sklearn.preprocessing import normalize
 
 from .models import Paper, Topic, TopicAssignment, Topics
 from .taxonomy import OTHER
-from .text import make_slug
+from .text import RESERVED_SEGMENTS, make_slug
 from .topics import enforce_share, paper_text, run_in_worker, worker_result
 
 log = logging.getLogger(__name__)
@@ -325,7 +325,7 @@ def _make_topics(names: Sequence[list[str]]) -> list[Topic]:
     """Topics with unique, readable names and slugs from each cluster's phrases."""
     topics: list[Topic] = []
     used_names: set[str] = set()
-    used_slugs: set[str] = {OTHER.slug}
+    used_slugs: set[str] = {OTHER.slug, *RESERVED_SEGMENTS}  # a topic of papers titled "Index" is not the overview
     for c, phrases in enumerate(names):
         name = " · ".join(phrases[:2]) if phrases else f"Topic {c + 1}"
         if name.casefold() in used_names and len(phrases) > 2:

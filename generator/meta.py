@@ -39,7 +39,7 @@ _OPENERS = "([{\"'“‘"
 
 def _ends_sentence(text: str, end: int) -> bool:
     """True when the punctuation ending at `end` (exclusive) closes a sentence."""
-    rest = text[end:].lstrip()
+    rest = text[end : end + 80].lstrip()  # the next word is all that is looked at: never copy the rest
     if not rest:
         return True
     following = rest.split(" ", 1)[0]
@@ -70,7 +70,9 @@ def first_sentence(abstract: str, max_chars: int = 200) -> str:
     text = normalise_text(abstract)
     if not text or max_chars <= 0:
         return ""
-    for match in _SENTENCE_END.finditer(text):
+    # A sentence ending past `max_chars` is cut like the whole text, so only the text up to
+    # there is searched: linear work however long the abstract ("e.g. " 800,000 times).
+    for match in _SENTENCE_END.finditer(text, 0, max_chars + 80):
         if _ends_sentence(text, match.end()):
             text = text[: match.end()]
             break

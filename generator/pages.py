@@ -21,8 +21,10 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from .errors import DigestError
 from .meta import first_sentence
 from .models import Corpus, Paper, Source
+from .text import RESERVED_SEGMENTS
 from .views import ListItem, NearRef, PaperTopic, SeenIn, SimilarRef, TopicLink, TopicRef
 
 MONTH_NAMES = [
@@ -95,12 +97,44 @@ def first_seen_order(paper: Paper) -> tuple[int, int, str]:
 
 def day_md(day: dt.date | None) -> str:
     """Markdown path of a day's page, or of the undated page."""
-    return "dates/undated.md" if day is None else f"dates/{day:%Y/%m/%d}.md"
+    # Not strftime: its %Y does not pad years before 1000 on every platform.
+    return "dates/undated.md" if day is None else f"dates/{day.year:04d}/{day.month:02d}/{day.day:02d}.md"
 
 
 def digest_md(slug: str) -> str:
     """Markdown path of a source's digest page."""
     return f"digests/{slug}.md"
+
+
+HUB_PAGES = ("index.md", "topics/index.md", "dates/index.md", "digests/index.md", "week.md")
+"""The pages that sum up the whole digest; no paper, topic or source may take their paths."""
+
+
+def check_page_owners(corpus: Corpus) -> None:
+    """Raise `DigestError` if two pages of the corpus would have one path, or a page a reserved name.
+
+    Records, discovered topics and sources already choose distinct, unreserved segments (with a
+    warning where one had to move) and a taxonomy may not use a reserved slug: this is the check
+    that nothing slipped through, made before anything is written. Paths are compared ignoring
+    case, as on the file systems of Windows and macOS.
+    """
+    owners: dict[str, str] = {}
+
+    def claim(path: str, segment: str | None, owner: str) -> None:
+        if segment is not None and (segment in RESERVED_SEGMENTS or not segment):
+            raise DigestError(f"{owner} would have the reserved path {path}")
+        other = owners.setdefault(path.casefold(), owner)
+        if other != owner:
+            raise DigestError(f"{owner} and {other} would both have the path {path}")
+
+    for hub in HUB_PAGES:
+        claim(hub, None, f"the hub page {hub}")
+    for paper in corpus.papers:
+        claim(paper_md(paper.id), paper.id, f"paper {paper.id!r}")
+    for topic in corpus.topics.topics:
+        claim(topic_md(topic.slug), topic.slug, f"topic {topic.slug!r}")
+    for source in corpus.sources:
+        claim(digest_md(source.slug), source.slug, f"source {source.name!r}")
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -280,13 +314,8 @@ class PageBuilder:
         templates and options), so the writer may carry it over instead of rendering it.
         """
         if group.kind == "front":  # few pages, each summing up the whole corpus: always made
-            for path, make in (
-                ("index.md", self.home),
-                ("topics/index.md", self.topics_index),
-                ("dates/index.md", self.dates_index),
-                ("digests/index.md", self.digests_index),
-                ("week.md", self.week),
-            ):
+            makers = (self.home, self.topics_index, self.dates_index, self.digests_index, self.week)
+            for path, make in zip(HUB_PAGES, makers, strict=True):
                 yield KeyedPage(path, None, make)
         elif group.kind == "papers":
             for paper in self.corpus.papers[group.start : group.stop]:
@@ -661,7 +690,7 @@ class PageBuilder:
         link = self.linker("week.md")
         if days:
             newest = days[0]
-            start = newest - dt.timedelta(days=6)
+            start = dt.date.fromordinal(max(1, newest.toordinal() - 6))  # 0001-01-03 has no week before it
             groups = [
                 {"date": human_date(d), "md": day_md(d), "items": [self.item(p, link) for p in self.days[d]]}
                 for d in days

@@ -32,13 +32,12 @@ from tqdm import tqdm
 from .build import GenerateResult, StageTimer, generate
 from .config import BuildOptions, DigestConfig, build_options
 from .errors import DigestError, Problem
+from .pages import HUB_PAGES  # the only generated pages that may appear in the nav
 from .writers import PACK_DIR, RenderedPage, finish_tree, restore_tree
 
 # Under "mkdocs." so that MkDocs counts our warnings and `--strict` fails on them.
 log = logging.getLogger("mkdocs.plugins.paper_digest")
 
-HUB_PAGES = frozenset({"index.md", "topics/index.md", "dates/index.md", "digests/index.md", "week.md"})
-"""Generated pages that may appear in the nav; every other generated page is `not_in_nav`."""
 
 
 def report_problems(problems: list[Problem]) -> None:
@@ -104,6 +103,7 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             site_name=config.site_name,
             site_url=config.site_url or "",
             directory_urls=config.use_directory_urls,
+            site_dir=Path(config.site_dir),
         )
         if self.source_override:
             options = dataclasses.replace(options, sources=tuple(p.resolve() for p in self.source_override))

@@ -15,7 +15,8 @@ import logging
 import os
 import pickle
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -189,18 +190,40 @@ class ListingReader:
                 continue
             if is_abstract and pending is not None:
                 position += 1
-                yield RawRecord(name, pending[0], position, pending[1], line, normalised=True)
+                yield self._record(name, path, pending, line, position, problems)
                 pending = None
                 continue
             if pending is not None:
                 position += 1
-                problems.append(Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}"))
-                yield RawRecord(name, pending[0], position, pending[1], "", normalised=True)
+                yield self._record(name, path, pending, "", position, problems)
             pending = (number, line)
         if pending is not None:
             position += 1
-            problems.append(Problem("warning", path, pending[0], f"title without an abstract: {pending[1][:80]!r}"))
-            yield RawRecord(name, pending[0], position, pending[1], "", normalised=True)
+            yield self._record(name, path, pending, "", position, problems)
+
+    @staticmethod
+    def _record(
+        name: str, path: str, title_line: tuple[int, str], abstract: str, position: int, problems: list[Problem]
+    ) -> RawRecord:
+        """The record of a title line and its abstract line ("" when none followed)."""
+        number, line = title_line
+        title, abstract = limit_lengths(
+            line, abstract, lambda message: problems.append(Problem("warning", path, number, message))
+        )
+        if not abstract:
+            problems.append(Problem("warning", path, number, f"title without an abstract: {title[:80]!r}"))
+        return RawRecord(name, number, position, title, abstract, normalised=True)
+
+
+def limit_lengths(title: str, abstract: str, warn: Callable[[str], None]) -> tuple[str, str]:
+    """Title and abstract cut to `MAX_TITLE_CHARS` and `MAX_ABSTRACT_CHARS` (see `cut_text`), with a warning."""
+    if len(title) > MAX_TITLE_CHARS:
+        warn(f"title of {len(title):,} characters cut to {MAX_TITLE_CHARS:,}: {title[:60]!r}")
+        title = cut_text(title, MAX_TITLE_CHARS)
+    if len(abstract) > MAX_ABSTRACT_CHARS:
+        warn(f"abstract of {len(abstract):,} characters cut to {MAX_ABSTRACT_CHARS:,}: {title[:60]!r}")
+        abstract = cut_text(abstract, MAX_ABSTRACT_CHARS)
+    return title, abstract
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -253,6 +276,81 @@ def _reason(exc: Exception) -> str:
     if "integer string conversion" in str(exc):
         return "a number has too many digits"
     return str(exc)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(value: Any) -> bool:
+    """True for text (or a list holding text) with UTF-16 surrogates, which only JSON and YAML
+    escapes such as `\\ud800` can make: a lone one cannot be written out."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    return isinstance(value, list) and any(isinstance(v, str) and _SURROGATE.search(v) for v in value)
+
+
+def _join_surrogates(value: Any) -> Any:
+    """Escaped surrogate pairs (YAML's `\\ud83d\\ude80`) joined into their character; lone
+    surrogates are left for `normalise_text` to remove."""
+    if isinstance(value, list):
+        return [_join_surrogates(v) for v in value]
+    if isinstance(value, str) and _SURROGATE.search(value):
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    return value
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A record the reader will not use, with the reason (reported in its place)."""
+
+    reason: str
+
+
+def _bound_aliases(sequence: yaml.SequenceNode, data: list[Any]) -> Iterator[Any]:
+    """The records, except those past `MAX_ALIAS_CHARS` of text added by YAML aliases.
+
+    An alias is one node however often it is used, so loading costs nothing; the text it stands
+    for is paid again by every record that uses it (pages, search, similarity). A record's
+    expanded size beyond its own span in the file is what aliases added to it.
+    """
+    sizes: dict[int, int] = {}
+    seen: set[int] = set()
+    budget = MAX_ALIAS_CHARS
+    for child, item in zip(sequence.value, data, strict=True):
+        expanded = _expanded_chars(child, sizes)
+        written = 0 if id(child) in seen else child.end_mark.index - child.start_mark.index
+        seen.add(id(child))
+        budget -= max(0, expanded - written)
+        if budget < 0:
+            yield _Refused(
+                f"YAML aliases expand this record to {expanded:,} characters, past the file's limit of "
+                f"{MAX_ALIAS_CHARS:,} characters added by aliases"
+            )
+        else:
+            yield item
+
+
+def _expanded_chars(root: yaml.Node, sizes: dict[int, int]) -> int:
+    """Characters of scalar text under `root` with every alias expanded (memoised in `sizes`;
+    a node that contains itself counts once)."""
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = len(str(node.value))
+            continue
+        children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+        if children_done:
+            sizes[id(node)] = sum(sizes.get(id(c), 0) for c in children)
+            open_nodes.discard(id(node))
+        elif id(node) not in open_nodes:
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes and id(c) not in open_nodes)
+    return sizes[id(root)]
 
 
 class RecordFileReader:
@@ -316,7 +414,7 @@ class RecordFileReader:
         if not isinstance(data, list):
             raise SourceError(str(path), 1, "expected a list of records")
         if isinstance(node, yaml.SequenceNode) and len(node.value) == len(data):
-            yield from zip([child.start_mark.line + 1 for child in node.value], data, strict=True)
+            yield from zip([child.start_mark.line + 1 for child in node.value], _bound_aliases(node, data), strict=True)
         else:
             yield from ((None, item) for item in data)
 
@@ -335,9 +433,16 @@ class RecordFileReader:
         def problem(level: str, message: str) -> None:
             problems.append(Problem(level, path, line, message, record=number))  # type: ignore[arg-type]
 
+        if isinstance(item, _Refused):
+            problem("error", f"{item.reason}; skipped")
+            return None
         if not isinstance(item, dict):
             problem("error", f"record is a {type(item).__name__}, not a mapping; skipped")
             return None
+        broken = sorted(str(key) for key, value in item.items() if _has_surrogate(value))
+        if broken:
+            problem("warning", f"field(s) {', '.join(broken)} hold lone UTF-16 surrogates (not text); removed")
+            item = {key: _join_surrogates(value) for key, value in item.items()}
         unknown = sorted(set(map(str, item)) - self.FIELDS)
         if unknown:
             problem("warning", f"unknown field(s) {', '.join(unknown)} ignored")
@@ -349,17 +454,21 @@ class RecordFileReader:
                 problem("error", f"field {field!r} must be text (quote it), not {type(value).__name__} "
                                  f"{str(value)[:40]!r}; skipped")  # fmt: skip
                 return None
-        if not isinstance(title, str) or not normalise_text(title):
+        title = normalise_text(title) if isinstance(title, str) else ""
+        if not title:
             problem("error", "record without a title; skipped")
             return None
         if not isinstance(abstract, str):
             problem("error", "record without an abstract (field 'abstract' is required); skipped")
             return None
-        if not normalise_text(abstract):
-            problem("warning", f"empty abstract: {normalise_text(title)[:80]!r}")
+        title, abstract = limit_lengths(title, normalise_text(abstract), lambda text: problem("warning", text))
+        if not abstract:
+            problem("warning", f"empty abstract: {title[:80]!r}")
         arxiv_id = self._arxiv_id(item.get("arxiv_id"), problem)
         url = item.get("url")
-        if url is not None and not (isinstance(url, str) and re.match(r"^https?://\S+$", url.strip())):
+        if url is not None and not (
+            isinstance(url, str) and re.match(r"^https?://\S+$", url.strip()) and url.strip() == normalise_text(url)
+        ):
             problem("warning", f"field 'url' must be an http(s) URL; ignored: {str(url)[:60]!r}")
             url = None
         authors = item.get("authors") or []
@@ -373,7 +482,7 @@ class RecordFileReader:
             problem("warning", "field 'id' must be a string; ignored")
             record_id = None
         source = item.get("source")
-        if source is not None and not (isinstance(source, str) and source.strip()):
+        if source is not None and not (isinstance(source, str) and normalise_text(source)):
             problem("warning", "field 'source' must be a non-empty string; ignored")
             source = None
         return RawRecord(
@@ -382,6 +491,7 @@ class RecordFileReader:
             position=position,
             title=title,
             abstract=abstract,
+            normalised=True,
             id=str(record_id).strip() if record_id is not None else None,
             arxiv_id=arxiv_id,
             url=url.strip() if isinstance(url, str) else None,
@@ -427,46 +537,114 @@ READERS: dict[str, Reader] = {
 }
 
 
-def find_source_files(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[Problem]]:
-    """Expand files and folders into (path, name) pairs sorted by name; names are relative to their folder."""
+def find_source_files(
+    paths: Sequence[Path], exclude: Sequence[Path] = ()
+) -> tuple[list[tuple[Path, str]], list[Problem]]:
+    """Expand files and folders into (path, name) pairs sorted by name; names are relative to their folder.
+
+    Inside a folder, hidden files and folders (`.paper-digest/`, `.git/`) and the `exclude`d
+    folders (the built site, the cache) are never read: a sources folder over the whole project
+    must not read the site's own `papers.json`. A name is what pages show: one that is not UTF-8
+    or holds control or invisible characters is shown cleaned, with a warning.
+    """
     found: dict[str, Path] = {}
     problems: list[Problem] = []
+    excluded = [folder.resolve() for folder in exclude]
     for given in paths:
         if given.is_dir():
+            inside = [folder for folder in excluded if folder.is_relative_to(given.resolve()) and folder.exists()]
+            for folder in inside:
+                problems.append(Problem("warning", str(given), None, f"holds {folder}, which is not read as sources"))
             for path in sorted(given.rglob("*")):
-                if path.is_file() and path.suffix.lower() in READERS and not path.name.startswith("."):
-                    name = path.relative_to(given).as_posix()
-                    if name in found and found[name] != path:
-                        problems.append(Problem("error", str(path), None, f"another source is named {name!r}; skipped"))
-                        continue
-                    found[name] = path
+                relative = path.relative_to(given)
+                if (
+                    path.suffix.lower() not in READERS
+                    or any(part.startswith(".") for part in relative.parts)
+                    or any(path.resolve().is_relative_to(folder) for folder in inside)
+                    or not path.is_file()
+                ):
+                    continue
+                name = _clean_name(relative.as_posix(), path, problems)
+                if name in found and found[name] != path:
+                    problems.append(Problem("error", _shown(path), None, f"another source is named {name!r}; skipped"))
+                    continue
+                found[name] = path
         elif given.is_file():
             if given.suffix.lower() not in READERS:
-                problems.append(Problem("error", str(given), None, f"unsupported file type {given.suffix!r}; skipped"))
+                problems.append(
+                    Problem("error", _shown(given), None, f"unsupported file type {_shown(given.suffix)!r}; skipped")
+                )
                 continue
-            found.setdefault(given.name, given)
+            found.setdefault(_clean_name(given.name, given, problems), given)
         else:
-            problems.append(Problem("error", str(given), None, "sources path does not exist"))
+            problems.append(Problem("error", _shown(given), None, "sources path does not exist"))
     return sorted(((path, name) for name, path in found.items()), key=lambda pair: pair[1]), problems
 
 
-READ_CACHE_VERSION = 1
+def _shown(path: Path | str) -> str:
+    """A path as text that can be printed and written (bytes that are not UTF-8 become U+FFFD)."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+def _clean_name(name: str, path: Path, problems: list[Problem]) -> str:
+    """A source's name as pages show it: valid UTF-8, no control or invisible characters."""
+    cleaned = "/".join(normalise_text(part) or "_" for part in _shown(name).split("/"))
+    if cleaned != name:
+        problems.append(
+            Problem(
+                "warning",
+                _shown(path),
+                None,
+                f"the file name is not UTF-8 or holds control or invisible characters; shown as {cleaned!r}",
+            )
+        )
+    return cleaned
+
+
+MAX_FILE_BYTES = 64 * 2**20
+"""A larger source file is refused before it is read (split it): 64 MiB, 600 times a day's listing."""
+MAX_TITLE_CHARS = 2000
+"""Longer titles are cut at a word boundary, with "…" and a warning (arXiv titles stay under 300)."""
+MAX_ABSTRACT_CHARS = 10_000
+"""Longer abstracts are cut the same way (arXiv allows 1,920 characters)."""
+MAX_ALIAS_CHARS = 1_000_000
+"""Text that YAML aliases may add to a file when expanded; records past that are skipped."""
+
+
+def cut_text(text: str, limit: int) -> str:
+    """`text` when at most `limit` characters, else cut at a word boundary and ended with "…"."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ", limit // 2)
+    return (head[:space] if space > 0 else head).rstrip() + "…"
+
+
+READ_CACHE_VERSION = 2
 """Bumped whenever a reader's output for the same bytes changes; invalidates cached listings."""
 
 
-def read_sources(paths: Sequence[Path], cache_dir: Path | None = None) -> tuple[list[Listing], list[Problem]]:
+def read_sources(
+    paths: Sequence[Path], cache_dir: Path | None = None, exclude: Sequence[Path] = ()
+) -> tuple[list[Listing], list[Problem]]:
     """Read every source file under `paths`; a file that cannot be read is reported and skipped.
 
     With `cache_dir`, a file whose path, name and bytes were read before is not parsed again:
     its listing and problems come from `cache_dir/<digest>.pickle` (files no longer read are
-    removed; a damaged cache file is ignored).
+    removed; a damaged cache file is ignored). `exclude`: folders never read (see `find_source_files`).
     """
-    files, problems = find_source_files(paths)
+    files, problems = find_source_files(paths, exclude)
     listings: list[Listing] = []
     used: set[str] = set()
     for path, name in files:
         reader = READERS[path.suffix.lower()]
         try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise SourceError(
+                    _shown(path), None, f"{size / 2**20:.0f} MiB, over the limit of {MAX_FILE_BYTES // 2**20} MiB "
+                    "for one source file (split it)"
+                )  # fmt: skip
             cached = None
             if cache_dir is not None:
                 digest = hashlib.blake2b(
@@ -484,7 +662,7 @@ def read_sources(paths: Sequence[Path], cache_dir: Path | None = None) -> tuple[
             problems.append(Problem("error", exc.path, exc.line, f"{exc.message}; file skipped"))
             continue
         except OSError as exc:
-            problems.append(Problem("error", str(path), None, f"cannot read: {exc.strerror}; file skipped"))
+            problems.append(Problem("error", _shown(path), None, f"cannot read: {exc.strerror}; file skipped"))
             continue
         listings.append(listing)
         problems.extend(found)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .dates import SourceSettings
 from .errors import Problem
 from .models import Appearance, Listing, Paper, RawRecord, Source
-from .text import abstract_key, content_hash, make_slug, normalise_text, title_key
+from .text import RESERVED_SEGMENTS, abstract_key, content_hash, make_slug, normalise_text, title_key, unique_segment
 
 log = logging.getLogger(__name__)
 
@@ -150,47 +150,74 @@ def _paper(group: list[_Entry]) -> Paper:
 
 
 def _unique_ids(papers: list[Paper], problems: list[Problem]) -> list[Paper]:
-    """Make ids unique deterministically (a clash needs two ids that slugify alike)."""
+    """Make ids unique deterministically, and keep them off reserved URL segments.
+
+    A clash needs two ids that slugify alike (`a/b` and `a-b`): each paper of it gets a suffix
+    from its own text, chosen so that it takes no id another paper has.
+    """
     by_id: dict[str, list[Paper]] = defaultdict(list)
     for paper in papers:
         by_id[paper.id].append(paper)
+    taken = set(by_id)
     result: list[Paper] = []
     for paper_id, clash in by_id.items():
-        if len(clash) == 1:
+        if len(clash) == 1 and paper_id not in RESERVED_SEGMENTS:
             result.append(clash[0])
             continue
         clash.sort(key=lambda p: (title_key(p.title), abstract_key(p.abstract)))
         for paper in clash:
-            new_id = f"{paper_id}-{content_hash(title_key(paper.title), abstract_key(paper.abstract), length=6)}"
+            new_id = unique_segment(paper_id, taken, title_key(paper.title), abstract_key(paper.abstract))
+            taken.add(new_id)
+            why = "is shared" if len(clash) > 1 else "is reserved (a hub page or a Windows device name)"
             problems.append(
                 Problem(
                     "warning",
                     paper.appearances[0].source,
                     paper.appearances[0].line,
-                    f"id {paper_id!r} is shared; {paper.title[:60]!r} gets {new_id!r}",
+                    f"id {paper_id!r} {why}; {paper.title[:60]!r} gets {new_id!r}",
                 )
             )
             result.append(dataclasses.replace(paper, id=new_id))
     return result
 
 
-def build_sources(listings: list[Listing], papers: list[Paper], settings: Mapping[str, SourceSettings]) -> list[Source]:
-    """One digest per appearance source, its papers in the source's own order."""
+def build_sources(
+    listings: list[Listing],
+    papers: list[Paper],
+    settings: Mapping[str, SourceSettings],
+    problems: list[Problem] | None = None,
+) -> list[Source]:
+    """One digest per appearance source, its papers in the source's own order.
+
+    A source whose slug another source has, or a reserved one (`index.txt` would replace the
+    list of all digests), gets a distinct slug and a warning in `problems`.
+    """
     layout = {listing.source: listing.layout for listing in listings}
+    paths = {listing.source: listing.path for listing in listings}
     entries: dict[str, list[tuple[int, str, dt.date | None]]] = defaultdict(list)
     for paper in papers:
         for appearance in paper.appearances:
             entries[appearance.source].append((appearance.position, paper.id, appearance.date))
     sources: list[Source] = []
+    wanted = {name: make_slug(name.rsplit(".", 1)[0] if "." in name else name, max_length=60) or "source"
+              for name in entries}  # fmt: skip
+    taken = set(wanted.values())  # a later source's own slug is never given away as a suffixed one
     used_slugs: set[str] = set()
     for name in sorted(entries):
         items = sorted(entries[name])
         day_set = {day for _, _, day in items}
         day = day_set.pop() if len(day_set) == 1 else None
-        stem = name.rsplit(".", 1)[0] if "." in name else name
-        slug = make_slug(stem, max_length=60) or "source"
-        if slug in used_slugs:
-            slug = f"{slug}-{content_hash(name, length=6)}"
+        slug = wanted[name]
+        if slug in used_slugs or slug in RESERVED_SEGMENTS:
+            slug = unique_segment(slug, taken | used_slugs, name)
+            if problems is not None:
+                problems.append(
+                    Problem(
+                        "warning", paths.get(name, name), None,
+                        f"the digest page digests/{wanted[name]}/ is taken (by another source or a hub page); "
+                        f"this source's page is digests/{slug}/",
+                    )
+                )  # fmt: skip
         used_slugs.add(slug)
         configured = settings.get(name, SourceSettings()).title
         sources.append(

@@ -530,8 +530,8 @@ def _split_parts(docs: Sequence[SearchDoc]) -> list[_Part]:
             undated.append(doc)
         else:
             by_month.setdefault((doc.date.year, doc.date.month), []).append(doc)
-    # Keyed by strftime once per month (not per doc), newest first.
-    months = {dt.date(y, m, 1).strftime("%Y-%m"): by_month[y, m] for y, m in sorted(by_month, reverse=True)}
+    # Keyed by month once per month (not per doc), newest first; years before 1000 padded as in ISO dates.
+    months = {f"{y:04d}-{m:02d}": by_month[y, m] for y, m in sorted(by_month, reverse=True)}
     parts: list[_Part] = []
     for month in months:
         month_docs = sorted(months[month], key=_doc_order)

@@ -26,6 +26,7 @@ import yaml
 
 from .errors import ConfigError
 from .models import Topic
+from .text import RESERVED_SEGMENTS
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,11 @@ def _parse_topic(item: Any, index: int, source: str, errors: list[str]) -> Taxon
             errors.append(f"{where}: 'slug': {slug_value!r} is not a slug (use lowercase letters, digits, hyphens)")
         elif slug_value == OTHER.slug:
             errors.append(f"{where}: 'slug': 'other' is reserved for papers that fit no topic")
+        elif slug_value in RESERVED_SEGMENTS:
+            errors.append(
+                f"{where}: 'slug': {slug_value!r} is reserved (`index` is the topics overview; con, aux, nul, "
+                "prn, com1-9 and lpt1-9 cannot be folders on Windows)"
+            )
     phrases = _parse_phrases(item.get("phrases"), where, errors)
     exclude = _parse_exclude(item.get("exclude"), where, errors)
     generic = item.get("generic", False)

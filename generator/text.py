@@ -9,9 +9,21 @@ import unicodedata
 from slugify import _legacy as _slugify_legacy
 from slugify import slugify
 
-# Control characters (C0, DEL, C1) except the whitespace we collapse anyway; also
-# bidi controls and zero-width characters, which only ever hide or reorder text.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+INVISIBLE = (
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # C0 controls but the whitespace collapsed anyway, DEL, C1
+    # Unicode's format characters (category Cf, as of Unicode 15.1): soft hyphen, Arabic letter
+    # mark, Mongolian vowel separator, zero-width and bidi controls, invisible operators,
+    # interlinear annotation, Egyptian and musical format marks, tag characters...
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+    # ...blank letters that only hide text (combining grapheme joiner, Hangul fillers), UTF-16
+    # surrogates (a lone one cannot be written as UTF-8) and non-characters.
+    "\u034f\u115f\u1160\u3164\uffa0\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17))
+)
+"""The characters `normalise_text` removes, as the body of a regex class; the README lists them."""
+_CONTROL = re.compile(f"[{INVISIBLE}]")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -59,3 +71,26 @@ def _ascii_slug(text: str, max_length: int) -> str:
     text = _slugify_legacy.DISALLOWED_CHARS_PATTERN.sub("-", text)
     text = _slugify_legacy.DUPLICATE_DASH_PATTERN.sub("-", text).strip("-")
     return _slugify_legacy.smart_truncate(text, max_length, True, "-", True) if max_length > 0 else text
+
+
+RESERVED_SEGMENTS = frozenset(
+    {"index", "con", "prn", "aux", "nul"}
+    | {f"{device}{n}" for device in ("com", "lpt") for n in (*"0123456789", "¹", "²", "³")}
+)
+"""URL segments no paper, source or topic may take: `index` is each folder's hub page (the list
+of all digests, the topics overview), the others are device names Windows will not create as
+files or folders (a checkout of the built site would break)."""
+
+
+def unique_segment(segment: str, taken: set[str] | frozenset[str], *salt: str) -> str:
+    """`segment`, or `segment-<6 hex digits of a hash of salt>` when it is reserved or taken.
+
+    Deterministic: the same segment, salt and taken set give the same answer. The caller adds
+    the result to `taken`.
+    """
+    candidate, attempt = segment, 0
+    while candidate in taken or candidate in RESERVED_SEGMENTS or not candidate:
+        attempt += 1
+        suffix = content_hash(*salt, *(["again"] * (attempt - 1)), length=6)
+        candidate = f"{segment}-{suffix}" if segment else suffix
+    return candidate
