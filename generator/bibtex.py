@@ -2,28 +2,56 @@
 
 Pure functions returning `str`; the writers write the files.
 
+Guarantee: whatever the paper's title, authors, arXiv id or URL, no field of an entry (and so
+nothing in `papers.bib` or a Cite block) holds TeX's `^^` notation, an unbalanced brace (as
+BibTeX counts them, every `{` and `}`, and as LaTeX counts them, without `\\{` and `\\}`), a
+raw `%`, `#` or `&`, or a control sequence outside two allow-lists: `_TEXT_WORDS` and
+`_TEXT_SYMBOLS` outside math, `_MATH_WORDS` and `_MATH_SYMBOLS` inside `$...$` (ordinary math
+commands: no `\\input`, `\\csname`, `\\catcode`, `\\def`, `\\string`, ...). `bibtex_entry`
+checks every field against these rules before writing it (`_safe_field`, `_URL_SAFE`); a
+field that fails (a bug, never expected) is written as plain ASCII or left out, with a warning.
+
 Choices:
 
+- **Special characters become BibTeX "special characters"** `{\\command}`, which BibTeX
+  keeps whole when it abbreviates a first name, cuts a label (`alpha`) or changes case:
+  `{` `}` `\\` `^` `~` `<` `>` `|` become `{\\textbraceleft}`, `{\\textbraceright}`,
+  `{\\textbackslash}`, `{\\textasciicircum}`, `{\\textasciitilde}`, `{\\textless}`,
+  `{\\textgreater}` and `{\\textbar}`, and `% & _ # $` become `{\\%}` ... `{\\$}`. So `^^5c`
+  in a title is `{\\textasciicircum}{\\textasciicircum}5c`: printed, never read as a backslash.
 - **Accents become BibTeX accent macros** (`é` -> `{\\'e}`, `ü` -> `{\\"u}`, `ñ` -> `{\\~n}`,
   `ç` -> `{\\c c}`, `í` -> `{\\'\\i}`, `ø` -> `{\\o}`, `ß` -> `{\\ss}`), so entries work with
-  classic 8-bit BibTeX and sort and purify correctly. Any other non-ASCII character (Greek,
-  CJK, symbols) is kept as UTF-8: the file is UTF-8, which biber and modern LaTeX read.
-- **Special characters are escaped with commands that keep braces balanced.** BibTeX counts
-  every brace, even `\\{`, so `{` and `}` become `\\textbraceleft{}` and `\\textbraceright{}`;
-  `\\` becomes `\\textbackslash{}`, `^` and `~` `\\textasciicircum{}` and `\\textasciitilde{}`,
-  `% & _ # $` get a backslash, and `< > |` (which print wrongly in OT1) become `\\textless{}`,
-  `\\textgreater{}` and `\\textbar{}`.
+  classic 8-bit BibTeX and sort and purify correctly.
+- **Greek letters and common math symbols become math** (`α` -> `$\\alpha$`, `≤` -> `$\\le$`;
+  capitals that look Latin, `Α`, become `A`), so pdflatex reads them without a Greek font. Any
+  other non-ASCII character (CJK, rarer symbols) is kept as UTF-8: the file is UTF-8, which
+  biber, XeLaTeX and LuaLaTeX read (pdflatex needs a package that sets the character up).
 - **Inline math `$...$` is kept** when it is safe: balanced braces (both as BibTeX and as
-  LaTeX count them), no raw `% # &`, and only control sequences from a list of ordinary math
-  commands (`\\alpha`, `\\mathcal`, `\\frac`, ...). Anything else, say `$\\input{x}$` or a
-  lone `$`, is escaped as text. `$$...$$` is kept as inline math.
-
-Whatever the input, the result has balanced braces and no unescaped special character
-outside math.
+  LaTeX count them), no raw `% # &`, no `^^`, every `^` and `_` followed by its argument,
+  `\\left`/`\\right` paired, only control sequences from `_MATH_WORDS` and `_MATH_SYMBOLS`,
+  and no non-ASCII character except those above (which become their commands). Anything else,
+  say `$\\input{x}$`, `$^^5cinput$` or a lone `$`, is escaped as text. `$$...$$` is kept as
+  inline math. The allow-list keeps out whatever reads, writes, defines or changes catcodes;
+  a kept formula can still miss an argument (`$\\frac{1}$`) or use a command the citing
+  document does not load (`\\mathbb` needs amssymb, `\\argmin` is nobody's), which LaTeX
+  reports as an ordinary error.
+- **Author names are written so BibTeX parses each as one name.** A name with two or more
+  commas (`Smith, John, Jr., III`), a comma with nothing on one side, a comma before a suffix
+  (`John Smith, Jr.`), the word `and`, or any of `( ) [ ]` (which natbib and `\\bibitem[...]`
+  labels read as delimiters) is written as one special character `{\\relax Smith, John, Jr.,
+  III}`: BibTeX takes it as one last name, prints it as written and never cuts into it (plain
+  braces would protect the commas but not the accents and escapes inside from `alpha`'s
+  three-letter labels: `{P{\\'e}rez, ...}` would give `{P{\\'}}`); `\\relax` does nothing in
+  LaTeX. `Smith, John` stays BibTeX's "Last, First". Names never hold math: `$` is escaped
+  and Greek letters become `{\\ensuremath{\\alpha}}`.
+- **Keys** are ASCII letters, digits, `.` and `-`; the **url** is percent-encoded to the
+  characters a URI may hold, without `\\`, `{`, `}`, `^` or spaces (read it with the `url` or
+  `hyperref` package, as `plainnat` expects).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -45,20 +73,21 @@ _CONTROL = re.compile(
 )
 _SPACE = re.compile(r"\s+")
 
+# Every escape holding a control sequence is a BibTeX special character `{\...}`.
 _ASCII_SPECIAL = {
-    "{": r"\textbraceleft{}",
-    "}": r"\textbraceright{}",
-    "\\": r"\textbackslash{}",
-    "^": r"\textasciicircum{}",
-    "~": r"\textasciitilde{}",
-    "%": r"\%",
-    "&": r"\&",
-    "_": r"\_",
-    "#": r"\#",
-    "$": r"\$",
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
-    "|": r"\textbar{}",
+    "{": r"{\textbraceleft}",
+    "}": r"{\textbraceright}",
+    "\\": r"{\textbackslash}",
+    "^": r"{\textasciicircum}",
+    "~": r"{\textasciitilde}",
+    "%": r"{\%}",
+    "&": r"{\&}",
+    "_": r"{\_}",
+    "#": r"{\#}",
+    "$": r"{\$}",
+    "<": r"{\textless}",
+    ">": r"{\textgreater}",
+    "|": r"{\textbar}",
 }
 
 # Letters and punctuation with a LaTeX spelling that is not "base letter + accent".
@@ -81,6 +110,7 @@ _NON_ASCII_SPECIAL = {
     "’": "'",
     "“": "``",
     "”": "''",
+    "…": "...",
     "\u00a0": " ",
 }
 
@@ -117,6 +147,15 @@ _ACCENTS = {
 }
 _ACCENTS_BELOW = {"d", "c", "k"}
 
+# The allow-list outside math: what the escapes above write, and nothing else.
+_TEXT_WORDS = _word_set(
+    """
+    textbraceleft textbraceright textbackslash textasciicircum textasciitilde textless textgreater
+    textbar o O ss ae AE oe OE aa AA l L i j u H r v d c k ensuremath relax
+    """
+)
+_TEXT_SYMBOLS = frozenset("%&_#$`'^~=.\"")
+
 # Control words allowed inside kept math: ordinary symbols and font/structure commands only.
 _MATH_WORDS = _word_set(
     """
@@ -140,7 +179,56 @@ _MATH_WORDS = _word_set(
 _MATH_SYMBOLS = frozenset(r"{}_%&#$,;:! |")
 _MATH_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|.", re.DOTALL)
 
+
+def _commands(chars: str, words: str) -> dict[str, str]:
+    """`{char: "\\word"}`, pairing each character of `chars` with a word of `words`."""
+    return {char: "\\" + word for char, word in zip(chars, words.split(), strict=True)}
+
+
+# Greek capitals that look Latin, and omicron: written as the Latin letter in text.
+_GREEK_LATIN = dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΧο", "ABEZHIKMNOPTXo", strict=True))
+# Characters written as math: the source of each inside `$...$` (commands from _MATH_WORDS).
+_MATH_CHARS = {
+    **_commands(
+        "αβγδεϵζηθϑικλμµνξπϖρϱσςτυφϕχψωΓΔΘΛΞΠΣΥΦΨΩ",
+        """
+        alpha beta gamma delta varepsilon epsilon zeta eta theta vartheta iota kappa lambda mu mu
+        nu xi pi varpi rho varrho sigma varsigma tau upsilon varphi phi chi psi omega
+        Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega
+        """,
+    ),
+    **{greek: (f"\\mathrm{{{latin}}}" if latin.isupper() else latin) for greek, latin in _GREEK_LATIN.items()},
+    **_commands(
+        "≤≥≠≈∼≃≅≡∝≪≫∈∉∋⊂⊆⊃⊇∪∩∖∅∀∃×·⋅∘±∓÷∗⊕⊗⊙→←⇒⇐↔⇔↦∞∂∇ℓℏ⊤⊥∥∣∧∨¬⟨⟩⌊⌋⌈⌉∑∏∫∮⋯⋮⋱",
+        """
+        le ge ne approx sim simeq cong equiv propto ll gg in notin ni subset subseteq supset
+        supseteq cup cap setminus emptyset forall exists times cdot cdot circ pm mp div ast oplus
+        otimes odot to leftarrow Rightarrow Leftarrow leftrightarrow Leftrightarrow mapsto infty
+        partial nabla ell hbar top perp parallel mid wedge vee neg langle rangle lfloor rfloor
+        lceil rceil sum prod int oint cdots vdots ddots
+        """,
+    ),
+    "\u2212": "-",  # minus sign
+}
+
+
+def _with_diacritics(table: dict[str, str]) -> dict[str, str]:
+    """`table` plus the Greek letters with tonos, dialytika, ... mapped like their base letter."""
+    out = dict(table)
+    for code in [*range(0x370, 0x400), *range(0x1F00, 0x2000)]:
+        char = chr(code)
+        base = unicodedata.normalize("NFD", char)[0]
+        if char not in out and base != char and base in table:
+            out[char] = table[base]
+    return out
+
+
+_GREEK_LATIN = _with_diacritics(_GREEK_LATIN)
+_MATH_CHARS = _with_diacritics(_MATH_CHARS)
+_ENDS_IN_WORD = re.compile(r"\\[A-Za-z]+\Z")
+
 _ARXIV_ID = re.compile(r"[A-Za-z0-9.\-/]+")
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]*")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _STOPWORDS = _word_set(
     """
@@ -175,21 +263,62 @@ def _accented(char: str) -> str | None:
     return arg
 
 
+def _join_math(pieces: Iterable[str]) -> str:
+    """Math source pieces joined, with a space where a control word meets a letter."""
+    out: list[str] = []
+    after_word = False
+    for piece in pieces:
+        if after_word and piece[:1].isascii() and piece[:1].isalpha():
+            out.append(" ")
+        out.append(piece)
+        after_word = bool(_ENDS_IN_WORD.search(piece))
+    return "".join(out)
+
+
 _ASCII_TABLE = str.maketrans(_ASCII_SPECIAL)
 
 
-def _escape_text(text: str) -> str:
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+
+
+def _escape_text(text: str, *, name: bool = False) -> str:
+    """`text` as BibTeX text (no math kept). Greek letters and math symbols become `$...$`
+    runs, or one `{\\ensuremath{...}}` special character each in a name (`name=True`)."""
     if text.isascii():  # nearly every title and name: one C-level pass
         return text.translate(_ASCII_TABLE)
-    parts = []
-    for char in text:
-        if char.isascii():
-            parts.append(_ASCII_SPECIAL.get(char, char))
-        elif char in _NON_ASCII_SPECIAL:
-            parts.append(_NON_ASCII_SPECIAL[char])
-        else:
-            parts.append(_accented(char) or char)
+    parts: list[str] = []
+    pos = 0
+    for match in _NON_ASCII_RUN.finditer(text):
+        parts.append(text[pos : match.start()].translate(_ASCII_TABLE))
+        run: list[str] = []  # math sources of consecutive characters written as math
+        for char in match.group():
+            is_math, source = _non_ascii(char)
+            if is_math and name:
+                parts.append(f"{{\\ensuremath{{{source}}}}}")
+            elif is_math:
+                run.append(source)
+            else:
+                if run:
+                    parts.append("$" + _join_math(run) + "$")
+                    run = []
+                parts.append(source)
+        if run:
+            parts.append("$" + _join_math(run) + "$")
+        pos = match.end()
+    parts.append(text[pos:].translate(_ASCII_TABLE))
     return "".join(parts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _non_ascii(char: str) -> tuple[bool, str]:
+    """(True, math source) for a character written as math, else (False, its BibTeX text)."""
+    if char in _NON_ASCII_SPECIAL:
+        return False, _NON_ASCII_SPECIAL[char]
+    if char in _GREEK_LATIN:
+        return False, _GREEK_LATIN[char]
+    if char in _MATH_CHARS:
+        return True, _MATH_CHARS[char]
+    return False, _accented(char) or char
 
 
 def _balanced(chars: Iterable[str]) -> bool:
@@ -204,26 +333,47 @@ def _balanced(chars: Iterable[str]) -> bool:
     return depth == 0
 
 
-def _safe_math(content: str) -> bool:
-    """True when `$content$` can be passed to LaTeX as it is."""
-    if not content.strip() or "$" in content:
-        return False
+def _math(content: str) -> str | None:
+    """`content` as the inside of `$...$` when LaTeX can read it as it is (with Greek letters
+    and math symbols as their commands), else None."""
+    if not content.strip() or "$" in content or "^^" in content:
+        return None
     tokens = _MATH_TOKEN.findall(content)
-    for token in tokens:
+    out: list[str] = []
+    left = 0
+    for i, token in enumerate(tokens):
         if token in {"%", "#", "&", "\\"}:
-            return False
+            return None
         if token.startswith("\\"):
             name = token[1:]
-            if name.isalpha() and name not in _MATH_WORDS:
-                return False
-            if not name.isalpha() and name not in _MATH_SYMBOLS:
-                return False
+            if name.isascii() and name.isalpha() and name not in _MATH_WORDS:
+                return None
+            if not (name.isascii() and name.isalpha()) and name not in _MATH_SYMBOLS:
+                return None
+            left += {"\\left": 1, "\\right": -1}.get(token, 0)
+            if left < 0:
+                return None
+        elif token in {"^", "_"}:
+            j = i + 1
+            while j < len(tokens) and tokens[j] == " ":
+                j += 1
+            if j == len(tokens) or tokens[j] in {"^", "_", "}"}:  # no argument
+                return None
+        elif not token.isascii():
+            mapped = _MATH_CHARS.get(token)
+            if mapped is None:
+                return None
+            token = mapped
+        out.append(token)
     # BibTeX counts every brace; LaTeX ignores \{ and \}: both must balance.
-    return _balanced(content) and _balanced(tokens)
+    if left or not (_balanced(content) and _balanced(tokens)):
+        return None
+    return _join_math(out)
 
 
 def _split_math(text: str) -> list[tuple[bool, str]]:
-    """(is_math, segment) pairs; math segments are the `$...$` contents that are safe."""
+    """(is_math, segment) pairs; math segments are the `$...$` contents that are safe, as
+    `_math` writes them."""
     if "$" not in text:
         return [(False, text)] if text else []
     segments: list[tuple[bool, str]] = []
@@ -234,9 +384,9 @@ def _split_math(text: str) -> list[tuple[bool, str]]:
             delimiter = "$$" if text.startswith("$$", i) else "$"
             end = text.find(delimiter, i + len(delimiter))
             if end >= 0:
-                content = text[i + len(delimiter) : end]
+                content = _math(text[i + len(delimiter) : end])
                 after = end + len(delimiter)
-                if not _safe_math(content):
+                if content is None:
                     # Unsafe math stays a pair: both dollars are escaped with what is between.
                     plain.append(text[i:after])
                     i = after
@@ -259,18 +409,100 @@ def bibtex_escape(text: str) -> str:
 
     Control characters are removed and whitespace collapsed; safe `$...$` math is kept,
     special characters are escaped and accented Latin letters become accent macros (see
-    the module docstring). The result always has balanced braces.
+    the module docstring). The result always passes `_safe_field`.
     """
     return "".join(
         f"${segment}$" if is_math else _escape_text(segment) for is_math, segment in _split_math(_clean(text))
     )
 
 
-def _ascii_words(text: str) -> list[str]:
+# Tokens `_safe_field` looks at: control sequences, braces, math shifts and TeX's specials.
+_FIELD_TOKEN = re.compile(r"\\(?:[A-Za-z]+|.|\Z)|[{}$#%&^_~]", re.DOTALL)
+# Control characters and whitespace other than a space; with TeX's specials, what makes a field worth a look.
+_BAD_CHARS = _CONTROL.pattern[1:-1] + "".join(
+    re.escape(c) for c in map(chr, range(0x3000 + 1)) if c.isspace() and c != " "
+)
+_BAD_CHAR = re.compile(f"[{_BAD_CHARS}]")
+_LOOK = re.compile(f"[\\\\{{}}$#%&^_~{_BAD_CHARS}]")
+
+
+def _safe_field(value: str) -> bool:
+    """True when `value`, a field's text, keeps to the guarantee of the module docstring.
+
+    No `^^`, no control or line-break character, braces balanced as BibTeX and as LaTeX count
+    them, math shifts paired, no raw `# % & ^ _ ~` outside math and no raw `# % &` inside it,
+    and each control sequence from the allow-list of its mode (math inside `$...$` and inside
+    the argument of `\\ensuremath`).
+    """
+    if not _LOOK.search(value):
+        return True
+    if "^^" in value or _BAD_CHAR.search(value):
+        return False
+    bib = tex = 0  # brace depth as BibTeX and as LaTeX count it
+    math = False
+    ensure_depth = 0  # inside \ensuremath{...} while tex >= ensure_depth > 0
+    for match in _FIELD_TOKEN.finditer(value):
+        token = match.group()
+        if token == "{":
+            bib, tex = bib + 1, tex + 1
+        elif token == "}":
+            bib, tex = bib - 1, tex - 1
+            if bib < 0 or tex < 0:
+                return False
+            if ensure_depth and tex < ensure_depth:
+                ensure_depth, math = 0, False
+        elif token == "$":
+            if ensure_depth:
+                return False
+            math = not math
+        elif token[0] == "\\":
+            name = token[1:]
+            if name in {"{", "}"}:
+                bib += 1 if name == "{" else -1
+                if bib < 0:
+                    return False
+            words, symbols = (_MATH_WORDS, _MATH_SYMBOLS) if math else (_TEXT_WORDS, _TEXT_SYMBOLS)
+            if not (name in words if name[:1].isalpha() else name in symbols):
+                return False
+            if name == "ensuremath":
+                if not value.startswith("{", match.end()):
+                    return False
+                ensure_depth, math = tex + 1, True
+        elif not math or token in {"#", "%", "&"}:
+            return False
+    return bib == 0 and tex == 0 and not math
+
+
+_URL_SAFE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+_URL_SPECIAL = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]")
+
+
+def _url_field(url: str) -> str:
+    """`url` with every character a URI may not hold (spaces, `"`, `\\`, `{`, `}`, `^`, `|`,
+    non-ASCII, ...) percent-encoded as UTF-8."""
+    url = _CONTROL.sub("", url).strip()
+    return _URL_SPECIAL.sub(lambda match: "".join(f"%{byte:02X}" for byte in match.group().encode()), url)
+
+
+_PLAIN_CHARS = re.compile(r"[^A-Za-z0-9 ,.:;!?'()/+=*@-]")
+
+
+def _plain(text: str) -> str:
+    """The last resort for a field that fails `_safe_field`: ASCII letters, digits and harmless
+    punctuation only."""
+    return _SPACE.sub(" ", _PLAIN_CHARS.sub("", _fold(_clean(text)))).strip()
+
+
+def _fold(text: str) -> str:
+    """`text` in ASCII: accents dropped, `ß` as `ss`, ..., other characters left out."""
     if text.isascii():  # folding and decomposing change nothing
-        return _WORD.findall(text)
+        return text
     folded = unicodedata.normalize("NFKD", "".join(_FOLD.get(c, c) for c in text))
-    return _WORD.findall(folded.encode("ascii", "ignore").decode("ascii"))
+    return folded.encode("ascii", "ignore").decode("ascii")
+
+
+def _ascii_words(text: str) -> list[str]:
+    return _WORD.findall(_fold(text))
 
 
 def bibtex_key(paper: Paper) -> str:
@@ -278,6 +510,7 @@ def bibtex_key(paper: Paper) -> str:
 
     For example `attention2024-2406.20015` (arXiv papers) or `attention2024-3f9a1c` (the
     first 6 hex digits of a hash of the paper id); the year is left out for undated papers.
+    Keys hold only ASCII letters, digits, `.` and `-`.
     """
     words = [word.lower() for word in _ascii_words(paper.title)]
     significant = [word for word in words if word not in _STOPWORDS and not word.isdigit()]
@@ -294,19 +527,33 @@ def _arxiv_id(paper: Paper) -> str | None:
     return None
 
 
-def _url_field(url: str) -> str:
-    """`url` with the characters that would break a BibTeX field percent-encoded."""
-    url = _CONTROL.sub("", url).strip()
-    return _URL_SPECIAL.sub(lambda match: f"%{ord(match.group()):02X}", url)
-
-
-_URL_SPECIAL = re.compile('[{}\\\\ \t\n\r"]')
+_NAME_SUFFIX = _word_set("jr jr. sr sr. ii iii iv v vi")
+_NAME_BREAKER = re.compile(r"[()\[\]]|(?<!\S)and(?!\S)", re.IGNORECASE)
 
 
 def _author(name: str) -> str:
-    escaped = bibtex_escape(name)
-    # A literal " and " inside one name would split it into two authors.
-    return f"{{{escaped}}}" if re.search(r"\s+and\s+", escaped, re.IGNORECASE) else escaped
+    """One author `name` (untrusted) as BibTeX reads one name (see the module docstring);
+    "" when the name has no text."""
+    escaped = _escape_text(_clean(name), name=True)
+    if not _safe_field(escaped):
+        log.warning("BibTeX: author %r could not be escaped safely; written as plain ASCII", name)
+        plain = _plain(name)
+        return _one_name(plain) if plain else ""
+    commas = escaped.count(",")
+    if commas == 1:
+        last, _, first = escaped.partition(",")
+        first = first.strip()
+        parsable = bool(last.strip() and first) and first.lower() not in _NAME_SUFFIX
+    else:
+        parsable = commas == 0
+    if parsable and not _NAME_BREAKER.search(escaped):
+        return escaped
+    return _one_name(escaped)
+
+
+def _one_name(escaped: str) -> str:
+    """`escaped` as one BibTeX special character: one last name, whole to every BibTeX function."""
+    return "{\\relax " + escaped + "}"
 
 
 def bibtex_entry(paper: Paper, *, url: str, key: str | None = None) -> str:
@@ -315,10 +562,19 @@ def bibtex_entry(paper: Paper, *, url: str, key: str | None = None) -> str:
     Fields: `title` (double-braced so styles keep its capitalisation), `author` (joined with
     ` and `, when known), `year` (of the first date; omitted when undated), `eprint`,
     `archivePrefix = {arXiv}` and `note = {arXiv:<id>}` (when the paper has an arXiv id),
-    and `url` (the paper's page). `key` defaults to `bibtex_key(paper)`.
+    and `url` (the paper's page). `key` defaults to `bibtex_key(paper)`; a given key must be
+    ASCII letters, digits, `.` and `-` (ValueError otherwise). Every field is checked with
+    `_safe_field` (`_URL_SAFE` for the url) before it is written.
     """
-    fields: list[tuple[str, str]] = [("title", "{" + bibtex_escape(paper.title) + "}")]
-    authors = [_author(name) for name in paper.authors if _clean(name)]
+    key = key or bibtex_key(paper)
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"BibTeX key {key!r} is not ASCII letters, digits, '.' and '-'")
+    title = bibtex_escape(paper.title)
+    if not _safe_field(title):
+        log.warning("BibTeX: title %r could not be escaped safely; written as plain ASCII", paper.title)
+        title = _plain(paper.title)
+    fields: list[tuple[str, str]] = [("title", "{" + title + "}")]
+    authors = [author for author in map(_author, paper.authors) if author]
     if authors:
         fields.append(("author", " and ".join(authors)))
     if paper.first_date:
@@ -328,8 +584,14 @@ def bibtex_entry(paper: Paper, *, url: str, key: str | None = None) -> str:
         fields += [("eprint", arxiv), ("archivePrefix", "arXiv"), ("note", f"arXiv:{arxiv}")]
     if url:
         fields.append(("url", _url_field(url)))
+    for name, value in list(fields):
+        if name in {"title", "author"}:  # checked above, the title before its braces, each name
+            continue
+        if not (_URL_SAFE.fullmatch(value) if name == "url" else _safe_field(value)):
+            log.warning("BibTeX: field %s = %r of %s is not safe; left out", name, value, paper.id)
+            fields.remove((name, value))
     width = max(len(name) for name, _ in fields)
-    lines = [f"@misc{{{key or bibtex_key(paper)},"]
+    lines = [f"@misc{{{key},"]
     lines += [f"  {name.ljust(width)} = {{{value}}}," for name, value in fields]
     lines.append("}")
     return "\n".join(lines) + "\n"
