@@ -49,6 +49,9 @@ def _setup_logging(verbose: bool) -> _Counter:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("markdown", "MARKDOWN", "PIL", "urllib3", "mkdocs.commands.build"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # `mkdocs` (its own command) stops its logger from propagating; ours must reach the handlers above
+    # even when that command ran before in the same process (tests, tools that embed both).
+    logging.getLogger("mkdocs").propagate = True
     counter = _Counter()
     root.addHandler(counter)
     return counter
