@@ -3,7 +3,9 @@
 Candidates come from three sub-quadratic sources: MinHash LSH over word 3-shingles
 (edited abstracts), blocks of papers sharing a folded title (retitled copies share an
 abstract, edited copies share a title) or the first words of their abstract
-(truncated copies); the similarity engine adds its own high-cosine pairs. Each
+(truncated copies); the similarity engine adds its own high-cosine pairs. Oversized
+buckets and blocks pair each member with its neighbours only (MAX_BUCKET,
+MAX_ANCHORED), and no paper takes part in more than MAX_CANDIDATES checks. Each
 candidate is then verified on the exact token sequences: prefix and containment for
 truncation, shingle Jaccard for edits, title overlap for retitles. Series (`X` and
 `X-V2`) and different papers sharing a generic title fail the check because their
@@ -39,7 +41,22 @@ LSH_THRESHOLD = 0.5
 MAX_BUCKET = 64
 """A bucket larger than this pairs each member with its next MAX_BUCKET neighbours only."""
 MAX_ANCHORED = 256
-"""Partners per abstract that looks cut, in its block of equal openings."""
+"""Partners per abstract that looks cut, in its block of equal openings (the nearest by row
+when the block is larger)."""
+MAX_CANDIDATES = 32
+"""Candidate pairs checked per paper at most: what bounds the exact checks of a corpus.
+
+A pair is checked only if it is among the MAX_CANDIDATES best candidates of both its
+papers: first the pairs whose MinHash Jaccard estimate looks near-identical (NEAR_SAME
+or more), then the others, each nearest by row (id order) first, then lowest row. A
+paper of an ordinary corpus has a handful of candidates and never meets the cap. A
+family of thousands of templated records sharing most of their text makes every
+member a candidate of hundreds of others (LSH buckets, title and opening blocks, each
+capped by MAX_BUCKET or MAX_ANCHORED), and checking them all cost tens of seconds and
+linked each member to hundreds of look-alikes. With the cap at most
+MAX_CANDIDATES * n / 2 pairs are checked and no paper gets more than MAX_CANDIDATES
+near-duplicates: each member of such a family is linked to some of its look-alikes,
+mostly its neighbours in id order, not to all of them."""
 PREFILTER = 0.15
 """MinHash Jaccard estimate below which a candidate pair is not worth the exact check."""
 PREFIX_TOKENS = 12
@@ -184,17 +201,40 @@ def pairs_from_keys(keys: np.ndarray, valid: np.ndarray | None = None) -> np.nda
 
 
 def lsh_pairs(signatures: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Candidate pairs sharing at least one LSH band (datasketch's optimal b and r)."""
+    """Unique candidate pairs (i < j, sorted) sharing at least one LSH band (datasketch's optimal b and r).
+
+    The pairs are merged band by band, each as one integer: a family of look-alikes
+    fills every band with oversized buckets whose pairs repeat from band to band, and
+    keeping them all until the end took memory in proportion to the bands.
+    """
     lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
     bands, rows = lsh.b, lsh.r
-    found = []
+    n = len(signatures)
+    found = np.zeros(0, np.int64)
     for band in range(bands):
         block = signatures[:, band * rows : (band + 1) * rows].astype(np.uint64)
         key = np.zeros(len(signatures), np.uint64)
         for col in range(rows):
             key = mix64(key ^ block[:, col])
-        found.append(pairs_from_keys(key, valid))
-    return np.concatenate(found) if found else np.zeros((0, 2), np.int64)
+        found = _distinct(np.concatenate([found, _pack(pairs_from_keys(key, valid), n)]))
+    return _unpack(found, n)
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, ascending (`np.unique` of numpy 2.4 hashes, and is ~50x slower on millions)."""
+    values.sort()
+    first = np.ones(len(values), bool)
+    first[1:] = values[1:] != values[:-1]
+    return values[first]
+
+
+def _pack(pairs: np.ndarray, n: int) -> np.ndarray:
+    """Each pair (i, j) of rows below n as the one integer i * n + j (their order is kept)."""
+    return pairs[:, 0].astype(np.int64) * n + pairs[:, 1]
+
+
+def _unpack(keys: np.ndarray, n: int) -> np.ndarray:
+    return np.stack([keys // n, keys % n], axis=1)
 
 
 def segment_keys(ids: np.ndarray, token_hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -215,7 +255,10 @@ def segment_keys(ids: np.ndarray, token_hashes: np.ndarray, starts: np.ndarray, 
 
 
 def anchored_pairs(keys: np.ndarray, valid: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """Pairs (i < j) with equal keys where i or j is an anchor; MAX_ANCHORED partners per anchor."""
+    """Pairs (i < j) with equal keys where i or j is an anchor; MAX_ANCHORED partners per anchor.
+
+    In a block larger than that, an anchor's partners are the members nearest to it by row.
+    """
     rows = np.flatnonzero(valid)
     order = rows[np.lexsort((rows, keys[rows]))]
     sorted_keys = keys[order]
@@ -223,7 +266,9 @@ def anchored_pairs(keys: np.ndarray, valid: np.ndarray, anchors: np.ndarray) -> 
     if not len(spots):
         return np.zeros((0, 2), np.int64)
     low = np.searchsorted(sorted_keys, sorted_keys[spots], side="left")
-    high = np.minimum(np.searchsorted(sorted_keys, sorted_keys[spots], side="right"), low + MAX_ANCHORED)
+    end = np.searchsorted(sorted_keys, sorted_keys[spots], side="right")
+    low = np.maximum(low, np.minimum(spots - MAX_ANCHORED // 2, end - MAX_ANCHORED - 1))
+    high = np.minimum(end, low + MAX_ANCHORED + 1)  # the anchor itself is one of these
     counts = high - low
     first = np.repeat(spots, counts)
     second = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(low, counts)
@@ -234,7 +279,7 @@ def anchored_pairs(keys: np.ndarray, valid: np.ndarray, anchors: np.ndarray) -> 
 def estimated_jaccard(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """MinHash estimate of each pair's shingle Jaccard (share of equal signature slots)."""
     out = np.zeros(len(pairs), np.float64)
-    step = 500_000
+    step = 1 << 16  # pairs at once: their gathered signatures are the temporaries (16 MB each)
     for begin in range(0, len(pairs), step):
         chunk = pairs[begin : begin + step]
         out[begin : begin + step] = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1)
@@ -257,9 +302,79 @@ def _plausible_prefixes(table: TextTable, pairs: np.ndarray) -> np.ndarray:
 
 
 def _unique_pairs(*found: np.ndarray) -> np.ndarray:
-    pairs = np.concatenate([f.astype(np.int64).reshape(-1, 2) for f in found])
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    return np.unique(np.sort(pairs, axis=1), axis=0) if len(pairs) else pairs
+    """The distinct pairs of all `found` but (i, i), each as (i < j), sorted."""
+    n = max((int(f.max()) + 1 for f in found if f.size), default=0)
+    keys = []
+    for pairs in found:
+        pairs = pairs.reshape(-1, 2).astype(np.int64, copy=False)
+        low, high = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
+        keep = low != high
+        keys.append(low[keep] * n + high[keep])
+    return _unpack(_distinct(np.concatenate(keys)), n) if keys else np.zeros((0, 2), np.int64)
+
+
+_RANKED_AT_ONCE = 1 << 20
+"""Candidate entries `cap_per_paper` ranks at once (bounds its temporaries)."""
+
+
+def cap_per_paper(pairs: np.ndarray, signatures: np.ndarray) -> np.ndarray:
+    """The pairs among the MAX_CANDIDATES best candidates of both their papers (see MAX_CANDIDATES).
+
+    `pairs` are unique (i < j) and sorted; so is the result. Without a paper above the
+    cap, that is every pair.
+    """
+    if not len(pairs):
+        return pairs
+    n = int(pairs.max()) + 1
+    degree = np.bincount(pairs.ravel(), minlength=n)
+    crowded = degree > MAX_CANDIDATES
+    if not crowded.any():
+        return pairs
+    # Only a crowded paper can drop a pair: the candidates of those alone are ranked,
+    # a batch of papers at a time. A paper's candidates are the pairs where it is first
+    # (a run of `pairs`) and where it is second (a run of `by_second`).
+    touched = np.flatnonzero(crowded[pairs[:, 0]] | crowded[pairs[:, 1]])
+    far = np.zeros(len(pairs), bool)
+    for begin in range(0, len(touched), _RANKED_AT_ONCE):
+        chunk = touched[begin : begin + _RANKED_AT_ONCE]
+        far[chunk] = estimated_jaccard(signatures, pairs[chunk]) < NEAR_SAME
+    del touched
+    by_second = np.argsort(pairs[:, 1], kind="stable")
+    first_at = np.searchsorted(pairs[:, 0], np.arange(n + 1))
+    second_at = np.searchsorted(pairs[by_second, 1], np.arange(n + 1))
+    dropped = np.zeros(len(pairs), bool)
+    bits = n.bit_length()
+    entries_before = np.zeros(n + 1, np.int64)  # entries of the papers before each paper
+    np.cumsum(degree, out=entries_before[1:])
+    paper = 0
+    while paper < n:
+        last = int(np.searchsorted(entries_before, entries_before[paper] + _RANKED_AT_ONCE, "right")) - 1
+        last = min(max(last, paper + 1), n)
+        # Each (paper, candidate) as one integer: paper, tier, distance, and 1 when the
+        # candidate is the later row (at equal distance the earlier row comes first).
+        entry = np.concatenate(
+            [np.arange(first_at[paper], first_at[last]), by_second[second_at[paper] : second_at[last]]]
+        )
+        later = np.arange(len(entry)) < first_at[last] - first_at[paper]
+        owner = np.where(later, pairs[entry, 0], pairs[entry, 1])
+        mine = crowded[owner]
+        entry, later, owner = entry[mine], later[mine], owner[mine]
+        key = (owner - paper) << (bits + 2)
+        key |= far[entry].astype(np.int64) << (bits + 1)
+        key |= (pairs[entry, 1] - pairs[entry, 0]) << 1
+        key |= later
+        order = np.argsort(key)  # keys are distinct
+        ranked = key[order] >> (bits + 2)
+        rank = np.arange(len(order)) - np.searchsorted(ranked, ranked)
+        dropped[entry[order[rank >= MAX_CANDIDATES]]] = True
+        paper = last
+    log.debug(
+        "near-duplicate candidates: %d of %d dropped by the cap of %d per paper",
+        dropped.sum(),
+        len(pairs),
+        MAX_CANDIDATES,
+    )
+    return pairs[~dropped]
 
 
 @dataclass(frozen=True)
@@ -295,7 +410,7 @@ def combine_candidates(
     pairs = _unique_pairs(found.lsh, found.titles, extra)
     bare = table.abstract_end == table.abstract_start
     keep = (estimated_jaccard(signatures, pairs) >= PREFILTER) | bare[pairs[:, 0]] | bare[pairs[:, 1]]
-    return _unique_pairs(pairs[keep], found.prefixes)
+    return cap_per_paper(_unique_pairs(pairs[keep], found.prefixes), signatures)
 
 
 def candidate_pairs(

@@ -41,6 +41,13 @@ paper compared only with the papers of its PROBES nearest cells by embedding dot
 product, and the shortlist rescored with the exact TF-IDF cosine. Cost grows about
 linearly with the corpus; the cell scans and the rescoring run on two threads.
 
+Worst cases. A family of thousands of near-identical templated papers scores alike
+against itself: every score ties, and every paper is a candidate of every other.
+Three bounds keep that near the cost of ordinary papers without changing an ordinary
+result: a search hands over at most SHORTLIST_CAP entries per row (the ones the
+shortlist keeps anyway), a cell with more than MAX_CELL fit-set members is searched
+in parts, and `neardup.MAX_CANDIDATES` caps the pairs checked per paper.
+
 Incremental. With a `cache_dir`, each run leaves its state there (per paper, keyed by a
 hash of title and abstract: tokens, MinHash signature, embedding, nearest cells,
 shortlist and threshold; the verdicts of checked near-duplicate pairs; the fitted model)
@@ -103,7 +110,8 @@ NEAR_DUP_COSINE = 0.5
 SHORTLIST = 12
 """Fit-set candidates whose worst selection score sets a paper's shortlist threshold."""
 SHORTLIST_CAP = 32
-"""Candidates kept per paper at most (only ties or a flood of new papers reach it)."""
+"""Candidates kept per paper at most (only ties or a flood of new papers reach it); the
+searches hand over no more per row either (see `_best_entries`)."""
 EXACT_LIMIT = 8000
 """Up to this many fit-set papers every pair is scored; above it the inverted-file search runs."""
 FIRST_RUNG = 100
@@ -117,6 +125,17 @@ KMEANS_SAMPLE = 20000
 KMEANS_ITERATIONS = 10
 CELL_SIZE = 200
 PROBES = 3
+MAX_CELL = 16 * CELL_SIZE
+"""Fit-set members a cell searches in one piece at most; what bounds the inverted-file search.
+
+A cell is searched against every paper that probes it, so its cost grows with the
+square of its size. k-means keeps cells near CELL_SIZE on real text (the largest of a
+100k synthetic corpus has 977 fit-set members), but a family of thousands of templated
+papers embeds to one point and fills one cell; a cell with more fit-set members than
+this is searched as ceil(members / MAX_CELL) parts, each paper in one part by a hash
+of its text (its digest), and a paper probing the cell meets the members of its own
+part only. The parts follow from the fit set and each paper's own text, so they do not
+move when papers are added and a cached shortlist stays valid."""
 WEIGHT_SCALE = 2.0**15
 """TF-IDF weights are integers / WEIGHT_SCALE: dot products below 2^53 are exact in float64."""
 EMBED_SCALE = 2.0**11
@@ -320,7 +339,8 @@ def _engine(
     clock.lap("model")
     fit_mask = np.zeros(len(ids), bool)
     fit_mask[fit] = True
-    short, embedding, probes = shortlists(vectors, reuse, fit_mask, clock)
+    salt = np.frombuffer(b"".join(d[:8] for d in digests), "<u8") >> np.uint64(1)
+    short, embedding, probes = shortlists(vectors, reuse, fit_mask, salt.astype(np.int64), clock)
     return short, vectors.model, embedding, probes
 
 
@@ -597,6 +617,7 @@ def _model_key(fit: np.ndarray, ids: Sequence[str], digests: Sequence[bytes]) ->
             KMEANS_ITERATIONS,
             CELL_SIZE,
             PROBES,
+            MAX_CELL,
             WEIGHT_SCALE,
             EMBED_SCALE,
         )
@@ -892,6 +913,38 @@ def _kth_largest(values: np.ndarray, k: int) -> np.ndarray:
     return np.partition(values, m - k, axis=1)[:, m - k].astype(np.float64)
 
 
+def _best_entries(
+    scores: np.ndarray, mask: np.ndarray, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the entries of `mask`, at most SHORTLIST_CAP per row: the best by
+    score, then by label (the row a column stands for; default the column itself), ascending.
+
+    A shortlist keeps at most SHORTLIST_CAP entries in just that order, and every entry
+    of a row passes through one call, so cutting here changes nothing but the work: a
+    row whose scores all tie (a family of templated papers, where every pair scores
+    alike) no longer hands over the whole block, which made the stage's memory and
+    time quadratic. `mask` may be changed.
+    """
+    counts = np.count_nonzero(mask, axis=1)
+    crowded = np.flatnonzero(counts > SHORTLIST_CAP)
+    if len(crowded):
+        order = None if labels is None else np.argsort(labels, kind="stable")
+        sub = scores[crowded] if order is None else scores[crowded][:, order]
+        sub_mask = mask[crowded] if order is None else mask[crowded][:, order]
+        sub = np.where(sub_mask, sub, -np.inf)
+        width = sub.shape[1]
+        bar = np.partition(sub, width - SHORTLIST_CAP, axis=1)[:, width - SHORTLIST_CAP]  # a masked score
+        above = sub > bar[:, None]
+        tied = sub == bar[:, None]
+        room = SHORTLIST_CAP - np.count_nonzero(above, axis=1)
+        chosen = above | (tied & (np.cumsum(tied, axis=1, dtype=np.int32) <= room[:, None]))
+        if order is not None:
+            chosen[:, order] = chosen.copy()
+        mask[crowded] = chosen
+    rows, columns = np.nonzero(mask)
+    return rows, columns
+
+
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Indices `starts[k] .. starts[k] + lengths[k] - 1` for every k, concatenated."""
     offsets = np.zeros(len(lengths), np.int64)
@@ -910,13 +963,15 @@ def _parallel(work: Callable[[int], None], count: int) -> None:
 
 
 def shortlists(
-    vectors: _Vectors, reuse: _Reuse, fit: np.ndarray, clock: _Clock | None = None
+    vectors: _Vectors, reuse: _Reuse, fit: np.ndarray, salt: np.ndarray, clock: _Clock | None = None
 ) -> tuple[Shortlists, np.ndarray | None, np.ndarray | None]:
     """Every row's shortlist with exact scores; the embedding and nearest cells (inverted-file mode).
 
     A row's threshold is the SHORTLIST-th best selection score among its fit-set
     candidates (`fit` marks the fit set), and its shortlist every candidate at or above
     it. Rows whose cached shortlist still holds only meet the new and changed rows.
+    `salt` (a non-negative integer per row from its text) chooses its part of an
+    oversized cell (see MAX_CELL).
     """
     n = vectors.n
     found = _Found()
@@ -955,7 +1010,8 @@ def shortlists(
             clock.lap("embedding")
         centres = vectors.model.centres
         assert centres is not None
-        _cell_search(found, embedding, probes, len(centres), query, fresh, cached, fit, threshold)
+        parts, count = _cell_parts(probes, len(centres), fit, salt)
+        _cell_search(found, embedding, parts, count, query, fresh, cached, fit, threshold)
         embedding = embedding.astype(np.int16)  # integers of at most EMBED_SCALE: what the cache keeps
     if clock:
         clock.lap("search")
@@ -989,7 +1045,7 @@ def _exact_search(
         scores[np.arange(len(rows)), rows] = -np.inf
         bar = _kth_largest(scores[:, fit_rows], SHORTLIST)
         threshold[rows] = bar
-        r, c = np.nonzero((scores >= bar[:, None]) & (scores > 0))
+        r, c = _best_entries(scores, (scores >= bar[:, None]) & (scores > 0))
         found.add(rows[r], c, scores[r, c], scores[r, c])
     fresh_rows = np.flatnonzero(fresh)
     cached_rows = np.flatnonzero(cached)
@@ -999,7 +1055,7 @@ def _exact_search(
         for begin in range(0, len(cached_rows), step):
             rows = cached_rows[begin : begin + step]
             scores = (matrix[rows] @ block).toarray()
-            r, c = np.nonzero((scores >= threshold[rows][:, None]) & (scores > 0))
+            r, c = _best_entries(scores, (scores >= threshold[rows][:, None]) & (scores > 0))
             found.add(rows[r], fresh_rows[c], scores[r, c], scores[r, c])
 
 
@@ -1045,6 +1101,22 @@ def _nearest_cells(embedding: np.ndarray, centres: np.ndarray) -> np.ndarray:
         keep = rank < probes
         out[begin + r[keep], rank[keep]] = c[keep]
     return out
+
+
+def _cell_parts(probes: np.ndarray, cells: int, fit: np.ndarray, salt: np.ndarray) -> tuple[np.ndarray, int]:
+    """The probes as parts of cells (see MAX_CELL), and the number of parts.
+
+    A cell of up to MAX_CELL fit-set members is one part, numbered in cell order; when
+    every cell is, the parts are the cells themselves.
+    """
+    fit_members = np.bincount(probes[fit, 0], minlength=cells)
+    count = np.maximum(1, -(-fit_members // MAX_CELL))
+    if (count == 1).all():
+        return probes, cells
+    first = np.zeros(cells + 1, np.int64)
+    np.cumsum(count, out=first[1:])
+    log.debug("similarity: %d cells of more than %d fit-set papers searched in parts", (count > 1).sum(), MAX_CELL)
+    return first[probes] + salt[:, None] % count[probes], int(first[-1])
 
 
 def _cell_search(
@@ -1104,7 +1176,7 @@ def _cell_search(
                 top = scores[:, :fits]
                 bar = np.full(len(part), -np.inf, np.float32)
             best[query_place[part][:, None], slot[:, None] * SHORTLIST + columns[: top.shape[1]]] = top
-            r, c = np.nonzero((scores >= bar[:, None]) & (scores > 0))
+            r, c = _best_entries(scores, (scores >= bar[:, None]) & (scores > 0), cell_members)
             found.add(part[r], cell_members[c], scores[r, c])
         askers = c_askers[c_bounds[cell] : c_bounds[cell + 1]]
         new_members = cell_members[fresh[cell_members]]
@@ -1114,7 +1186,7 @@ def _cell_search(
             for begin in range(0, len(askers), step):
                 part = askers[begin : begin + step]
                 scores = embedding[part] @ block
-                r, c = np.nonzero((scores >= threshold[part][:, None]) & (scores > 0))
+                r, c = _best_entries(scores, (scores >= threshold[part][:, None]) & (scores > 0), new_members)
                 found.add(part[r], new_members[c], scores[r, c])
 
     _parallel(scan, cells)
