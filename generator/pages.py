@@ -233,6 +233,9 @@ class PageBuilder:
     def item(self, paper: Paper, link: Linker, *, topic: str | None = None) -> ListItem:
         """A compact listing entry for a paper, its links made by the listing page's `link`.
 
+        Listings do not repeat what the paper's page says: the title, the date, and the primary
+        topic (on a topic's own pages: whether it is primary there, and why the paper is listed).
+
         On a topic's pages, `topic` is that topic's slug. Links are made here rather than by the
         template: a call from a template costs several times a call from here, and a listing
         has three links an entry (400,000 entries at 100k papers).
@@ -247,7 +250,9 @@ class PageBuilder:
             paper.title,
             link(paper_md(paper.id)),
             human_date(paper.last_date),
-            tuple(TopicLink(ref.name, link(ref.md)) for ref in refs[:3]),
+            # The paper's page lists all its topics: a listing links the primary one, and a topic's
+            # own pages none (they say why the paper is there instead).
+            () if topic is not None else tuple(TopicLink(ref.name, link(ref.md)) for ref in refs[:1]),
             bool(self.corpus.similarity.near_duplicates.get(paper.id)),
             primary,
             reason,
