@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import mmap
+import operator
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,30 @@ from .writers import PACK_DIR, RenderedPage, finish_tree, restore_tree
 # Under "mkdocs." so that MkDocs counts our warnings and `--strict` fails on them.
 log = logging.getLogger("mkdocs.plugins.paper_digest")
 
+
+
+LEAN_TEMPLATE = "lean.html"
+"""The theme template (theme_overrides/lean.html) of generated pages outside the nav."""
+_PRE = re.compile(r"(<pre\b.*?</pre>)", re.S | re.I)
+_STRIP = operator.methodcaller("strip", " \t\r")
+
+
+def compact_html(html: str) -> str:
+    """The page with each line stripped of the spaces and tabs around it and blank lines dropped.
+
+    Templates are indented for people (Material's base template alone adds about 3.6 KB to a
+    page); a browser shows any run of white space as one space, so this changes nothing it
+    renders, except inside `<pre>`, which is kept as it is. Line breaks are kept (they are
+    white space where it matters, and scripts may rely on them). About 0.1 ms a page.
+    """
+    if "<pre" not in html:
+        return _squeeze(html)
+    parts = _PRE.split(html)
+    return "".join(part if i % 2 else _squeeze(part) for i, part in enumerate(parts))
+
+
+def _squeeze(text: str) -> str:
+    return "\n".join(filter(None, map(_STRIP, text.split("\n"))))
 
 
 def report_problems(problems: list[Problem]) -> None:
@@ -68,6 +94,8 @@ class GeneratedPage(Page):
     def read_source(self, config: MkDocsConfig) -> None:
         self.markdown = ""
         self.meta = dict(self.generated.meta)
+        if self.file.src_uri not in HUB_PAGES:
+            self.meta.setdefault("template", LEAN_TEMPLATE)
 
     def render(self, config: MkDocsConfig, files: Files) -> None:
         self.content = self.generated_html
@@ -176,7 +204,7 @@ class DigestPlugin(BasePlugin[DigestConfig]):
     def on_post_page(self, output: str, **kwargs: Any) -> str:
         if self._progress is not None:
             self._progress.update()
-        return output
+        return compact_html(output)
 
     def _close_packs(self) -> None:
         for pack in self._packs.values():
