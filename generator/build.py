@@ -206,8 +206,9 @@ def write_group(
 
 
 def write_data_files(corpus: Corpus, options: BuildOptions, writer: TreeWriter) -> None:
-    """`papers.json` and the feeds."""
-    writer.write("papers.json", papers_json(corpus))
+    """`papers.json` (or the data shards and their index) and the feeds."""
+    for rel, data in papers_json(corpus, options):
+        writer.write(rel, data)
     for rel, data in feed_files(corpus, options).items():
         writer.write(rel, data)
 

@@ -14,7 +14,9 @@ from typing import Any
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 
+from .datafiles import DEFAULT_SHARD_BYTES, MIN_SHARD_BYTES
 from .dates import SourceSettings
+from .sitemaps import SITEMAP_URLS
 
 
 class DateOption(c.BaseConfigOption[dt.date]):
@@ -63,6 +65,10 @@ class DigestConfig(base.Config):
     """Similar papers listed on each paper page (0 to 5)."""
     page_size = c.Type(int, default=100)
     """Papers per page on topic listings (longer listings are split into numbered pages)."""
+    data_shard_bytes = c.Type(int, default=DEFAULT_SHARD_BYTES)
+    """The most bytes of a data file: above it, papers.json becomes an index of `data/papers-NNNN.json` shards."""
+    sitemap_urls = c.Type(int, default=SITEMAP_URLS)
+    """The most URLs of one sitemap file (the protocol allows 50,000)."""
 
     def validate(self) -> tuple[list[Any], list[Any]]:
         failed, warnings = super().validate()
@@ -72,6 +78,10 @@ class DigestConfig(base.Config):
             failed.append(("similar_count", base.ValidationError("must be between 0 and 5")))
         if isinstance(self.page_size, int) and self.page_size < 10:
             failed.append(("page_size", base.ValidationError("must be at least 10")))
+        if isinstance(self.data_shard_bytes, int) and self.data_shard_bytes < MIN_SHARD_BYTES:
+            failed.append(("data_shard_bytes", base.ValidationError(f"must be at least {MIN_SHARD_BYTES}")))
+        if isinstance(self.sitemap_urls, int) and not 1 <= self.sitemap_urls <= SITEMAP_URLS:
+            failed.append(("sitemap_urls", base.ValidationError(f"must be between 1 and {SITEMAP_URLS}")))
         return failed, warnings
 
 
@@ -99,6 +109,10 @@ class BuildOptions:
     """Similar papers per paper page."""
     page_size: int = 100
     """Papers per topic listing page."""
+    data_shard_bytes: int = DEFAULT_SHARD_BYTES
+    """The most bytes of `papers.json` or of one data shard."""
+    sitemap_urls: int = SITEMAP_URLS
+    """The most URLs of one sitemap file."""
     directory_urls: bool = True
     """MkDocs' `use_directory_urls`: generated pages link to `papers/<id>/` or `papers/<id>.html`."""
     site_dir: Path | None = None
@@ -137,6 +151,8 @@ def build_options(
         feed_size=config.feed_size,
         similar_count=config.similar_count,
         page_size=config.page_size,
+        data_shard_bytes=config.data_shard_bytes,
+        sitemap_urls=config.sitemap_urls,
         directory_urls=directory_urls,
         site_dir=site_dir.resolve() if site_dir is not None else None,
     )

@@ -9,7 +9,10 @@ Generated pages are already HTML (writers.py). MkDocs would read each file, pars
 matter and run Python-Markdown on it; instead `on_pre_page` makes each generated page a
 `GeneratedPage`, which takes its meta, body and table of contents from the generator's
 result in memory. MkDocs and Material do everything else as for any page (nav, theme,
-sitemap, `not_in_nav`). Hand-written pages in `docs_dir` are read and converted as usual.
+`not_in_nav`). Hand-written pages in `docs_dir` are read and converted as usual.
+
+The sitemaps are ours (sitemaps.py): MkDocs' one-file `sitemap.xml`, dated by the build
+clock, is not rendered; `on_post_build` writes a sitemap index and split files instead.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from .build import GenerateResult, StageTimer, generate
 from .config import BuildOptions, DigestConfig, build_options
 from .errors import DigestError, Problem
 from .pages import HUB_PAGES  # the only generated pages that may appear in the nav
+from .sitemaps import sitemap_files
 from .writers import PACK_DIR, RenderedPage, finish_tree, restore_tree
 
 # Under "mkdocs." so that MkDocs counts our warnings and `--strict` fails on them.
@@ -122,6 +126,8 @@ class DigestPlugin(BasePlugin[DigestConfig]):
         """The page packs of this build's tree, mapped while MkDocs reads the pages."""
         self._progress: tqdm | None = None
         """On a terminal: MkDocs' page passes (Markdown, then HTML), the long silent part of a build."""
+        self._site_pages: list[tuple[str, str]] = []
+        """(Markdown path, URL) of every page MkDocs builds, for the sitemaps."""
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         config_dir = Path(config.config_file_path or "mkdocs.yml").resolve().parent
@@ -136,6 +142,7 @@ class DigestPlugin(BasePlugin[DigestConfig]):
         if self.source_override:
             options = dataclasses.replace(options, sources=tuple(p.resolve() for p in self.source_override))
         self.options = options
+        config.theme.static_templates.discard("sitemap.xml")  # ours replace it (on_post_build)
         return config
 
     def on_pre_build(self, config: MkDocsConfig) -> None:
@@ -172,6 +179,10 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             )
             files.append(File.generated(config, src_uri, abs_src_path=str(path), inclusion=inclusion))
         return files
+
+    def on_env(self, env: Any, config: MkDocsConfig, files: Files) -> Any:
+        self._site_pages = [(file.src_uri, file.url) for file in files.documentation_pages()]
+        return env
 
     def on_nav(self, nav: Any, config: MkDocsConfig, files: Files) -> Any:
         if sys.stderr.isatty():
@@ -219,6 +230,7 @@ class DigestPlugin(BasePlugin[DigestConfig]):
     def on_post_build(self, config: MkDocsConfig) -> None:
         self._close_progress()
         self._close_packs()
+        self.write_sitemaps(config)
         self._built = True
 
     def on_build_error(self, error: Exception) -> None:
@@ -231,6 +243,19 @@ class DigestPlugin(BasePlugin[DigestConfig]):
         # End of `mkdocs build`/`serve`; a KeyboardInterrupt reaches here without on_build_error.
         self._close_packs()
         self._settle_tree()
+
+    def write_sitemaps(self, config: MkDocsConfig) -> None:
+        """`sitemap.xml` (an index) and the split sitemaps, into the site's root."""
+        assert self.result is not None and self.options is not None
+        site = Path(config.site_dir)
+        for rel, data in sitemap_files(
+            self.result.corpus,
+            self._site_pages,
+            self.result.pages,
+            site_url=config.site_url or "",
+            limit=self.options.sitemap_urls,
+        ):
+            (site / rel).write_bytes(data)
 
     def _settle_tree(self) -> None:
         if self._built:

@@ -39,6 +39,7 @@ from markupsafe import Markup
 
 from .bibtex import bibtex_entry, bibtex_file, bibtex_key
 from .config import BuildOptions
+from .datafiles import data_files
 from .escaping import escape_attribute, escape_text, front_matter_value
 from .feeds import FeedEntry, absolute_url, latest_entries, make_feeds
 from .models import Corpus, Paper, Topics
@@ -319,45 +320,9 @@ def render_keyed(
             cache.current[page.path] = (page.key, digest, result)
 
 
-def papers_json(corpus: Corpus) -> bytearray:
-    """`papers.json`: every paper with its appearances, topics, near-duplicates and similar papers.
-
-    One paper per line, written by json's C encoder (an indented dump uses the pure-Python one,
-    five times slower) one paper at a time: the whole list at once took five times the file's
-    size in memory (1 GB at 100k papers).
-    """
-    sim = corpus.similarity
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    out = bytearray(b'{"papers":[\n')  # grown in place: a list of chunks and their join held it twice
-    for number, paper in enumerate(sorted(corpus.papers, key=lambda p: p.id)):
-        entry = {
-            "id": paper.id,
-            "title": paper.title,
-            "abstract": paper.abstract,
-            "url": paper.path,
-            "arxiv_id": paper.arxiv_id,
-            "authors": list(paper.authors),
-            "dates": [day.isoformat() for day in paper.dates],
-            "sources": list(paper.sources),
-            "appearances": [
-                {
-                    "source": a.source,
-                    "date": a.date.isoformat() if a.date else None,
-                    "position": a.position,
-                }
-                for a in paper.appearances
-            ],
-            "topics": [a.slug for a in corpus.topics.assignments.get(paper.id, ())],
-            "near_duplicates": [
-                {"id": n.id, "score": n.score, "kind": n.kind} for n in sim.near_duplicates.get(paper.id, ())
-            ],
-            "similar": [{"id": s.id, "score": s.score} for s in sim.similar.get(paper.id, ())],
-        }
-        if number:
-            out += b",\n"
-        out += encode(entry).encode("utf-8")
-    out += b"\n]}\n" if corpus.papers else b"]}\n"
-    return out
+def papers_json(corpus: Corpus, options: BuildOptions) -> Iterator[tuple[str, bytes]]:
+    """`papers.json`, or the data shards and their index when the records do not fit in `data_shard_bytes`."""
+    return data_files(corpus, options.data_shard_bytes)
 
 
 def feed_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:

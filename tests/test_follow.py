@@ -36,7 +36,8 @@ def test_per_topic_feeds_and_alternate_links(seed_site: Path) -> None:
     for path in topic_feeds:
         assert not feedparser.parse(path.read_bytes()).bozo, path
     topic_page = (seed_site / "topics" / "theorem-proving" / "index.html").read_text("utf-8")
-    assert re.search(r'<link rel="alternate" type="application/atom\+xml"[^>]*href="feed.xml"', topic_page)
+    # "alternate feed": Material fetches sitemap.xml next to a link whose rel is exactly "alternate"
+    assert re.search(r'<link rel="alternate feed" type="application/atom\+xml"[^>]*href="feed.xml"', topic_page)
     home = (seed_site / "index.html").read_text("utf-8")
     assert 'type="application/atom+xml"' in home and 'type="application/rss+xml"' in home
 
@@ -67,8 +68,9 @@ def test_share_meta_on_paper_pages(seed_site: Path) -> None:
     assert '<meta property="og:title"' in html and '<meta name="twitter:card"' in html
     description = re.search(r'<meta name="description" content="([^"]*)"', html).group(1)
     assert description and len(description) <= 200
-    sitemap = (seed_site / "sitemap.xml").read_text("utf-8")
+    sitemap = "".join(path.read_text("utf-8") for path in seed_site.glob("sitemap-papers-*.xml"))
     assert all(f"/{p['url']}</loc>" in sitemap for p in _papers(seed_site))
+    assert "sitemap-papers-0001.xml</loc>" in (seed_site / "sitemap.xml").read_text("utf-8")  # the index
 
 
 @pytest.mark.browser
