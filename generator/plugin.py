@@ -35,6 +35,7 @@ from mkdocs.structure.toc import get_toc
 from tqdm import tqdm
 
 from .build import GenerateResult, StageTimer, generate
+from .chrome import CHROME_SCRIPT, SharedChrome
 from .config import BuildOptions, DigestConfig, build_options
 from .errors import DigestError, Problem
 from .pages import HUB_PAGES  # the only generated pages that may appear in the nav
@@ -124,6 +125,8 @@ class DigestPlugin(BasePlugin[DigestConfig]):
         self._built = False
         self._packs: dict[str, mmap.mmap] = {}
         """The page packs of this build's tree, mapped while MkDocs reads the pages."""
+        self._chrome = SharedChrome("")
+        """The chrome lean pages share (generator/chrome.py), collected anew by each build."""
         self._progress: tqdm | None = None
         """On a terminal: MkDocs' page passes (Markdown, then HTML), the long silent part of a build."""
         self._site_pages: list[tuple[str, str]] = []
@@ -148,6 +151,7 @@ class DigestPlugin(BasePlugin[DigestConfig]):
     def on_pre_build(self, config: MkDocsConfig) -> None:
         assert self.options is not None
         self._settle_tree()  # the previous build of `mkdocs serve`
+        self._chrome = SharedChrome(config.site_name)
         try:
             self.result = generate(self.options, StageTimer(logger=log))
         except DigestError as exc:
@@ -212,10 +216,13 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             self._progress.update()
         return markdown
 
-    def on_post_page(self, output: str, **kwargs: Any) -> str:
+    def on_post_page(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
         if self._progress is not None:
             self._progress.update()
-        return compact_html(output)
+        output = compact_html(output)
+        if page.meta.get("template") == LEAN_TEMPLATE:
+            output = self._chrome.share(output, page.url)
+        return output
 
     def _close_packs(self) -> None:
         for pack in self._packs.values():
@@ -230,6 +237,9 @@ class DigestPlugin(BasePlugin[DigestConfig]):
     def on_post_build(self, config: MkDocsConfig) -> None:
         self._close_progress()
         self._close_packs()
+        script = self._chrome.script()
+        if script is not None:
+            (Path(config.site_dir) / CHROME_SCRIPT).write_bytes(script)
         self.write_sitemaps(config)
         self._built = True
 

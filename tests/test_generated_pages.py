@@ -16,6 +16,7 @@ from mkdocs.config import load_config
 from mkdocs.structure.pages import Page
 from test_site import check_links
 
+from generator.chrome import CHROME_SCRIPT, parts_of
 from generator.pages import page_url, relative_url
 from generator.plugin import GeneratedPage, toc_tokens
 from generator.writers import read_tree
@@ -72,8 +73,12 @@ def test_generated_pages_skip_markdown_and_their_links_resolve(
 
     paper = site / ("papers/2501-01234/index.html" if directory_urls else "papers/2501-01234.html")
     html = paper.read_text("utf-8")
-    # The theme is applied, the title is escaped text, headings have ids and make the page's TOC.
-    assert 'class="md-header' in html
+    # The theme is applied (the header is the shared chrome, inserted by chrome.js: see
+    # test_page_weight.py), the title is escaped text, headings have ids and make the page's TOC.
+    assert (
+        'data-part="header"' in html
+        and 'class="md-header' in parts_of((site / CHROME_SCRIPT).read_text("utf-8"))["header"]
+    )
     assert "<title>Vision-Language Models See &lt;b&gt;Bold&lt;/b&gt; Claims" in html
     assert '<h2 id="abstract">Abstract</h2>' in html
     toc = html[html.find('data-md-component="toc"') :]

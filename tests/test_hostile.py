@@ -24,6 +24,7 @@ import pytest
 import yaml
 from conftest import copy_project, run_cli
 
+from generator.chrome import CHROME_SCRIPT
 from generator.escaping import split_math
 from generator.readers import read_sources
 from generator.text import normalise_text
@@ -184,7 +185,10 @@ def script_name(src: str) -> str:
 def test_built_html_has_no_live_markup(hostile_project: Path) -> None:
     site = hostile_project / "site"
     clean = parse_page(site / "about" / "index.html")
-    own_scripts = {script_name(s) for s in clean.scripts}
+    # Generated pages also load the chrome they share (generator/chrome.py), which holds no page's text.
+    own_scripts = {script_name(s) for s in clean.scripts} | {CHROME_SCRIPT}
+    chrome = (site / CHROME_SCRIPT).read_text("utf-8")
+    assert "alert" not in chrome and "7*7" not in chrome and "onerror" not in chrome
     pages = html_pages(site)
     assert len(pages) > 30
     for path in pages:
@@ -282,14 +286,15 @@ def assert_inert(found: dict[str, Any], own_scripts: set[str], where: str) -> No
 
 @pytest.fixture(scope="module")
 def own_scripts(browser: Any, hostile_url: str) -> set[str]:
-    """The scripts of a clean page of the same site, plus lunr.js which the search loads on use."""
+    """The scripts of a clean page of the same site, plus lunr.js which the search loads on use and the
+    chrome generated pages share (generator/chrome.py, checked to hold no page's text above)."""
     context = browser.new_context()
     try:
         found = visit(context.new_page(), hostile_url + "about/")
     finally:
         context.close()
     assert len(found["scripts"]) >= 3
-    return {*found["scripts"], "/assets/javascripts/vendor/lunr.min.js"}
+    return {*found["scripts"], "/assets/javascripts/vendor/lunr.min.js", "/" + CHROME_SCRIPT}
 
 
 @pytest.mark.browser
