@@ -52,7 +52,8 @@ def test_listings_are_within_budget(seed_site: Path) -> None:
 
 def test_generated_pages_share_one_chrome(seed_site: Path) -> None:
     chrome = parts_of((seed_site / CHROME_SCRIPT).read_text("utf-8"))
-    assert set(chrome) == {"header", "tabs", "nav", "footer"}
+    assert set(chrome) == {"header", "tabs", "nav", "toc", "footer"}
+    assert re.findall(r'href="#([^"]+)"', chrome["toc"]) == ["abstract", "why-these-topics", "similar-papers", "cite"]
     assert 'class="md-header' in chrome["header"] and "data-ds-input" in chrome["header"]
     # Every link of the chrome is made from the root and leads to a file of the site.
     for link in re.findall(r'(?:href|src)="([^"]*)"', "".join(chrome.values())):
@@ -61,10 +62,12 @@ def test_generated_pages_share_one_chrome(seed_site: Path) -> None:
             assert target.is_file() or (target / "index.html").is_file(), link
     lean = _paper_pages(seed_site) + sorted(seed_site.glob("dates/*/*/*/index.html"))
     lean += sorted(seed_site.glob("topics/*/index.html")) + sorted(seed_site.glob("digests/*/index.html"))
+    papers = set(_paper_pages(seed_site))
     for path in lean:
         html = path.read_text("utf-8")
         assert "<!--pd:" not in html and "<!--/pd-->" not in html, path
-        assert re.findall(r'data-part="(\w+)"', html) == ["header", "tabs", "nav", "footer"], path
+        shared = ["header", "tabs", "nav", "toc", "footer"] if path in papers else ["header", "tabs", "nav", "footer"]
+        assert re.findall(r'data-part="(\w+)"', html) == shared, path
         assert '<noscript><nav class="pd-nojs' in html, path
     # Hub pages keep Material's own chrome in the page.
     home = (seed_site / "index.html").read_text("utf-8")
