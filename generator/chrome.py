@@ -19,11 +19,14 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 CHROME_SCRIPT = "assets/javascripts/chrome.js"
 """Where the shared chrome is written, relative to the site root."""
-_PART = re.compile(r"<!--pd:(\w+)-->(.*?)<!--/pd-->", re.S)
+_PART = re.compile(r"<!--pd:(\w+)(?:=-->|-->(.*?)<!--/pd-->)", re.S)
+"""A shared part as rendered (`<!--pd:NAME-->...<!--/pd-->`), or asked for (`<!--pd:NAME=-->`)."""
 _LINK = re.compile(r'\b(href|src)="(?![a-z][a-z0-9+.-]*:|#|/)([^"]*)"')
 """A relative link (not another scheme, not a fragment, not absolute)."""
 _ORIGIN = "http://site.invalid/"
@@ -57,6 +60,8 @@ class SharedChrome:
 
         def replace(match: re.Match[str]) -> str:
             name, body = match.group(1), match.group(2)
+            if body is None:  # lean.html did not render a part already known
+                return f'{script}{name}"></script>'
             if ROOT_MARK in body:
                 return body
             shared = _LINK.sub(from_root, body)
@@ -73,6 +78,47 @@ class SharedChrome:
         parts = json.dumps(dict(sorted(self.parts.items())), ensure_ascii=True, separators=(",", ":"))
         suffix = json.dumps(" - " + self.site_name, ensure_ascii=True)
         return _SCRIPT.replace("PARTS", parts).replace("SUFFIX", suffix).encode("utf-8")
+
+
+TEXT_KEYS = {
+    "language": "language",
+    "direction": "direction",
+    "skip": "action.skip",
+    "nav": "nav",
+    "tabs": "tabs",
+    "toc": "toc",
+    "top": "top",
+    "clipboard_copy": "clipboard.copy",
+    "clipboard_copied": "clipboard.copied",
+}
+"""The words of Material's interface lean.html uses (`pd_text.<name>`), by Material's translation key."""
+ASSET_GLOBS = {
+    "main_css": "assets/stylesheets/main.*.min.css",
+    "palette_css": "assets/stylesheets/palette.*.min.css",
+    "bundle_js": "assets/javascripts/bundle.*.min.js",
+}
+"""Material's versioned asset files lean.html links (`pd_assets.<name>`), found in the theme."""
+
+
+def theme_globals(env: Any, config: Any) -> dict[str, Any]:
+    """`pd_text` and `pd_assets` for lean.html, made once a build from the installed Material.
+
+    The words come from Material's own translations for `theme.language` (its `lang.t`), the
+    asset names from the files the theme ships, so lean.html follows an upgrade of Material.
+    """
+    lines = "".join(f"{{{{ lang.t({key!r}) }}}}\n" for key in TEXT_KEYS.values())
+    rendered = env.from_string('{% import "partials/language.html" as lang with context %}' + lines).render(
+        config=config
+    )
+    text = dict(zip(TEXT_KEYS, rendered.split("\n"), strict=False))
+    text["direction"] = config.theme.get("direction") or text["direction"]
+    assets: dict[str, str] = {}
+    for name, pattern in ASSET_GLOBS.items():
+        found = sorted(path for folder in config.theme.dirs for path in Path(folder).glob(pattern))
+        if not found:
+            raise ValueError(f"the theme has no {pattern}: lean.html cannot link Material's assets")
+        assets[name] = found[0].relative_to(found[0].parents[2]).as_posix()
+    return {"pd_text": text, "pd_assets": assets}
 
 
 def parts_of(script: str) -> dict[str, str]:

@@ -35,7 +35,7 @@ from mkdocs.structure.toc import get_toc
 from tqdm import tqdm
 
 from .build import GenerateResult, StageTimer, generate
-from .chrome import CHROME_SCRIPT, SharedChrome
+from .chrome import CHROME_SCRIPT, SharedChrome, theme_globals
 from .config import BuildOptions, DigestConfig, build_options
 from .errors import DigestError, Problem
 from .pages import HUB_PAGES  # the only generated pages that may appear in the nav
@@ -186,7 +186,12 @@ class DigestPlugin(BasePlugin[DigestConfig]):
 
     def on_env(self, env: Any, config: MkDocsConfig, files: Files) -> Any:
         self._site_pages = [(file.src_uri, file.url) for file in files.documentation_pages()]
+        env.globals.update(theme_globals(env, config))  # lean.html's words and Material's asset names
         return env
+
+    def on_page_context(self, context: Any, *, page: Page, config: MkDocsConfig, nav: Any) -> Any:
+        context["pd_shared"] = frozenset(self._chrome.parts)  # lean.html renders only the parts not known yet
+        return context
 
     def on_nav(self, nav: Any, config: MkDocsConfig, files: Files) -> Any:
         if sys.stderr.isatty():
