@@ -269,5 +269,56 @@ def bench_run(config_file: str, sizes: tuple[int, ...], generator_only_sizes: tu
     click.echo(format_report(result))
 
 
+@bench.command("hosting")
+@click.option("-f", "--config-file", default="mkdocs.yml", show_default=True, help="The site to benchmark.")
+@click.option("--sizes", default="10000,100000", show_default=True, callback=_sizes, help="Corpus sizes built.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Also write the result as JSON here.")
+@click.option("--work", type=click.Path(path_type=Path), help="Work folder, kept (default: a temporary one).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--browser/--no-browser", default=True, show_default=True, help="Measure search in chromium.")
+@click.option("--anchor/--no-anchor", default=True, show_default=True,
+              help="Build and measure a Pagefind index of the same site (needs pagefind[bin]).")  # fmt: skip
+@click.option("--link", default="10,40", show_default=True, help="Emulated slow link: megabits per second,latency ms.")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds a query may take to settle.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Fresh pages per query, page and link; the median is reported.")  # fmt: skip
+@click.option("--anchor-memory-mb", type=float, default=8192.0, show_default=True,
+              help="Stop Pagefind's indexer past this much memory.")  # fmt: skip
+def bench_hosting(config_file: str, sizes: tuple[int, ...], json_out: Path | None, work: Path | None, seed: int,
+                  browser: bool, anchor: bool, link: str, timeout: float, repeat: int,
+                  anchor_memory_mb: float) -> None:  # fmt: skip
+    """Full builds: what the host stores (bytes by kind, largest files), what a visitor's search fetches and waits."""
+    import tempfile
+
+    from .bench.hosting import HostingOptions, format_report, run_hosting, write_json
+    from .bench.sites import ChildFailed
+    from .bench.visitor import Link
+
+    try:
+        megabits, latency = (float(v) for v in link.split(","))
+    except ValueError as exc:
+        raise click.BadParameter("expected megabits,latency_ms, e.g. 10,40", param_hint="--link") from exc
+    repo = Path(config_file).resolve().parent
+    if not (repo / Path(config_file).name).is_file():
+        raise click.ClickException(f"configuration file not found: {config_file}")
+    folder = work or Path(tempfile.mkdtemp(prefix="paper-digest-hosting-"))
+    options = HostingOptions(
+        repo=repo, work=folder.resolve(), sizes=sizes, seed=seed, browser=browser, anchor=anchor,
+        link=Link(megabits, latency), timeout=timeout, repeat=repeat, anchor_memory_mb=anchor_memory_mb,
+        say=lambda line: click.echo(line, err=True),
+    )  # fmt: skip
+    try:
+        result = run_hosting(options)
+    except ChildFailed as exc:
+        raise click.ClickException(f"{exc}\n(logs in {folder})") from exc
+    finally:
+        if work is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    if json_out is not None:
+        write_json(result, json_out)
+        click.echo(f"JSON written to {json_out}", err=True)
+    click.echo(format_report(result))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -3,10 +3,12 @@
 - `digest_project` copies the repository's `mkdocs.yml`, `theme_overrides/`, `content/topics.yml`
   and `content/pages/` into a work folder, pointing the plugin's `sources` at a synthetic corpus.
 - `plain_project` makes the floor to compare against: the same theme and Markdown extensions, no
-  plugin, and `n` small pages (a title and a paragraph) outside the nav (`not_in_nav`).
+  plugin (a hook gives `theme_overrides/` the template globals it needs), and `n` small pages (a
+  title and a paragraph) outside the nav (`not_in_nav`).
 - `run_child` runs one `generator.bench.worker` build in a fresh interpreter and measures its
   wall time and peak memory: the largest single process (`RUSAGE_CHILDREN`, as `/usr/bin/time`
   reports) and the whole process tree (the build's worker processes included), its PSS sampled from `/proc`.
+  `run_measured` does the same for any command (Pagefind's indexer), optionally stopping it at a memory limit.
 - `measure_site` reads a built site's size, its largest HTML page and its search index size.
 """
 
@@ -140,8 +142,25 @@ def digest_project(repo: Path, project: Path, corpus: Path) -> Path:
     return path
 
 
+PLAIN_HOOKS = "bench_hooks.py"
+_PLAIN_HOOKS_CODE = '''"""The plain floor's hook: the template globals of theme_overrides/ (the plugin's on_env)."""
+
+try:
+    from generator.chrome import theme_globals
+except ImportError:  # an older tree: the overrides need no globals
+    theme_globals = None
+
+
+def on_env(env, config, files):
+    if theme_globals is not None:
+        env.globals.update(theme_globals(env, config))
+    return env
+'''
+
+
 def plain_project(repo: Path, project: Path, n: int, *, seed: int = 0) -> Path:
-    """`n` small pages (title and paragraph, not in the nav) with the digest's theme and no plugin."""
+    """`n` small pages (title and paragraph, not in the nav) with the digest's theme and no plugin (a hook
+    gives the overrides the template globals the plugin would)."""
     base = _base_config(repo)
     config: dict[str, Any] = {
         "site_name": "plain",
@@ -157,6 +176,10 @@ def plain_project(repo: Path, project: Path, n: int, *, seed: int = 0) -> Path:
     custom_dir = (config["theme"] or {}).get("custom_dir")
     if custom_dir:
         shutil.copytree(repo / custom_dir, project / custom_dir, dirs_exist_ok=True)
+        # The overrides use the template globals the plugin gives every page (its `on_env`): a hook gives
+        # them here too, so the floor renders the same theme without the digest's work.
+        (project / PLAIN_HOOKS).write_text(_PLAIN_HOOKS_CODE, "utf-8")
+        config["hooks"] = [PLAIN_HOOKS]
     docs = project / "docs"
     (docs / "papers").mkdir(parents=True, exist_ok=True)
     (docs / "index.md").write_text("# Plain\n\nA plain Material site of small pages.\n", "utf-8")
@@ -210,29 +233,56 @@ def _tree_memory_kb(root_pid: int) -> int:
     return total
 
 
-def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> ChildRun:
-    """Run `python -m generator.bench.worker ARGS`, its stderr going to `log_file`; raise on failure."""
+@dataclass(frozen=True)
+class ProcessRun:
+    """A finished process measured by `run_measured`."""
+
+    returncode: int
+    stdout: bytes
+    wall_seconds: float
+    cpu_seconds: float
+    """User and system CPU time of the process and its descendants (those it waited for)."""
+    peak_tree_kb: int
+    """Peak of the summed PSS of the process and its descendants, sampled."""
+    peak_rss_kb: int | None
+    """`RUSAGE_CHILDREN`'s peak resident memory when this process raised it (else unknown: None)."""
+    stopped: bool = False
+    """Killed by the harness because the tree's memory passed `memory_limit_kb`."""
+
+
+def run_measured(
+    argv: list[str],
+    log_file: Path,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    memory_limit_kb: int | None = None,
+) -> ProcessRun:
+    """Run `argv` (stderr to `log_file`, stdout kept), sampling the process tree's memory as it runs.
+
+    With `memory_limit_kb` the process is killed (`stopped`) once its tree's PSS passes it.
+    """
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
     with log_file.open("wb") as log:
         start = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "generator.bench.worker", *args],
-            stdout=subprocess.PIPE, stderr=log, cwd=cwd, env=env,
-        )  # fmt: skip
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, cwd=cwd, env=env)
         peak = 0
+        stopped = False
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak, stopped
             wait, last = SAMPLE_SECONDS, 0
             while not done.wait(wait):
                 started = time.perf_counter()
                 kb = _tree_memory_kb(process.pid)
                 peak = max(peak, kb)
+                if memory_limit_kb is not None and kb > memory_limit_kb and not stopped:
+                    stopped = True
+                    process.kill()
                 # Every 0.1 s while memory climbs (a peak is only reached by climbing), else within budget.
                 rising = kb > last * SAMPLE_RISE
                 wait = SAMPLE_SECONDS if rising else max(SAMPLE_SECONDS, (time.perf_counter() - started) / SAMPLE_SHARE)
@@ -246,19 +296,28 @@ def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> Ch
         sampler.join()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     after, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime - cpu_before
-    if process.returncode != 0:
+    return ProcessRun(process.returncode, stdout, wall, round(cpu, 2), peak, after if after > before else None, stopped)
+
+
+def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> ChildRun:
+    """Run `python -m generator.bench.worker ARGS`, its stderr going to `log_file`; raise on failure."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
+    run = run_measured([sys.executable, "-m", "generator.bench.worker", *args], log_file, cwd=cwd, env=env)
+    if run.returncode != 0:
         tail = log_file.read_text("utf-8", errors="replace").splitlines()[-15:]
-        raise ChildFailed(f"worker {' '.join(args)} failed ({process.returncode}):\n" + "\n".join(tail))
-    lines = [line for line in stdout.decode().splitlines() if line.startswith(RESULT_PREFIX)]
+        raise ChildFailed(f"worker {' '.join(args)} failed ({run.returncode}):\n" + "\n".join(tail))
+    lines = [line for line in run.stdout.decode().splitlines() if line.startswith(RESULT_PREFIX)]
     if not lines:
         raise ChildFailed(f"worker {' '.join(args)} printed no result")
     result = json.loads(lines[-1][len(RESULT_PREFIX) :])
     # RUSAGE_CHILDREN is a maximum over every child so far: it only tells about this child when
     # it grew; the child's own report (self and its finished workers) is exact.
     own = result.get("peak_rss_mb", {})
-    largest = max(own.get("self", 0.0), own.get("children", 0.0), after / 1024 if after > before else 0.0)
+    largest = max(own.get("self", 0.0), own.get("children", 0.0), (run.peak_rss_kb or 0) / 1024)
     # A sample can miss a short peak; the largest process's exact peak is a floor for the tree's.
-    return ChildRun(result, wall, round(largest, 1), round(max(peak / 1024, largest), 1), round(cpu, 2))
+    return ChildRun(
+        result, run.wall_seconds, round(largest, 1), round(max(run.peak_tree_kb / 1024, largest), 1), run.cpu_seconds
+    )
 
 
 def measure_site(site: Path) -> dict[str, Any]:

@@ -4,13 +4,15 @@ The harness (`generator.bench.run`) runs every measured build in a fresh interpr
 peak memory belongs to that build alone and no import or cache is shared between runs:
 
     python -m generator.bench.worker mkdocs PROJECT/mkdocs.yml
+    python -m generator.bench.worker build PROJECT/mkdocs.yml
     python -m generator.bench.worker generate SOURCES CACHE_DIR [--topics FILE] [--no-write]
 
 The last line of stdout is one JSON object (`RESULT_PREFIX` + JSON); everything else the
 build prints goes to stderr. `mkdocs` mode times the plugin's own event handlers (the
 digest's work inside the MkDocs build) by wrapping them on the class before MkDocs
 instantiates the plugin, and reads the generator's stage timings and write statistics from
-the plugin's result.
+the plugin's result. `build` measures the same through the `paper-digest build` command (the
+site built beside the old one and swapped in), what a user or a deploy job runs.
 """
 
 from __future__ import annotations
@@ -96,23 +98,29 @@ def _timed(name: str, method: Callable[..., Any], spent: dict[str, float]) -> Ca
     return wrapper
 
 
-def run_mkdocs(config_file: Path) -> dict[str, Any]:
-    """One `mkdocs build` of `config_file`, with the digest plugin's share of it when it is enabled."""
-    from mkdocs.commands.build import build
-    from mkdocs.config import load_config
-
+def _instrument(spent: dict[str, float]) -> tuple[list[Any], SearchStats]:
+    """Time the plugin's handlers into `spent`; the list receives the plugin instance once configured."""
     from generator.plugin import DigestPlugin
 
-    spent: dict[str, float] = {}
     for event in PLUGIN_EVENTS:
         setattr(DigestPlugin, event, _timed(event, getattr(DigestPlugin, event), spent))
+    instances: list[Any] = []
+    configure = DigestPlugin.on_config
+
+    @functools.wraps(configure)
+    def on_config(self: Any, *args: Any, **kwargs: Any) -> Any:
+        instances.append(self)
+        return configure(self, *args, **kwargs)
+
+    DigestPlugin.on_config = on_config  # type: ignore[method-assign]
     search = SearchStats()
     logging.getLogger("generator.search").addHandler(search)
-    start = time.perf_counter()
-    config = load_config(str(config_file))
-    build(config)
-    total = time.perf_counter() - start
-    plugin = config.plugins.get("paper-digest")
+    return instances, search
+
+
+def _build_result(plugin: Any, total: float, spent: dict[str, float], search: SearchStats) -> dict[str, Any]:
+    from generator.plugin import DigestPlugin
+
     result: dict[str, Any] = {"build_seconds": total, "plugin_seconds": spent, "peak_rss_mb": peak_rss_mb()}
     if isinstance(plugin, DigestPlugin) and plugin.result is not None:
         stats = plugin.result.stats
@@ -122,6 +130,32 @@ def run_mkdocs(config_file: Path) -> dict[str, Any]:
         result["write"] = {"written": stats.written, "unchanged": stats.unchanged, "removed": stats.removed}
         result["search_parts"] = search.parts
     return result
+
+
+def run_mkdocs(config_file: Path) -> dict[str, Any]:
+    """One `mkdocs build` of `config_file`, with the digest plugin's share of it when it is enabled."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    spent: dict[str, float] = {}
+    _, search = _instrument(spent)
+    start = time.perf_counter()
+    config = load_config(str(config_file))
+    build(config)
+    total = time.perf_counter() - start
+    return _build_result(config.plugins.get("paper-digest"), total, spent, search)
+
+
+def run_cli_build(config_file: Path) -> dict[str, Any]:
+    """One `paper-digest build -f config_file` (the command, staging and swap included), measured likewise."""
+    from generator.cli import main as cli
+
+    spent: dict[str, float] = {}
+    instances, search = _instrument(spent)
+    start = time.perf_counter()
+    cli(["build", "-f", str(config_file)], standalone_mode=False)
+    total = time.perf_counter() - start
+    return _build_result(instances[-1] if instances else None, total, spent, search)
 
 
 def run_generate(sources: Path, cache_dir: Path, topics: Path | None, write: bool) -> dict[str, Any]:
@@ -156,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
     modes = parser.add_subparsers(dest="mode", required=True)
     mkdocs = modes.add_parser("mkdocs")
     mkdocs.add_argument("config_file", type=Path)
+    build = modes.add_parser("build")
+    build.add_argument("config_file", type=Path)
     generate = modes.add_parser("generate")
     generate.add_argument("sources", type=Path)
     generate.add_argument("cache_dir", type=Path)
@@ -170,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     track_stage_cpu()
     if args.mode == "mkdocs":
         result = run_mkdocs(args.config_file)
+    elif args.mode == "build":
+        result = run_cli_build(args.config_file)
     else:
         result = run_generate(args.sources, args.cache_dir, args.topics, args.write)
     sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
