@@ -418,7 +418,7 @@ def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = No
 
 
 def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:
-    """What search sees of each paper: its page, text, newest date and topic names."""
+    """What search sees of each paper: its page, text, first and newest dates and topic names."""
     names = {topic.slug: topic.name for topic in topics.topics}
     docs = []
     for paper in papers:
@@ -432,13 +432,14 @@ def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:
                 date=paper.last_date,
                 topics=tuple(names[s] for s in slugs),
                 topic_slugs=slugs,
+                first_date=paper.first_date,
             )
         )
     return docs
 
 
 def search_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
-    """The prebuilt search index parts, reusing unchanged parts from the cache."""
+    """The prebuilt search files, reusing unchanged segments from the cache."""
     docs = search_docs(corpus.papers, corpus.topics)
     return build_search_files(docs, cache_dir=options.cache_dir / "search-cache", workers=2)
 

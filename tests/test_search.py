@@ -1,4 +1,8 @@
-"""Tests for generator/search.py: the prebuilt, month-split lunr search files."""
+"""Tests for generator/search.py and search_index.py: segments, term shards, doc chunks, the cache.
+
+The browser side (digest-search.js) is tested in tests/test_search_browser.py; `find` here is
+a reference reader of the same files (exact words, no prefixes) that ranks as the browser does.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lunr import lunr
-from lunr.index import Index
 
-from generator import search
+from generator import search, search_index, search_workers
 from generator.search import SearchDoc, build_search_files, build_search_parts, index_words
+
+REPO = Path(__file__).resolve().parent.parent
 
 TOPICS = {
     "quantum": "Quantum Physics",
@@ -38,6 +42,7 @@ def make_doc(
     abstract: str = "",
     date: dt.date | None = None,
     slugs: tuple[str, ...] = ("llm",),
+    first: dt.date | None = None,
 ) -> SearchDoc:
     return SearchDoc(
         id=f"2406.{n:05d}",
@@ -47,6 +52,7 @@ def make_doc(
         date=date,
         topics=tuple(TOPICS[s] for s in slugs),
         topic_slugs=slugs,
+        first_date=first,
     )
 
 
@@ -75,153 +81,293 @@ def docs() -> list[SearchDoc]:
     ]
 
 
+# ---------- a reference reader of the files ----------
+
+
 def manifest(files: dict[str, bytes]) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(files[search.MANIFEST_PATH])
-    return data
+    return search.manifest_of(files)
 
 
-def load_part(files: dict[str, bytes], part: dict[str, Any]) -> tuple[Index, list[list[Any]]]:
-    index = Index.load(json.loads(files[part["index"]]))
-    store: list[list[Any]] = json.loads(files[part["docs"]])
-    return index, store
+def load(files: dict[str, bytes], path: str) -> Any:
+    return json.loads(files[path])
+
+
+def varints(text: str) -> list[int]:
+    values, value, scale = [], 0, 1
+    for char in text:
+        code = search_index.ALPHABET.index(char)
+        if code >= 32:
+            value += (code - 32) * scale
+            scale *= 32
+        else:
+            values.append(value + code * scale)
+            value, scale = 0, 1
+    return values
+
+
+def decode_postings(text: str) -> list[tuple[int, bool, int]]:
+    """(doc, in title, weight code) of each posting."""
+    out = []
+    doc, value, scale, i = -1, 0, 1, 0
+    while i < len(text):
+        code = search_index.ALPHABET.index(text[i])
+        i += 1
+        if code >= 32:
+            value += (code - 32) * scale
+            scale *= 32
+            continue
+        doc += value + code * scale + 1
+        value, scale = 0, 1
+        weight = search_index.ALPHABET.index(text[i])
+        i += 1
+        out.append((doc, weight >= 32, weight & 31))
+    return out
+
+
+def shard_index(segment: dict[str, Any], term: str) -> int:
+    """The shard that may hold `term`, as digest-search.js picks it (JavaScript string order)."""
+    bounds = [search_index.utf16_key(b) for b in segment["shards"]]
+    key = search_index.utf16_key(term)
+    return max(i for i, b in enumerate(bounds) if b <= key)
+
+
+def term_postings(files: dict[str, bytes], segment: dict[str, Any], term: str) -> list[tuple[int, bool, int]]:
+    if not segment["shards"]:
+        return []
+    shard = load(files, f"{segment['path']}t{shard_index(segment, term)}.json")
+    pairs = dict(zip(shard[0::2], shard[1::2], strict=True))
+    return decode_postings(pairs[term]) if term in pairs else []
+
+
+def doc_row(files: dict[str, bytes], segment: dict[str, Any], doc: int) -> list[Any]:
+    chunk = manifest(files)["chunk"]
+    row: list[Any] = load(files, f"{segment['path']}d{doc // chunk}.json")[doc % chunk]
+    return row
+
+
+def all_rows(files: dict[str, bytes]) -> list[list[Any]]:
+    return [doc_row(files, s, d) for s in manifest(files)["segments"] for d in range(s["count"])]
 
 
 def find(files: dict[str, bytes], query: str) -> list[str]:
-    """Search every part like the browser does (words as indexed), return urls best first."""
-    hits = []
-    for part in manifest(files)["parts"]:
-        index, store = load_part(files, part)
-        for hit in index.search(index_words(query)):
-            hits.append((hit["score"], store[int(hit["ref"])][0]))
-    return [url for _score, url in sorted(hits, key=lambda h: -h[0])]
+    """Urls best first: most query words, then most in the title, then score, then newest (as the browser)."""
+    m = manifest(files)
+    low, ratio = m["weights"]
+    words = [t for word in index_words(query).split() for t in search_index.terms_of(word)]
+    scored = []
+    for s, segment in enumerate(m["segments"]):
+        tally: dict[int, list[float]] = {}
+        for term in dict.fromkeys(words):
+            for doc, in_title, q in term_postings(files, segment, term):
+                entry = tally.setdefault(doc, [0, 0, 0.0])
+                entry[0] += 1
+                entry[1] += in_title
+                entry[2] += low * ratio**q
+        scored.extend(((c, t, score, -s, doc), segment, doc) for doc, (c, t, score) in tally.items())
+    if not scored:
+        return []
+    top = max(key[0] for key, _s, _d in scored)
+    best = sorted((item for item in scored if item[0][0] == top), key=lambda item: item[0], reverse=True)
+    return [doc_row(files, segment, doc)[0] for _key, segment, doc in best]
 
 
-def test_every_doc_in_exactly_one_part(docs: list[SearchDoc]) -> None:
+# ---------- layout ----------
+
+
+def test_every_doc_in_exactly_one_segment(docs: list[SearchDoc]) -> None:
     files = build_search_files(docs, workers=1)
-    urls: list[str] = []
-    for part in manifest(files)["parts"]:
-        _index, store = load_part(files, part)
-        assert len(store) == part["count"]
-        urls.extend(entry[0] for entry in store)
-    assert sorted(urls) == sorted(d.url for d in docs)
-    assert manifest(files)["count"] == len(docs)
+    m = manifest(files)
+    assert sorted(row[0] for row in all_rows(files)) == sorted(d.url for d in docs)
+    assert m["count"] == len(docs) == sum(s["count"] for s in m["segments"])
+    assert m["format"] == search.FORMAT_VERSION == 4
+    assert m["chunk"] == search_index.CHUNK_DOCS
 
 
-def test_parts_newest_first_undated_last(docs: list[SearchDoc]) -> None:
-    parts = manifest(build_search_files(docs, workers=1))["parts"]
-    assert [p["key"] for p in parts] == ["2025-05", "2025-04", "2025-03", "undated"]
-    assert parts[0]["first"] == "2025-05-03" and parts[0]["last"] == "2025-05-29"
-    assert parts[-1]["first"] is None
-
-
-def test_files_are_under_search_and_named_by_content_hash(docs: list[SearchDoc]) -> None:
+def test_segments_are_runs_of_first_seen_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search, "SEGMENT_DOCS", 3)
+    monkeypatch.setattr(search, "MERGE_RUNS", 2)
+    # Days of 2, 1, 2, 4, 1, 1 and 2 docs (first seen), oldest first; doc 90 seen first on day 1, again on day 7.
+    sizes = [2, 1, 2, 4, 1, 1, 2]
+    docs = [
+        make_doc(10 * day + i, f"Paper {day} {i}", date=dt.date(2025, 1, 1 + day))
+        for day, size in enumerate(sizes)
+        for i in range(size)
+    ]
+    docs.append(make_doc(90, "Seen again", date=dt.date(2025, 1, 7), first=dt.date(2025, 1, 1)))
+    docs.append(make_doc(91, "Undated", date=None))
+    segments = search.split_segments(docs)
+    # Runs sealed at 3 or more docs: [day 0 (3 with doc 90), ...] -> [0]=3, [1,2]=3, [3]=4, [4,5,6]=4 (open).
+    # Sealed runs merge two by two, oldest first: [0..2] (6 docs); then [3] alone (its pair is not sealed yet).
+    assert [(s.key, len(s.docs)) for s in segments] == [
+        ("2025-01-05", 4),
+        ("2025-01-04", 4),
+        ("2025-01-01", 6),
+        ("undated", 1),
+    ]
+    oldest = segments[2]
+    assert [d.id for d in oldest.docs][:3] == ["2406.00000", "2406.00001", "2406.00090"]  # by day, then id
     files = build_search_files(docs, workers=1)
+    m = manifest(files)
+    assert [s["key"] for s in m["segments"]] == ["2025-01-05", "2025-01-04", "2025-01-01", "undated"]
+    assert [(s["first"], s["last"]) for s in m["segments"]] == [
+        ("2025-01-05", "2025-01-07"),
+        ("2025-01-04", "2025-01-04"),
+        ("2025-01-01", "2025-01-07"),  # doc 90's newest date
+        (None, None),
+    ]
+    assert (m["first"], m["last"]) == ("2025-01-01", "2025-01-07")
+
+
+def test_files_live_in_a_folder_named_by_the_segments_content(docs: list[SearchDoc]) -> None:
+    files = build_search_files(docs, workers=1)
+    segments = manifest(files)["segments"]
     assert all(path.startswith("search/") for path in files)
-    assert len(files) == 1 + 2 * (len(manifest(files)["parts"]) + len(manifest(files)["title_parts"]))
-    for part in [*manifest(files)["parts"], *manifest(files)["title_parts"]]:
-        for key in ("index", "docs"):
-            path = part[key]
-            assert path in files
-            assert path.endswith(f"-{search._short_hash(files[path])}.json")
+    for segment in segments:
+        inside = {
+            path[len(segment["path"]) :]: data for path, data in files.items() if path.startswith(segment["path"])
+        }
+        shards = len(segment["shards"])
+        chunks = -(-segment["count"] // search_index.CHUNK_DOCS)
+        assert set(inside) == {"m.json"} | {f"t{i}.json" for i in range(shards)} | {f"d{i}.json" for i in range(chunks)}
+        assert segment["bytes"] == sum(map(len, inside.values()))
+        packed = search_index.pack(search_index.Segment(files=inside, boundaries=segment["shards"][1:]))
+        assert segment["path"] == f"search/{segment['key']}-{search._sha12(packed)}/"
+    assert len(files) == 1 + sum(1 for path in files if path != search.MANIFEST_PATH)
 
 
 def test_title_words_find_that_doc_first(docs: list[SearchDoc]) -> None:
     files = build_search_files(docs, workers=1)
     assert find(files, "solvable model neural scaling")[0] == "papers/2406.00001/"
     assert find(files, "neural quantum states")[0] == "papers/2406.00002/"
-    # A title word beats the same word in an abstract (title boost).
-    assert find(files, "scaling")[:2] == ["papers/2406.00001/", "papers/2406.00003/"]
+    # Both have it in the title; the shorter title, with "scale" in its abstract too, first.
+    assert find(files, "scaling") == ["papers/2406.00003/", "papers/2406.00001/"]
+    # A title word beats the same word in an abstract, however often.
+    day = dt.date(2025, 1, 1)
+    more = [make_doc(7, "Graph Theory Today", "Nothing else.", day), make_doc(8, "Other", "graph graph graph", day)]
+    assert find(build_search_files([*docs, *more], workers=1), "graph") == ["papers/2406.00007/", "papers/2406.00008/"]
 
 
 def test_abstract_and_topics_are_searchable(docs: list[SearchDoc]) -> None:
     files = build_search_files(docs, workers=1)
     assert find(files, "determinant") == ["papers/2406.00002/"]
-    assert set(find(files, "computer vision")) == {"papers/2406.00003/"}
-    # Topic names go to the topics field only.
-    index, store = load_part(files, manifest(files)["parts"][1])
-    hits = index.query(index.create_query().term("comput", fields=["topics"]))
-    assert [store[int(h["ref"])][0] for h in hits] == ["papers/2406.00003/"]
+    assert find(files, "computer vision") == ["papers/2406.00003/"]
+    assert set(find(files, "frustrated")) == {"papers/2406.00005/"}  # the undated doc
 
 
-def test_words_split_like_the_browser(docs: list[SearchDoc]) -> None:
+def test_words_split_and_stemmed_like_lunr(docs: list[SearchDoc]) -> None:
     assert index_words("Café Schrödinger: GPT-3.5 and $t-J$") == "café schrödinger gpt 3 5 and t j"
+    assert search_index.terms_of("models") == ["model"]
+    assert search_index.terms_of("the") == []  # a stop word
     files = build_search_files(docs, workers=1)
     assert find(files, "schrödinger café")[0] == "papers/2406.00006/"
     assert find(files, "gpt 3.5")[0] == "papers/2406.00006/"
 
 
-def test_store_keeps_text_as_data(docs: list[SearchDoc]) -> None:
+def test_doc_chunks_keep_text_as_data(docs: list[SearchDoc]) -> None:
     files = build_search_files(docs, workers=1)
-    parts = manifest(files)["parts"]
-    _index, store = load_part(files, parts[-1])
-    url, title, date, slugs, excerpt = store[0]
+    segments = manifest(files)["segments"]
+    url, title, date, slugs, abstract = doc_row(files, segments[-1], 0)
     assert (url, date, slugs) == ("papers/2406.00005/", None, ["quantum"])
     assert title == "Spin Glass <img src=x onerror=alert(1)> Heisenberg"
-    assert excerpt == "Frustrated magnets."
+    assert abstract == "Frustrated magnets."
     assert manifest(files)["topics"] == [
         ["vision", "Computer Vision"],
         ["llm", "Large Language Models"],
         ["quantum", "Quantum Physics"],
     ]
+    long = make_doc(9, "Long", "word " * 400, dt.date(2025, 1, 1))
+    (row,) = all_rows(build_search_files([long], workers=1))
+    assert row[4] == search_index.excerpt("word " * 400) and len(row[4]) <= search_index.ABSTRACT_CHARS + 1
 
 
-def search_titles(files: dict[str, bytes], query: str) -> list[str]:
-    """Search the title chunks alone like the browser does, return urls best first (score across chunks)."""
-    hits = []
-    for chunk in manifest(files)["title_parts"]:
-        index, store = load_part(files, chunk)
-        hits.extend((hit["score"], store[int(hit["ref"], 36)][0]) for hit in index.search(index_words(query)))
-    return [url for _score, url in sorted(hits, key=lambda h: -h[0])]
-
-
-def test_title_chunks_hold_every_title(docs: list[SearchDoc]) -> None:
+def test_postings_hold_each_docs_terms_with_title_bit_and_weight(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search_index, "CHUNK_DOCS", 2)
+    day = dt.date(2025, 1, 1)
+    docs = [
+        make_doc(0, "Graph networks", "Graph graph graph of networks.", day),
+        make_doc(1, "Other", "A graph in a long abstract " + "filler " * 40, day),
+        make_doc(2, "Graph", "", day),
+        make_doc(3, "Nothing", "", day),
+    ]
     files = build_search_files(docs, workers=1)
-    chunks = manifest(files)["title_parts"]
-    assert [c["key"] for c in chunks] == ["titles-2025-03-01", "titles-undated"]
-    assert [c["parts"] for c in chunks] == [["2025-05", "2025-04", "2025-03"], ["undated"]]
-    assert [(c["first"], c["last"]) for c in chunks] == [("2025-03-01", "2025-05-29"), (None, None)]
-    assert sum(c["count"] for c in chunks) == len(docs)
-    assert manifest(files)["format"] == search.FORMAT_VERSION == 3
-    store = []
-    for chunk in chunks:
-        assert chunk["size"] == len(files[chunk["index"]]) + len(files[chunk["docs"]])
-        _index, chunk_store = load_part(files, chunk)
-        assert len(chunk_store) == chunk["count"]
-        # Title field only, refs are short (base 36 positions in the store).
-        serialized = json.loads(files[chunk["index"]])
-        assert serialized["fields"] == ["title"]
-        assert {ref.split("/", 1)[1] for ref, _vector in serialized["fieldVectors"]} == {
-            search._base36(i) for i in range(len(chunk_store))
-        }
-        store.extend(chunk_store)
-    # Same docs, same order as the month parts (newest first, undated last), without the excerpt.
-    in_parts = [entry[:4] for part in manifest(files)["parts"] for entry in load_part(files, part)[1]]
-    assert store == in_parts
-    assert search._base36(0) == "0" and search._base36(35) == "z" and search._base36(36) == "10"
+    (segment,) = manifest(files)["segments"]
+    graph = term_postings(files, segment, "graph")
+    assert [(doc, in_title) for doc, in_title, _q in graph] == [(0, True), (1, False), (2, True)]
+    weights = {doc: q for doc, _t, q in graph}
+    assert weights[0] > weights[1] and weights[2] > weights[1]  # title boost; a long abstract weighs less
+    assert [p[:2] for p in term_postings(files, segment, "network")] == [(0, True)]
+    assert term_postings(files, segment, "of") == []  # stop words are not indexed
+    assert [doc_row(files, segment, d)[1] for d in range(4)] == ["Graph networks", "Other", "Graph", "Nothing"]
 
 
-def test_title_query_on_the_titles_part_finds_that_doc(docs: list[SearchDoc]) -> None:
+def test_doc_metadata_for_the_filters(docs: list[SearchDoc]) -> None:
     files = build_search_files(docs, workers=1)
-    assert search_titles(files, "solvable model neural scaling")[0] == "papers/2406.00001/"
-    assert search_titles(files, "specializing smaller language")[0] == "papers/2406.00004/"
-    assert search_titles(files, "schrödinger café")[0] == "papers/2406.00006/"
-    assert search_titles(files, "heisenberg") == ["papers/2406.00005/"]
-    # Abstracts and topics are not in it.
-    assert search_titles(files, "determinant") == []
-    assert search_titles(files, "computer") == []
+    for segment in manifest(files)["segments"]:
+        meta = load(files, segment["path"] + "m.json")
+        values = varints(meta["docs"])
+        at = 0
+        for d in range(segment["count"]):
+            day, n = values[at], values[at + 1]
+            topics = [meta["topics"][i] for i in values[at + 2 : at + 2 + n]]
+            at += 2 + n
+            row = doc_row(files, segment, d)
+            assert topics == row[3]
+            when = None if day == 0 else search_index.EPOCH + dt.timedelta(days=meta["base"] + day - 1)
+            assert (when.isoformat() if when else None) == row[2]
+        assert at == len(values)
 
 
-def test_titles_part_with_many_docs_uses_multi_digit_refs() -> None:
-    many = [make_doc(i, f"Paper number w{i} about graphs", date=dt.date(2025, 1 + i % 12, 1)) for i in range(100)]
-    files = build_search_files(many, workers=1)
-    assert search_titles(files, "number w77")[0] == "papers/2406.00077/"
+def test_shards_are_sorted_bounded_and_keep_prefix_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search_index, "SHARD_BYTES", 300)
+    rng = random.Random(3)
+    letters = "abcdefgé数"
+    vocabulary = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 7))) for _ in range(400)]
+    vocabulary += ["common"]
+    docs = [
+        make_doc(i, " ".join(rng.sample(vocabulary, 3)), " ".join(rng.sample(vocabulary, 12)) + " common", None)
+        for i in range(300)
+    ]
+    files = build_search_files(docs, workers=1)
+    (segment,) = manifest(files)["segments"]
+    bounds = segment["shards"]
+    assert bounds[0] == "" and len(bounds) > 10
+    assert [search_index.utf16_key(b) for b in bounds] == sorted(search_index.utf16_key(b) for b in bounds)
+    shards = [load(files, f"{segment['path']}t{i}.json") for i in range(len(bounds))]
+    seen = []
+    for i, shard in enumerate(shards):
+        terms = shard[0::2]
+        assert terms == sorted(terms, key=search_index.utf16_key)
+        assert all(shard_index(segment, term) == i for term in terms)
+        size = len(files[f"{segment['path']}t{i}.json"])
+        assert size <= search_index.SHARD_BYTES or len(terms) == 1
+        seen += terms
+    assert len(seen) == len(set(seen))
+    assert decode_postings(dict(zip(seen, [p for s in shards for p in s[1::2]], strict=True))["common"])[-1][0] == 299
+    # A two-letter prefix group that fits in a shard is never cut.
+    groups: dict[str, set[int]] = {}
+    sizes: dict[str, int] = {}
+    for i, shard in enumerate(shards):
+        for term, posting in zip(shard[0::2], shard[1::2], strict=True):
+            groups.setdefault(term[:2], set()).add(i)
+            sizes[term[:2]] = sizes.get(term[:2], 0) + len(term.encode()) + len(posting) + 6
+    assert all(len(groups[p]) == 1 for p in groups if sizes[p] <= search_index.SHARD_BYTES)
+    assert any(len(groups[p]) == 1 and len(shards[min(groups[p])]) > 2 for p in groups)
 
 
-def test_excerpt_is_short() -> None:
-    text = "word " * 200
-    cut = search.excerpt(text)
-    assert len(cut) <= search.EXCERPT_CHARS + 1 and cut.endswith("…")
-    assert search.excerpt("  short \n text ") == "short text"
+@given(st.lists(st.integers(0, 2**40), max_size=50))
+@settings(max_examples=200, deadline=None)
+def test_varints_round_trip(values: list[int]) -> None:
+    assert varints(search_index.varints(np.array(values, dtype=np.int64)).decode("ascii")) == values
+
+
+def test_weights_are_quantised_on_a_log_scale() -> None:
+    low, ratio = search_index.WEIGHT_MIN, search_index.WEIGHT_RATIO
+    weights = np.array([0.0, 0.1, low, low * ratio, 10.0, 1e6])
+    codes = search_index.quantise(weights).tolist()
+    assert codes == [0, 0, 0, 1, round(np.log(10 / low) / np.log(ratio)), 31]
+
+
+# ---------- determinism and the cache ----------
 
 
 @pytest.fixture
@@ -230,52 +376,59 @@ def built_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     its first task only once the worker has taken one. Gives the keys of the tasks built here."""
     monkeypatch.setattr(search, "PARALLEL_DOCS", 0)
     fed = threading.Event()
-    take = search._Job.take
+    take = search_workers.Job.take
 
-    def take_and_tell(job: search._Job) -> search._Task | None:
+    def take_and_tell(job: search_workers.Job) -> search_workers.Task | None:
         task = take(job)
         if task is not None and threading.current_thread() is not threading.main_thread():  # a feeder's
             fed.set()
         return task
 
     here: list[str] = []
-    build_task = search._build_task
+    build = search_workers.build_here
 
-    def build_here(task: search._Task) -> tuple[bytes, bytes]:
+    def build_here(job: search_workers.Job, task: search_workers.Task) -> search_index.Segment:
         if any(thread.name == "search-feeder" for thread in threading.enumerate()):
             assert fed.wait(60), "the worker process never took a task"
         here.append(task.key)
-        return build_task(task)
+        return build(job, task)
 
-    monkeypatch.setattr(search._Job, "take", take_and_tell)
-    monkeypatch.setattr(search, "_build_task", build_here)
+    monkeypatch.setattr(search_workers.Job, "take", take_and_tell)
+    monkeypatch.setattr(search_workers, "build_here", build_here)
     return here
 
 
 @pytest.fixture
-def workers_started(monkeypatch: pytest.MonkeyPatch) -> list[search._Worker]:
+def workers_started(monkeypatch: pytest.MonkeyPatch) -> list[search_workers.Worker]:
     """Every worker process started, to check that they exited."""
-    started: list[search._Worker] = []
+    started: list[search_workers.Worker] = []
 
-    class Recorded(search._Worker):
-        def __init__(self, job: search._Job, store: Path) -> None:
+    class Recorded(search_workers.Worker):
+        def __init__(self, job: search_workers.Job, store: Path) -> None:
             super().__init__(job, store)
             started.append(self)
 
-    monkeypatch.setattr(search, "_Worker", Recorded)
+    monkeypatch.setattr(search_workers, "Worker", Recorded)
     return started
 
 
-def test_deterministic_across_calls_order_and_workers(docs: list[SearchDoc], monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Segments of a few docs, so that the fixture docs make several."""
+    monkeypatch.setattr(search, "SEGMENT_DOCS", 2)
+    monkeypatch.setattr(search, "MERGE_RUNS", 2)
+
+
+def test_deterministic_across_calls_order_and_workers(
+    docs: list[SearchDoc], monkeypatch: pytest.MonkeyPatch, small_segments: None
+) -> None:
     monkeypatch.setattr(search, "PARALLEL_DOCS", 0)  # a worker process even for these few docs
     first = build_search_files(docs, workers=1)
+    assert len(manifest(first)["segments"]) == 3
     shuffled = docs[:]
     random.Random(7).shuffle(shuffled)
     assert build_search_files(shuffled, workers=2) == first
     assert build_search_files(list(reversed(docs)), workers=1) == first
-    again = build_search_files(shuffled, workers=2)
-    for chunk in manifest(first)["title_parts"]:
-        assert again[chunk["index"]] == first[chunk["index"]] and again[chunk["docs"]] == first[chunk["docs"]]
 
 
 def test_duplicate_ids_rejected(docs: list[SearchDoc]) -> None:
@@ -283,12 +436,15 @@ def test_duplicate_ids_rejected(docs: list[SearchDoc]) -> None:
         build_search_files([*docs, docs[0]], workers=1)
 
 
-def test_cache_rebuilds_only_the_changed_part(docs: list[SearchDoc], tmp_path: Path, built_here: list[str]) -> None:
+def test_cache_rebuilds_only_the_changed_segment(
+    docs: list[SearchDoc], tmp_path: Path, built_here: list[str], small_segments: None
+) -> None:
     cache = tmp_path / "cache"
     first = build_search_parts(docs, cache_dir=cache, workers=2)
-    assert first.built == ("titles-2025-03-01", "titles-undated", "2025-05", "2025-04", "2025-03", "undated")
+    # First seen: Mar 1, Apr 10, Apr 30, May 3, May 29: runs [Mar 1, Apr 10], [Apr 30, May 3] (merged), [May 29] open.
+    assert first.built == ("2025-05-29", "2025-03-01", "undated")
     assert first.reused == ()
-    assert 0 < len(built_here) < len(first.built)  # the worker's parts came through the cache folder
+    assert 0 < len(built_here) < len(first.built)  # the worker's segments came through the cache folder
 
     again = build_search_parts(docs, cache_dir=cache, workers=2)
     assert again.built == () and again.files == first.files
@@ -296,133 +452,94 @@ def test_cache_rebuilds_only_the_changed_part(docs: list[SearchDoc], tmp_path: P
     new_day = make_doc(7, "A New Day of Papers", "Fresh.", dt.date(2025, 5, 30))
     mtimes = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
     third = build_search_parts([*docs, new_day], cache_dir=cache, workers=2)
-    assert third.built == ("titles-2025-03-01", "2025-05")
-    assert third.reused == ("titles-undated", "2025-04", "2025-03", "undated")
+    assert third.built == ("2025-05-29",)
+    assert third.reused == ("2025-03-01", "undated")
     assert third.files == build_search_files([*docs, new_day], workers=1)
-    # Unchanged parts were not rewritten; the replaced May part and title chunk were pruned from the cache.
+    # Unchanged segments were not rewritten; the replaced open segment was pruned from the cache.
     after = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
-    assert len(after) == 2 * 6
-    assert sum(1 for name, t in after.items() if mtimes.get(name) == t) == 2 * 4
+    assert len(after) == 3
+    assert sum(1 for name, t in after.items() if mtimes.get(name) == t) == 2
+    # Their files are the same bytes in the same folders.
+    old = {path: data for path, data in first.files.items() if "/2025-05-29-" not in path and "manifest" not in path}
+    assert all(third.files[path] == data for path, data in old.items())
 
-    # A changed abstract leaves every title as it was: only its month part is rebuilt.
+    # A changed abstract rebuilds its own segment only.
     edited = [*docs[:3], dataclasses.replace(docs[3], abstract="Another abstract."), *docs[4:], new_day]
     fourth = build_search_parts(edited, cache_dir=cache, workers=2)
-    assert fourth.built == ("2025-03",)
-    assert fourth.reused == ("titles-2025-03-01", "titles-undated", "2025-05", "2025-04", "undated")
+    assert fourth.built == ("2025-03-01",)
     assert fourth.files == build_search_files(edited, workers=1)
 
 
 @pytest.mark.parametrize(
-    ("change", "titles_too"),
+    "change",
     [
-        ({"title": "A Solvable Model of Neural Scaling Law"}, True),
-        ({"url": "papers/elsewhere/"}, True),
-        ({"date": dt.date(2025, 5, 28)}, True),
-        ({"topic_slugs": ("llm", "x"), "topics": ("Large Language Models", "X")}, True),
-        ({"topic_slugs": ("vision",)}, True),
-        ({"abstract": "Power laws in parameters!"}, False),
-        ({"topics": ("Large Language Model",)}, False),
+        {"title": "A Solvable Model of Neural Scaling Law"},
+        {"url": "papers/elsewhere/"},
+        {"date": dt.date(2025, 6, 2), "first_date": dt.date(2025, 5, 29)},  # seen again
+        {"topic_slugs": ("llm", "x"), "topics": ("Large Language Models", "X")},
+        {"topic_slugs": ("vision",)},
+        {"abstract": "Power laws in parameters!"},
+        {"topics": ("Large Language Model",)},
     ],
 )
-def test_any_input_change_rebuilds_its_parts(
-    docs: list[SearchDoc], tmp_path: Path, change: dict[str, Any], titles_too: bool
+def test_any_input_change_rebuilds_its_segment(
+    docs: list[SearchDoc], tmp_path: Path, change: dict[str, Any], small_segments: None
 ) -> None:
     cache = tmp_path / "cache"
     build_search_parts(docs, cache_dir=cache, workers=1)
     changed = [dataclasses.replace(docs[0], **change), *docs[1:]]
     result = build_search_parts(changed, cache_dir=cache, workers=1)
-    assert result.built == (("titles-2025-03-01",) if titles_too else ()) + ("2025-05",)
+    assert result.built == ("2025-05-29",)
     assert result.files == build_search_files(changed, workers=1)
 
 
-def test_big_month_splits_by_whole_days(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search, "MAX_PART_DOCS", 3)
-    docs = [make_doc(i, f"Paper {i}", date=dt.date(2025, 6, 1 + i // 2)) for i in range(8)]
-    parts = manifest(build_search_files(docs, workers=1))["parts"]
-    assert [p["count"] for p in parts] == [2, 2, 2, 2]
-    assert [p["key"] for p in parts] == ["2025-06-04", "2025-06-03", "2025-06-02", "2025-06-01"]
-    # Adding a newer day changes only the newest part.
-    more = build_search_parts([*docs, make_doc(99, "Later", date=dt.date(2025, 6, 9))], workers=1)
-    assert [p["key"] for p in manifest(more.files)["parts"]][1:] == [p["key"] for p in parts][1:]
-
-
-def test_title_chunks_seal_old_months_and_keep_the_newest_part_open(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search, "TITLE_CHUNK_DOCS", 5)
-    monkeypatch.setattr(search, "TITLE_TAIL_DOCS", 2)
-    # Months of 2, 3, 1, 2, 4, 1 and 2 docs (Jan to Jul), oldest first.
-    sizes = [2, 3, 1, 2, 4, 1, 2]
-    docs = [
-        make_doc(100 * m + i, f"Paper {m} {i}", date=dt.date(2025, m + 1, 1 + i))
-        for m, size in enumerate(sizes)
-        for i in range(size)
-    ]
-    chunks = manifest(build_search_files(docs, workers=1))["title_parts"]
-    # Sealed at 5 or more: Jan-Feb (5), Mar-May (7); then tail runs of 2 or more: Jun-Jul (3).
-    assert [c["parts"] for c in chunks] == [
-        ["2025-07", "2025-06"],
-        ["2025-05", "2025-04", "2025-03"],
-        ["2025-02", "2025-01"],
-    ]
-    assert [c["key"] for c in chunks] == ["titles-2025-06-01", "titles-2025-03-01", "titles-2025-01-01"]
-    # The newest part is never sealed, however big.
-    only = manifest(
-        build_search_files(
-            docs[:5] + [make_doc(999 + i, f"x {i}", date=dt.date(2025, 3, 1)) for i in range(9)], workers=1
-        )
-    )
-    assert [c["parts"] for c in only["title_parts"]] == [["2025-03"], ["2025-02", "2025-01"]]
-
-
-def test_adding_days_rebuilds_only_the_newest_title_chunk_and_month_part(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """Day after day, a warm build equals a cold one and rebuilds the newest month part and title chunk only
-    (plus, on the few days when the tail is sealed into a big chunk, that chunk)."""
-    monkeypatch.setattr(search, "TITLE_CHUNK_DOCS", 12)
-    monkeypatch.setattr(search, "TITLE_TAIL_DOCS", 4)
-    monkeypatch.setattr(search, "MAX_PART_DOCS", 5)
+def test_adding_days_rebuilds_only_the_open_segment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Day after day, a warm build equals a cold one and rebuilds the open segment only, plus, on the
+    days a run seals the last of a group, the merged segment of that group; no other segment changes."""
+    monkeypatch.setattr(search, "SEGMENT_DOCS", 5)
+    monkeypatch.setattr(search, "MERGE_RUNS", 3)
     cache = tmp_path / "cache"
     docs: list[SearchDoc] = [make_doc(9000, "An undated paper", date=None)]
     day = dt.date(2025, 1, 1)
-    seals = 0
+    merges = 0
     previous: dict[str, Any] | None = None
-    previous_files: dict[str, bytes] = {}
-    for n in range(60):
-        day += dt.timedelta(days=3)
-        docs = [*docs, *(make_doc(2 * n + i, f"Paper {n} {i} about graphs", date=day) for i in range(2))]
+    for n in range(45):
+        day += dt.timedelta(days=1)
+        docs = [*docs, *(make_doc(3 * n + i, f"Paper {n} {i} about graphs", date=day) for i in range(1 + n % 3))]
+        if n % 7 == 3:  # an old paper seen again keeps its segment
+            docs[1] = dataclasses.replace(docs[1], date=day, first_date=docs[1].seen)
         result = build_search_parts(docs, cache_dir=cache, workers=2)
         assert result.files == build_search_files(docs, workers=1)
         now = manifest(result.files)
-        newest_chunk, newest_part = now["title_parts"][0]["key"], now["parts"][0]["key"]
-        assert now["title_parts"][-1]["key"] == "titles-undated"
-        if previous is None:
-            previous, previous_files = now, result.files
-            continue
-        built_parts = [key for key in result.built if not key.startswith("titles-")]
-        built_chunks = [key for key in result.built if key.startswith("titles-")]
-        assert built_parts == [newest_part]
-        assert newest_chunk in built_chunks
-        extra = [key for key in built_chunks if key != newest_chunk]
-        if extra:  # the tail sealed: one new big chunk, made of parts that were in the small newest chunks
-            seals += 1
-            assert len(extra) == 1
-            sealed = next(c for c in now["title_parts"] if c["key"] == extra[0])
-            small_before = [c for c in previous["title_parts"][:-1] if c["count"] < 12]
-            tail_before = {url for c in small_before for url, *_ in load_part(previous_files, c)[1]}
-            assert {url for url, *_ in load_part(result.files, sealed)[1]} <= tail_before
-        # Every title chunk but the newest two is unchanged since the previous day (or just sealed).
-        before = {c["key"]: c["index"] for c in previous["title_parts"]}
-        changed = [c["key"] for c in now["title_parts"] if before.get(c["key"]) != c["index"]]
-        assert set(changed) <= {newest_chunk, *extra}
-        previous, previous_files = now, result.files
-    assert seals >= 3
-    assert len(now["title_parts"]) >= 5
+        assert now["segments"][-1]["key"] == "undated"
+        if previous is not None:
+            before = {s["key"]: s["path"] for s in previous["segments"]}
+            changed = {s["key"] for s in now["segments"] if before.get(s["key"]) != s["path"]}
+            assert set(result.built) == changed
+            newest = now["segments"][0]["key"]
+            reseen = {now["segments"][-2]["key"]} if n % 7 == 3 else set()
+            assert newest in changed
+            extra = changed - {newest} - reseen
+            if extra:  # a run sealed the last of its group: the group was merged into one segment
+                merges += 1
+                assert len(extra) == 1
+                merged = next(s for s in now["segments"] if s["key"] in extra)
+                assert merged["count"] >= 3 * 5
+        previous = now
+    assert merges >= 2
+    assert len(now["segments"]) >= 4
 
 
 def test_empty_input() -> None:
     files = build_search_files([], workers=1)
-    assert manifest(files)["parts"] == [] and manifest(files)["count"] == 0
-    assert manifest(files)["title_parts"] == [] and list(files) == [search.MANIFEST_PATH]
+    assert manifest(files)["segments"] == [] and manifest(files)["count"] == 0
+    assert list(files) == [search.MANIFEST_PATH]
+
+
+def test_docs_without_words() -> None:
+    files = build_search_files([make_doc(1, "", "", dt.date(2025, 1, 1), ())], workers=1)
+    (segment,) = manifest(files)["segments"]
+    assert segment["shards"] == [] and all_rows(files) == [["papers/2406.00001/", "", "2025-01-01", [], ""]]
 
 
 HASH_SEED_SCRIPT = """
@@ -442,18 +559,16 @@ def test_bytes_do_not_depend_on_the_hash_seed() -> None:
     for seed in ("1", "2", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         result = subprocess.run(
-            [sys.executable, "-c", HASH_SEED_SCRIPT],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent.parent,
+            [sys.executable, "-c", HASH_SEED_SCRIPT], env=env, capture_output=True, text=True, check=True, cwd=REPO
         )
         outputs.add(result.stdout.strip())
     assert len(outputs) == 1
 
 
-def test_worker_process_when_threads_run(docs: list[SearchDoc], built_here: list[str]) -> None:
+# ---------- worker processes ----------
+
+
+def test_worker_process_when_threads_run(docs: list[SearchDoc], built_here: list[str], small_segments: None) -> None:
     """In a threaded caller (`mkdocs serve`) the worker is a new process all the same (no fork), same bytes."""
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait, daemon=True)
@@ -468,14 +583,18 @@ def test_worker_process_when_threads_run(docs: list[SearchDoc], built_here: list
 
 
 def test_worker_scratch_folder_is_removed(
-    docs: list[SearchDoc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, built_here: list[str]
+    docs: list[SearchDoc],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    built_here: list[str],
+    small_segments: None,
 ) -> None:
-    """Without a cache the worker writes its parts to a scratch folder, gone afterwards."""
+    """Without a cache the worker writes its segments to a scratch folder, gone afterwards."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     files = build_search_files(docs, workers=2)
-    assert len(built_here) < 6
+    assert len(built_here) < 3
     assert list(scratch.iterdir()) == []
     assert files == build_search_files(docs, workers=1)
 
@@ -488,9 +607,9 @@ class Unpicklable(str):
 
 
 def test_failure_in_the_worker_fails_the_build(
-    docs: list[SearchDoc], built_here: list[str], workers_started: list[search._Worker]
+    docs: list[SearchDoc], built_here: list[str], workers_started: list[search_workers.Worker], small_segments: None
 ) -> None:
-    # Every part and title chunk has such a title, so the worker's first task fails; here they build fine.
+    # Every segment has such a title, so the worker's first task fails; here they build fine.
     poisoned = [dataclasses.replace(doc, title=Unpicklable(doc.title)) for doc in docs]
     with pytest.raises(ValueError, match="invalid literal") as failure:
         build_search_files(poisoned, workers=2)
@@ -502,49 +621,56 @@ def test_failure_here_stops_the_worker(
     docs: list[SearchDoc],
     monkeypatch: pytest.MonkeyPatch,
     built_here: list[str],
-    workers_started: list[search._Worker],
+    workers_started: list[search_workers.Worker],
+    small_segments: None,
 ) -> None:
     """The worker finishes its task and exits; the error is the one raised here."""
-    build_task = search._build_task
+    build = search_workers.build_here
 
-    def fail(task: search._Task) -> tuple[bytes, bytes]:
-        build_task(task)  # the fixture's: waits until the worker has a task
+    def fail(job: search_workers.Job, task: search_workers.Task) -> search_index.Segment:
+        build(job, task)  # the fixture's: waits until the worker has a task
         raise OSError("disk full")
 
-    monkeypatch.setattr(search, "_build_task", fail)
+    monkeypatch.setattr(search_workers, "build_here", fail)
     with pytest.raises(OSError, match="disk full"):
         build_search_files(docs, workers=2)
     assert [worker.process.returncode for worker in workers_started] == [0]
     assert not any(thread.name == "search-feeder" for thread in threading.enumerate())
 
 
-def test_small_builds_stay_in_this_process(docs: list[SearchDoc], workers_started: list[search._Worker]) -> None:
+def test_small_builds_stay_in_this_process(docs: list[SearchDoc], workers_started: list[search_workers.Worker]) -> None:
     """A worker process takes a moment to start: below PARALLEL_DOCS docs to build, none is started."""
     assert len(docs) < search.PARALLEL_DOCS
     build_search_files(docs, workers=2)
     assert workers_started == []
 
 
-def test_log_counts_the_title_chunks(docs: list[SearchDoc], caplog: pytest.LogCaptureFixture) -> None:
+def test_log_counts_the_segments(docs: list[SearchDoc], caplog: pytest.LogCaptureFixture) -> None:
     """generator/bench/worker.py reads `N docs in P parts (B built, R reused)` and expects B + R == P."""
     with caplog.at_level("INFO", logger="generator.search"):
         build_search_parts(docs, workers=1)
     record = next(r for r in caplog.records if r.getMessage().startswith("search: "))
-    assert record.args == (len(docs), 6, 6, 0)
+    assert record.args == (len(docs), 2, 2, 0)
 
 
-# The fast builder (search.FastBuilder) against lunr.py's own: same bytes for the same documents.
+def test_a_damaged_cache_file_is_rebuilt(docs: list[SearchDoc], tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = build_search_parts(docs, cache_dir=cache, workers=1)
+    for path in cache.iterdir():
+        path.write_bytes(path.read_bytes()[:-3])
+    again = build_search_parts(docs, cache_dir=cache, workers=1)
+    assert again.built == first.built and again.files == first.files
 
-REPO = Path(__file__).resolve().parent.parent
 
-
-def stock_index_bytes(fields: list[Any], documents: list[dict[str, Any]]) -> bytes:
-    """What search.py wrote before FastBuilder: lunr.py's stock builder, serialised and dumped."""
-    return search._dump(lunr(ref="ref", fields=fields, documents=documents).serialize())
+# ---------- size ----------
 
 
 def seed_docs() -> list[SearchDoc]:
     """The shipped seeds as search sees them (read, merged, dated and classified like a build)."""
+    return corpus_docs(REPO / "content" / "sources")
+
+
+def corpus_docs(sources: Path) -> list[SearchDoc]:
     from generator.config import BuildOptions
     from generator.dates import resolve_dates
     from generator.readers import read_sources
@@ -553,9 +679,7 @@ def seed_docs() -> list[SearchDoc]:
     from generator.topics import assign_topics
     from generator.writers import search_docs
 
-    options = BuildOptions(
-        sources=(REPO / "content" / "sources",), cache_dir=REPO / "unused", topics_file=REPO / "content" / "topics.yml"
-    )
+    options = BuildOptions(sources=(sources,), cache_dir=REPO / "unused", topics_file=REPO / "content" / "topics.yml")
     listings, _ = read_sources(list(options.sources))
     dates, _ = resolve_dates(listings, options.settings, options.year)
     papers, _ = merge_records(listings, dates)
@@ -563,67 +687,34 @@ def seed_docs() -> list[SearchDoc]:
     return search_docs(papers, assign_topics(papers, load_taxonomy(options.topics_file)))
 
 
-def test_fast_builder_matches_lunr_on_the_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_at_most_2_kb_of_search_files_per_paper_on_the_seeds() -> None:
     docs = seed_docs()
     assert len(docs) > 100
-    fast = build_search_files(docs, workers=1)
-    monkeypatch.setattr(search, "_index_bytes", stock_index_bytes)
-    assert build_search_files(docs, workers=1) == fast
+    files = build_search_files(docs, workers=1)
+    assert sum(map(len, files.values())) / len(docs) <= 2048
+    assert find(files, docs[0].title)[0] == docs[0].url
 
 
-def test_fast_builder_matches_lunr_on_the_fixture_docs(docs: list[SearchDoc], monkeypatch: pytest.MonkeyPatch) -> None:
-    many = [*docs, *(make_doc(100 + i, f"Paper w{i} on graphs and graphs", "the the of", None) for i in range(60))]
-    fast = build_search_files(many, workers=2)
-    monkeypatch.setattr(search, "_index_bytes", stock_index_bytes)
-    assert build_search_files(many, workers=1) == fast
+def test_at_most_2_kb_of_search_files_per_paper_on_a_bench_corpus(tmp_path: Path) -> None:
+    from generator.bench.corpus import write_corpus
+
+    write_corpus(3000, tmp_path / "corpus", seed=1)
+    docs = corpus_docs(tmp_path / "corpus")
+    files = build_search_files(docs, workers=1)
+    per_paper = sum(map(len, files.values())) / len(docs)
+    assert per_paper <= 2048, per_paper
+    oldest = min(docs, key=lambda d: (d.seen or dt.date.max, d.id))
+    assert find(files, oldest.title)[0] == oldest.url
 
 
-# Words as the corpus has them and as it does not: stop words, repeats, non-ASCII, lunr's
-# separators (hyphen, no-break space, tabs), stemmer suffixes, digits, empty text.
-WORDS = [
-    "the", "of", "and", "a", "neural", "networks", "network", "scaling", "laws", "law", "sing", "singing",
-    "généralisation", "Schrödinger", "ﬁnite", "Σίσυφος", "ΑΣ", "İstanbul", "数据", "x²", "3.5", "GPT-4",
-    "t-J", "co\xa0op", "tab\there", "line\nbreak", "'quoted'", "\"dq\"", "back\\slash", "under_score",
-    "relational", "conditional", "hopefulness", "ization", "ies", "sses", "agreed", "y", "by", "e", "1",
-]  # fmt: skip
+# ---------- text helpers ----------
 
 
-def random_text(rng: random.Random, seps: list[str]) -> str:
-    if rng.random() < 0.15:
-        return rng.choice(["", "the of and", *seps])
-    words = [rng.choice(WORDS) for _ in range(rng.randint(1, 25))]
-    return "".join(word + rng.choice(seps) for word in words[:-1]) + words[-1]
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_fast_builder_matches_lunr_on_random_documents(seed: int) -> None:
-    rng = random.Random(seed)
-    fields: list[Any] = rng.choice(
-        [search._FIELDS, search._TITLE_FIELDS, [{"field_name": "b", "boost": 3}, "a"], ["only"]]
-    )
-    names = [f["field_name"] if isinstance(f, dict) else f for f in fields]
-    refs = list(range(rng.randint(1, 80)))
-    rng.shuffle(refs)
-    ref_text = rng.choice([str, search._base36, lambda n: f"é-{n}\"'\\"[: 3 + n % 5] + str(n)])
-    normalise = rng.random() < 0.4  # through index_words (as search.py does) or raw (lunr's own tokenizer)
-    seps = rng.choice([[" "], [" ", "-", "\xa0", "\t"], [" ", "  ", ", ", " — ", "\n"]])
-    documents = [
-        {"ref": ref_text(n), **{name: (index_words if normalise else str)(random_text(rng, seps)) for name in names}}
-        for n in refs
-    ]
-    assert search._index_bytes(fields, documents) == stock_index_bytes(fields, documents)
-
-
-def test_fast_builder_rejects_what_it_cannot_match() -> None:
-    builder = search.FastBuilder()
-    builder.ref("ref")
-    builder.field("title")
-    builder.add({"ref": "1", "title": "a"})
-    builder.add({"ref": "1", "title": "b"})
-    with pytest.raises(ValueError, match="duplicate"):
-        builder.serialize()
-    with pytest.raises(NotImplementedError):
-        builder.build()
+def test_excerpt_is_short() -> None:
+    text = "word " * 200
+    cut = search.excerpt(text)
+    assert len(cut) <= search_index.ABSTRACT_CHARS + 1 and cut.endswith("…")
+    assert search.excerpt("  short \n text ") == "short text"
 
 
 @given(
@@ -631,12 +722,12 @@ def test_fast_builder_rejects_what_it_cannot_match() -> None:
 )
 @settings(max_examples=300, deadline=None)
 def test_index_words_fast_path_matches_the_rule(text: str) -> None:
-    rule = " ".join(search._WORD.findall(unicodedata.normalize("NFKC", text).lower()))
+    rule = " ".join(search_index._WORD.findall(unicodedata.normalize("NFKC", text).lower()))
     assert index_words(text) == rule
 
 
-def old_excerpt(text: str, limit: int = search.EXCERPT_CHARS) -> str:
-    text = search._SPACE.sub(" ", text).strip()
+def old_excerpt(text: str, limit: int = search_index.ABSTRACT_CHARS) -> str:
+    text = search_index._SPACE.sub(" ", text).strip()
     if len(text) <= limit:
         return text
     cut = text[:limit]
@@ -650,12 +741,5 @@ def old_excerpt(text: str, limit: int = search.EXCERPT_CHARS) -> str:
 @settings(max_examples=300, deadline=None)
 def test_excerpt_matches_collapsing_the_whole_text(pieces: list[str]) -> None:
     text = "".join(pieces)
-    for limit in (10, 40, search.EXCERPT_CHARS):
+    for limit in (10, 40, search_index.ABSTRACT_CHARS):
         assert search.excerpt(text, limit) == old_excerpt(text, limit)
-
-
-@given(st.lists(st.floats(min_value=0, max_value=2e6, allow_nan=False) | st.integers(0, 10**7).map(lambda k: k / 2000)))
-@settings(max_examples=200, deadline=None)
-def test_score_texts_are_pythons_round(values: list[float]) -> None:
-    texts = search._score_texts(np.array(values, dtype=np.float64)).tolist()
-    assert texts == [json.dumps(round(v, 3)) for v in values]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import shutil
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+
+from generator import search, search_index
+from generator.search import build_search_files, index_words
 
 pytestmark = pytest.mark.browser
 
@@ -37,6 +43,30 @@ def search_site(site_url: str) -> str:
     return site_url
 
 
+def site_docs(site: str) -> list[dict[str, Any]]:
+    """Every doc of the search files, with where it lives: segment folder, number, chunk file."""
+    manifest = fetch_json(site + search.MANIFEST_PATH)
+    chunk = manifest["chunk"]
+    docs = []
+    for segment in manifest["segments"]:
+        for c in range(-(-segment["count"] // chunk)):
+            path = f"{segment['path']}d{c}.json"
+            for i, (url, title, date, slugs, abstract) in enumerate(fetch_json(site + path)):
+                docs.append(
+                    {
+                        "url": url,
+                        "title": title,
+                        "date": date,
+                        "slugs": slugs,
+                        "abstract": abstract,
+                        "segment": segment,
+                        "number": c * chunk + i,
+                        "chunk": path,
+                    }
+                )
+    return docs
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page; fails the test on any uncaught script error."""
@@ -49,12 +79,16 @@ def page(browser: Any) -> Iterator[Any]:
     assert errors == []
 
 
-def search(page: Any, text: str) -> None:
+def search_for(page: Any, text: str, *, paste: bool = False) -> None:
+    """Type (or paste, in one input event) `text` into the box and wait until every piece it needs is shown."""
     box = page.locator("[data-ds-input]")
     box.click()
     box.fill("")
-    box.press_sequentially(text)
-    answered(page)
+    if paste:
+        box.fill(text)
+    else:
+        box.press_sequentially(text)
+    settled(page)
     page.locator(".ds__result").first.wait_for(state="visible")
 
 
@@ -66,18 +100,24 @@ def answered(page: Any) -> None:
     )
 
 
-def wait_all_parts(page: Any) -> None:
-    """Wait until every index part is loaded and merged into the results."""
+def settled(page: Any) -> None:
+    """Wait until the results answer the text in the box and every file they need is in (state `ready`)."""
+    answered(page)
     page.wait_for_selector('[data-ds-root][data-ds-state="ready"]', state="attached")
+    answered(page)
+
+
+def result_titles(page: Any) -> list[str]:
+    titles: list[str] = page.locator(".ds__result .ds__title").all_text_contents()
+    return titles
 
 
 def test_title_words_find_the_paper_and_enter_opens_it(page: Any, search_site: str) -> None:
     page.goto(search_site)
-    search(page, "solvable model neural scal")  # last word still being typed: a prefix
-    wait_all_parts(page)
+    search_for(page, "solvable model neural scal")  # last word still being typed: a prefix
     first = page.locator(".ds__result").first
     assert first.locator(".ds__title").text_content() == SEED_TITLE
-    assert first.locator("mark").count() >= 4  # matched words highlighted
+    assert first.locator(".ds__title mark").count() >= 4  # matched words highlighted
     href = first.locator("a").get_attribute("href")
     assert href.startswith(search_site + "papers/")
     page.locator("[data-ds-input]").press("Enter")
@@ -86,8 +126,7 @@ def test_title_words_find_the_paper_and_enter_opens_it(page: Any, search_site: s
     expect(page).to_have_title(re.compile(re.escape(SEED_TITLE)))
 
     # From the paper page (two levels down) links still resolve against the site root.
-    search(page, OTHER_SEED_TITLE.lower())
-    wait_all_parts(page)
+    search_for(page, OTHER_SEED_TITLE.lower())
     first = page.locator(".ds__result").first
     assert first.locator(".ds__title").text_content().startswith(OTHER_SEED_TITLE)
     other = first.locator("a").get_attribute("href")
@@ -97,67 +136,116 @@ def test_title_words_find_the_paper_and_enter_opens_it(page: Any, search_site: s
     expect(page.locator("h1").first).to_contain_text(OTHER_SEED_TITLE)
 
 
+def test_title_matches_come_first_and_snippets_are_highlighted(page: Any, search_site: str) -> None:
+    docs = site_docs(search_site)
+    in_title = {d["url"] for d in docs if re.search(r"\bquantum\b", d["title"], re.I)}
+    elsewhere = {d["url"] for d in docs if d["url"] not in in_title and re.search(r"\bquantum", d["abstract"], re.I)}
+    assert in_title and elsewhere
+    page.goto(search_site)
+    search_for(page, "quantum ")
+    hrefs = page.locator(".ds__result a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    titled = [href[len(search_site) :] in in_title for href in hrefs]
+    assert titled[0] and titled == sorted(titled, reverse=True)  # papers with the word in their title first
+    # Snippets show the word highlighted; every <mark> is the word (or a word of the same stem).
+    marks = page.locator(".ds__snippet mark").all_text_contents()
+    assert marks and all(search_index.terms_of(index_words(m)) == ["quantum"] for m in marks)
+    assert page.locator(".ds__title mark").count() >= 1
+
+
 def test_arrows_move_and_escape_closes(page: Any, search_site: str) -> None:
     page.goto(search_site)
-    search(page, "language models")
-    wait_all_parts(page)
+    search_for(page, "language models")
     box = page.locator("[data-ds-input]")
     box.press("ArrowDown")
     box.press("ArrowDown")
     selected = page.locator('.ds__result[aria-selected="true"]')
     assert selected.count() == 1
     assert selected.get_attribute("data-ds-index") == "1"
+    assert box.get_attribute("aria-activedescendant") == selected.get_attribute("id")
     box.press("ArrowUp")
     assert selected.get_attribute("data-ds-index") == "0"
     box.press("Escape")
     assert page.locator("[data-ds-panel]").is_hidden()
 
 
+def test_show_more_adds_results(page: Any, search_site: str) -> None:
+    page.goto(search_site)
+    search_for(page, "model")
+    results = page.locator(".ds__result")
+    shown = results.count()
+    total = int(page.locator(".ds__status").text_content().split()[0])
+    assert shown == 10 < total
+    page.locator(".ds__more").click()
+    settled(page)
+    assert results.count() == min(20, total)
+    titles = result_titles(page)
+    assert len(set(titles)) == len(titles)
+
+
 def test_user_syntax_does_not_break_the_query(page: Any, search_site: str) -> None:
     page.goto(search_site)
     # lunr's query syntax characters are only separators here: these are four plain words.
-    search(page, "neural~ +scaling^ laws: -solvable*")
-    wait_all_parts(page)
-    assert page.locator(".ds__result .ds__title").first.text_content() == SEED_TITLE
+    search_for(page, "neural~ +scaling^ laws: -solvable*")
+    assert result_titles(page)[0] == SEED_TITLE
 
 
 def test_topic_filter_narrows_to_that_topic(page: Any, search_site: str) -> None:
     manifest = fetch_json(search_site + "search/manifest.json")
-    stores = [fetch_json(search_site + part["docs"]) for part in manifest["parts"]]
-    papers = [doc for store in stores for doc in store]
-    matching = [doc for doc in papers if "model" in (doc[1] + " " + doc[4]).lower()]
+    papers = site_docs(search_site)
+    matching = [doc for doc in papers if "model" in (doc["title"] + " " + doc["abstract"]).lower()]
     # A topic held by some, not all, of the papers matching "model".
     counts: dict[str, int] = {}
     for doc in matching:
-        for slug in doc[3]:
+        for slug in doc["slugs"]:
             counts[slug] = counts.get(slug, 0) + 1
     slug = min((s for s, n in counts.items() if 0 < n < len(matching)), key=lambda s: (-counts[s], s))
     name = dict(map(tuple, manifest["topics"]))[slug]
-    topic_urls = {search_site + doc[0] for doc in papers if slug in doc[3]}
-    dates = {search_site + doc[0]: doc[2] for doc in papers}
+    topic_urls = {search_site + doc["url"] for doc in papers if slug in doc["slugs"]}
+    dates = {search_site + doc["url"]: doc["date"] for doc in papers}
 
     page.goto(search_site)
-    search(page, "model")
-    wait_all_parts(page)
+    search_for(page, "model")
     before = page.locator(".ds__status").text_content()
     page.locator("[data-ds-topic]").select_option(slug)
     page.wait_for_function(f"() => document.querySelector('[data-ds-status]').textContent !== {json.dumps(before)}")
-    answered(page)
+    settled(page)
     results = page.locator(".ds__result")
-    assert 0 < results.count() < len(matching)
+    assert results.count() > 0
+    assert int(page.locator(".ds__status").text_content().split()[0]) < int(before.split()[0])
     for i in range(results.count()):
         result = results.nth(i)
-        assert result.locator("a").get_attribute("href") in topic_urls
-        assert name in result.locator(".ds__topic").all_text_contents()
         href = result.locator("a").get_attribute("href")
+        assert href in topic_urls
+        assert name in result.locator(".ds__topic").all_text_contents()
         shown = result.locator("time").all_text_contents()
         assert shown == ([dates[href]] if dates[href] else [])  # the date, when the paper has one
 
-    # With no words at all the filter alone lists that topic's papers.
+    # With no words at all the filter alone lists that topic's papers, newest first.
     page.locator("[data-ds-input]").fill("")
-    answered(page)
-    hrefs = set(page.locator(".ds__result a").evaluate_all("links => links.map(a => a.href)"))
-    assert hrefs and hrefs <= topic_urls
+    settled(page)
+    hrefs = page.locator(".ds__result a").evaluate_all("links => links.map(a => a.href)")
+    assert hrefs and set(hrefs) <= topic_urls
+    assert int(page.locator(".ds__status").text_content().split()[0]) == len(topic_urls)
+    shown_dates = [dates[h] or "" for h in hrefs]
+    assert shown_dates == sorted(shown_dates, reverse=True)
+
+
+def test_date_range_narrows_to_those_days(page: Any, search_site: str) -> None:
+    papers = site_docs(search_site)
+    dated = [doc["date"] for doc in papers if doc["date"] and "model" in doc["title"].lower()]
+    assert dated, "the seeds have dated listings"
+    last = max(dated)
+    page.goto(search_site)
+    search_for(page, "model")
+    total = int(page.locator(".ds__status").text_content().split()[0])
+    page.locator("[data-ds-from]").fill(last)
+    page.locator("[data-ds-to]").fill(last)
+    page.locator("[data-ds-to]").dispatch_event("change")
+    settled(page)
+    dates = page.locator(".ds__result time").all_text_contents()
+    assert dates and len(dates) == page.locator(".ds__result").count()
+    assert int(page.locator(".ds__status").text_content().split()[0]) <= total
+    assert set(dates) == {last}
 
 
 def test_slash_and_s_focus_the_box(page: Any, search_site: str) -> None:
@@ -176,8 +264,7 @@ def test_slash_and_s_focus_the_box(page: Any, search_site: str) -> None:
 
 def test_untrusted_text_is_never_markup(page: Any, search_site: str) -> None:
     page.goto(search_site)
-    search(page, "model")
-    wait_all_parts(page)
+    search_for(page, "model")
     # Only our own elements inside results: titles, topics and snippets are text nodes and <mark>s.
     tags = page.locator(".ds__results").evaluate(
         "list => [...new Set([...list.querySelectorAll('*')].map(e => e.tagName.toLowerCase()))].sort()"
@@ -185,53 +272,178 @@ def test_untrusted_text_is_never_markup(page: Any, search_site: str) -> None:
     assert set(tags) <= {"li", "a", "div", "time", "span", "p", "mark"}
 
 
-def test_date_range_narrows_to_those_days(page: Any, search_site: str) -> None:
-    manifest = fetch_json(search_site + "search/manifest.json")
-    stores = [fetch_json(search_site + part["docs"]) for part in manifest["parts"]]
-    dated = [doc[2] for store in stores for doc in store if doc[2] and "model" in doc[1].lower()]
-    assert dated, "the seeds have dated listings"
-    last = max(dated)
-    page.goto(search_site)
-    search(page, "model")
-    wait_all_parts(page)
-    total = page.locator(".ds__result").count()
-    page.locator("[data-ds-from]").fill(last)
-    page.locator("[data-ds-to]").fill(last)
-    page.locator("[data-ds-to]").dispatch_event("change")
-    answered(page)
-    dates = page.locator(".ds__result time").all_text_contents()
-    assert dates and len(dates) == page.locator(".ds__result").count() <= total
-    assert set(dates) == {last}
+# ---------- what a query fetches, on a site of many small segments ----------
+
+SEGMENT_DOCS = 100
+"""A bench corpus cut into segments of this many docs (merged by two), so that a query spans several."""
 
 
-def test_title_chunks_answer_before_the_month_parts(page: Any, search_site: str) -> None:
-    """With every month part unreachable, the title chunks alone still find a paper by its title."""
-    manifest = fetch_json(search_site + "search/manifest.json")
-    assert sum(chunk["count"] for chunk in manifest["title_parts"]) == manifest["count"]
-    month_files = {search_site + part[key] for part in manifest["parts"] for key in ("index", "docs")}
-    page.route(lambda url: url in month_files, lambda route: route.abort())
-    page.goto(search_site)
-    search(page, "solvable model neural scal")
-    wait_all_parts(page)  # the month parts failed; the title chunks loaded
-    first = page.locator(".ds__result").first
-    assert first.locator(".ds__title").text_content() == SEED_TITLE
-    assert first.locator(".ds__title mark").count() >= 4
-    assert first.locator(".ds__snippet").count() == 0  # the excerpt lives in the month part
-    href = first.locator("a").get_attribute("href")
-    assert href.startswith(search_site + "papers/")
-    # Filters alone list papers from the title chunks too.
-    slug = manifest["topics"][0][0]
+@pytest.fixture(scope="module")
+def segmented_site(
+    seed_site: Path, serve: Callable[[Path], str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
+    """The seeds site carrying the search files of a 1,000-paper bench corpus (about 14 days) in small
+    segments and small shards; its URL and folder. (Result links lead to no page: only search is tested.)"""
+    from generator.bench.corpus import write_corpus
+    from tests.test_search import corpus_docs
+
+    work = tmp_path_factory.mktemp("segmented")
+    write_corpus(1000, work / "corpus", seed=5)
+    site = work / "site"
+    shutil.copytree(seed_site, site)
+    shutil.rmtree(site / "search")
+    patch = pytest.MonkeyPatch()
+    try:
+        patch.setattr(search, "SEGMENT_DOCS", SEGMENT_DOCS)
+        patch.setattr(search, "MERGE_RUNS", 2)
+        patch.setattr(search_index, "SHARD_BYTES", 6000)
+        files = build_search_files(corpus_docs(work / "corpus"), workers=1)
+    finally:
+        patch.undo()
+    for rel, data in files.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return serve(site), site
+
+
+def shard_of(segment: dict[str, Any], term: str) -> str:
+    bounds = [search_index.utf16_key(b) for b in segment["shards"]]
+    key = search_index.utf16_key(term)
+    return f"{segment['path']}t{max(i for i, b in enumerate(bounds) if b <= key)}.json"
+
+
+def expected_shards(manifest: dict[str, Any], text: str) -> set[str]:
+    """The shards a query needs: per segment, each complete word's term; the last word's too, and its own prefix."""
+    words = index_words(text).split()
+    typing = not text[-1:].isspace()
+    needed = set()
+    for segment in manifest["segments"]:
+        if not segment["shards"]:
+            continue
+        for i, word in enumerate(words):
+            for term in search_index.terms_of(word):
+                needed.add(shard_of(segment, term))
+            if typing and i == len(words) - 1:
+                needed.add(shard_of(segment, word))
+    return needed
+
+
+def record_search_requests(page: Any, base: str) -> list[str]:
+    paths: list[str] = []
+    page.on("request", lambda request: paths.append(request.url[len(base) :]) if request.url.startswith(base) else None)
+    return paths
+
+
+def test_a_query_fetches_only_the_files_of_its_words(page: Any, segmented_site: tuple[str, Path]) -> None:
+    base, _site = segmented_site
+    manifest = fetch_json(base + search.MANIFEST_PATH)
+    assert len(manifest["segments"]) >= 4
+    docs = {d["url"]: d for d in site_docs(base)}
+    page.goto(base)
+    requests = record_search_requests(page, base)
+    text = "language models for rea"
+    search_for(page, text, paste=True)  # one input event: no query on the way
+    searched = [path for path in requests if path.startswith("search/")]
+    assert searched[0] == search.MANIFEST_PATH
+    shards = {path for path in searched if path.rsplit("/", 1)[1].startswith("t")}
+    chunks = {path for path in searched if path.rsplit("/", 1)[1].startswith("d")}
+    assert set(searched) == {search.MANIFEST_PATH} | shards | chunks  # no doc metadata without a filter
+    assert len(searched) == len(set(searched))  # each file once
+    assert shards == expected_shards(manifest, text)
+    assert len(shards) < sum(len(s["shards"]) for s in manifest["segments"]) / 3
+    hrefs = page.locator(".ds__result a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert chunks == {docs[href[len(base) :]]["chunk"] for href in hrefs}  # the shown results' chunks, no more
+    # The same query again fetches nothing; a filter fetches the doc metadata of the segments it concerns.
+    before = len(requests)
     page.locator("[data-ds-input]").fill("")
-    page.locator("[data-ds-topic]").select_option(slug)
-    answered(page)
-    expect(page.locator(".ds__result").first).to_be_visible()
+    search_for(page, text, paste=True)
+    assert requests[before:] == []
+    newest = manifest["segments"][0]
+    page.locator("[data-ds-from]").fill(newest["first"])
+    page.locator("[data-ds-from]").dispatch_event("change")
+    settled(page)
+    metas = {path for path in requests[before:] if path.endswith("/m.json")}
+    in_range = [s for s in manifest["segments"] if s["last"] and s["last"] >= newest["first"]]
+    assert metas == {s["path"] + "m.json" for s in in_range}
+    assert len(in_range) < len(manifest["segments"])
 
 
-def test_month_part_result_replaces_the_title_only_one(page: Any, search_site: str) -> None:
+def test_an_old_paper_by_its_exact_title_is_the_first_result(page: Any, segmented_site: tuple[str, Path]) -> None:
+    base, _site = segmented_site
+    manifest = fetch_json(base + search.MANIFEST_PATH)
+    docs = site_docs(base)
+    oldest_segment = [s for s in manifest["segments"] if s["first"]][-1]
+    newest_segment = manifest["segments"][0]
+    for segment in (oldest_segment, newest_segment):
+        doc = next(d for d in docs if d["segment"] == segment and len(index_words(d["title"]).split()) >= 4)
+        page.goto(base)
+        requests = record_search_requests(page, base)
+        search_for(page, doc["title"])  # typed key by key, as a person would
+        assert result_titles(page)[0] == doc["title"]
+        assert page.locator(".ds__result a").first.get_attribute("href") == base + doc["url"]
+        # Only the manifest, shards and doc chunks: no segment is fetched whole.
+        kinds = {path.rsplit("/", 1)[1][0] for path in requests if path.startswith("search/") and "/" in path[7:]}
+        assert kinds <= {"t", "d"}
+
+
+def test_nothing_is_fetched_from_another_host(page: Any, search_site: str) -> None:
+    hosts: set[str] = set()
+    page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
     page.goto(search_site)
-    search(page, "solvable model neural scal")
-    wait_all_parts(page)
-    results = page.locator(".ds__result")
-    titles = results.locator(".ds__title").all_text_contents()
-    assert titles.count(SEED_TITLE) == 1  # listed once, not once per part
-    assert results.first.locator(".ds__snippet").count() == 1  # the full result, with its excerpt
+    search_for(page, "quantum spin")
+    assert hosts == {search_site.split("/")[2]}
+
+
+# ---------- the same words on both sides ----------
+
+TRICKY_WORDS = [
+    "the", "of", "and", "a", "neural", "networks", "network", "scaling", "laws", "law", "sing", "singing",
+    "généralisation", "schrödinger", "ﬁnite", "σίσυφος", "ασ", "istanbul", "数据", "x²", "3", "gpt", "4",
+    "relational", "conditional", "hopefulness", "ization", "ies", "sses", "agreed", "y", "by", "e", "1",
+    "generalization", "generalizations", "oscillators", "feed", "bled", "hoping", "controlling", "rolling",
+]  # fmt: skip
+
+
+def test_python_and_browser_make_the_same_terms(page: Any, search_site: str) -> None:
+    """lunr.py (index) and the vendored lunr.js (query) stem and drop stop words alike, on every seed word."""
+    from tests.test_search import seed_docs
+
+    words = sorted(
+        {w for d in seed_docs() for w in index_words(f"{d.title} {d.abstract} {' '.join(d.topics)}").split()}
+        | {w for t in TRICKY_WORDS for w in index_words(t).split()}
+    )
+    assert len(words) > 2000
+    page.goto(search_site)
+    page.locator("[data-ds-input]").focus()  # loads lunr.js
+    page.wait_for_function("() => !!window.lunr")
+    browser_terms = page.evaluate(
+        """words => words.map(w => {
+             const token = new lunr.Token(w);
+             return lunr.stopWordFilter(token) ? [lunr.stemmer(token).toString()] : [];
+           })""",
+        words,
+    )
+    python_terms = [search_index.terms_of(w) for w in words]
+    different = [(w, p, b) for w, p, b in zip(words, python_terms, browser_terms, strict=True) if p != b]
+    assert different == []
+
+
+def test_state_and_status_when_nothing_matches(page: Any, search_site: str) -> None:
+    page.goto(search_site)
+    box = page.locator("[data-ds-input]")
+    box.click()
+    box.fill("zzzqqqxxx ")
+    settled(page)
+    assert page.locator(".ds__result").count() == 0
+    assert page.locator(".ds__status").text_content() == "No matching papers"
+    box.fill("")
+    settled(page)
+    assert "Search" in page.locator(".ds__status").text_content()
+
+
+def test_dates_in_results_are_iso_days(page: Any, search_site: str) -> None:
+    page.goto(search_site)
+    search_for(page, "model")
+    for text in page.locator(".ds__result time").all_text_contents():
+        dt.date.fromisoformat(text)

@@ -1,25 +1,27 @@
 /*
- * digest-search.js: instant search over the whole digest, from lunr indexes prebuilt at
- * build time by generator/search.py. No index is built in the browser.
+ * digest-search.js: instant search over the whole digest that fetches only what a query needs,
+ * from the index prebuilt by generator/search.py (layout: its module docstring and
+ * generator/search_index.py). No index is built in the browser.
  *
- * Flow: on first use of the header box (focus, hover, `/` or `s`), load lunr.js (vendor/)
- * and search/manifest.json, then the newest month part, then all the title chunks at once
- * (small lunr indexes of the title field; together they hold every paper's title, no
- * abstract), then the other month parts newest first (two at a time). Every loaded part
- * answers the current query at once; results from later parts are merged in and sorted by
- * compareResults: how many query words they have, then title evidence (the typed words as a
- * phrase in the title, then all of them in it), then lunr's score. Scores of different lunr
- * indexes are not strictly comparable (idf is per index); they only order results of equal
- * title evidence, where title chunks (similar sizes, one field) come close enough, and a
- * month part's score (title boosted x10, plus abstract) outranks a title chunk's.
- * A paper found only by a title chunk is shown without its snippet until its month part
- * arrives; then the month part's result (same url) replaces it.
+ * Flow: on first use of the header box (focus, hover, `/` or `s`), load lunr.js (vendor/, for
+ * its stemmer and stop-word filter) and search/manifest.json. For a query, fetch for each word
+ * its term shard in every segment (newest segment first; the last word, while it is typed,
+ * also matches as a prefix, completed from the same shard, and is fetched once the typing
+ * pauses for PREFIX_DELAY), then rank once every segment has answered, so that the first
+ * result never changes as pieces arrive: most query words matched, then most query words in
+ * the title, then the summed BM25 scores stored with the postings (a term matched only as a
+ * prefix counts PREFIX_FACTOR of its score), then newest. Then fetch the doc chunks of the
+ * results shown (url, title, date, topics, abstract start: the first FIRST_ROWS once the text
+ * rests for CHUNK_DELAY, the others after REST_DELAY, so that fast typing does not fetch the
+ * results of every prefix) and show them in rank order as their chunks arrive. A filter
+ * fetches the doc metadata (dates, topics) of the segments whose dates meet it. Fetches a
+ * query no longer needs are dropped from the queue when the text changes; everything fetched
+ * is kept for the next queries.
  *
  * Query words are split exactly as generator/search.py split the indexed text (NFKC, lower
- * case, runs of letters and digits), stemmed with lunr's stemmer and given to lunr as terms
- * (never through lunr's query parser, so `:` `~` `^` `+` `-` `*` typed by a person are only
- * separators). The last word, while it is being typed, also matches as a prefix. A result must
- * contain every word (stop words excepted); when no paper does, the closest ones are shown.
+ * case, runs of letters and digits) and stemmed with lunr's stemmer; `:` `~` `^` `+` `-` `*`
+ * typed by a person are only separators. A result must contain every word (stop words
+ * excepted); when no paper does, the closest ones are shown.
  *
  * All text from the data (titles, abstracts, topic names) reaches the DOM as text nodes;
  * highlighting builds <mark> elements. No innerHTML anywhere.
@@ -31,13 +33,20 @@
   if (window.__digestSearch) return;
   window.__digestSearch = true;
 
-  var FORMAT = 3; // generator/search.py FORMAT_VERSION
-  var PAGE_SIZE = 50;
-  var PARALLEL_LOADS = 2;
-  var TITLE_PARALLEL_LOADS = 6; // title chunks are small: fetched all at once (the browser's own limit)
-  var TITLE_RANK_LIMIT = 500;
+  var FORMAT = 4; // generator/search.py FORMAT_VERSION
+  var PAGE_SIZE = 10;
+  var MAX_FETCHES = 10;
+  var CHUNK_DELAY = 100; // ms the typed text must rest before the doc chunks of the first results are fetched
+  var FIRST_ROWS = 3;
+  var PREFIX_DELAY = 50; // ms the typing must pause before the shards of a word still being typed are fetched
+  var REST_DELAY = 300; // ms it must rest before those of the other results shown are fetched
+  var PREFIX_FACTOR = 0.3; // a term that only starts with the typed word weighs less than the word itself
   var WORD = /[\p{L}\p{N}]+/gu;
   var SEPARATOR = /[^\p{L}\p{N}]+/u;
+  var ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"; // search_index.ALPHABET
+  var CODE = new Int8Array(128).fill(-1);
+  for (var a = 0; a < ALPHABET.length; a++) CODE[ALPHABET.charCodeAt(a)] = a;
+  var DAY_MS = 86400000;
 
   var ROOT = siteRoot();
   var LUNR_URL = new URL("assets/javascripts/vendor/lunr.min.js", ROOT).href;
@@ -48,16 +57,17 @@
   /* Search data, kept across Material's instant navigation. */
   var data = {
     started: false,
-    ready: null, // Promise of the manifest, once lunr is loaded too
     manifest: null,
     topicNames: Object.create(null),
-    parts: [], // {meta, index, docs, loaded, failed, base}
-    titleParts: [], // the title chunks, newest first, same shape; their docs have no excerpt, refs are base 36
-    partByKey: Object.create(null), // month part key -> part
-    fullByUrl: Object.create(null), // url -> doc of a loaded month part
-    pending: 0,
+    segments: [], // {meta, index}
+    weights: null, // weight of each 5-bit code
     error: null,
   };
+  var files = Object.create(null); // url -> {url, state: idle|queued|loading|done|failed, value, gen}
+  var queue = [];
+  var fetching = 0;
+  var generation = 0; // bumped by each new query: queued fetches of older ones are dropped
+  var decoded = new WeakMap(); // shard array -> Map term -> decoded postings
   var ui = null; // the bound search box of the current page
   var stemCache = Object.create(null);
 
@@ -100,14 +110,17 @@
       status: root.querySelector("[data-ds-status]"),
       list: root.querySelector("[data-ds-results]"),
       more: root.querySelector("[data-ds-more]"),
-      results: [],
+      plan: null, // what the current text and filters need
+      ranking: null, // {key, list, best, partial, incomplete} once every piece of the plan is in
+      rows: [], // the results shown: {key, doc}
       shown: PAGE_SIZE,
       active: -1,
       activeKey: null,
-      query: null,
-      perPart: new Map(),
-      titleResults: new Map(),
+      searched: null,
       scheduled: false,
+      lastInput: 0,
+      chunkTimer: null,
+      prefixTimer: null,
     };
     root.classList.add("ds--ready");
     setState(currentState());
@@ -119,6 +132,7 @@
     });
     root.addEventListener("pointerenter", start);
     ui.input.addEventListener("input", function () {
+      ui.lastInput = performance.now();
       start();
       ui.shown = PAGE_SIZE;
       scheduleSearch();
@@ -135,7 +149,7 @@
     });
     ui.more.addEventListener("click", function () {
       ui.shown += PAGE_SIZE;
-      render();
+      update();
     });
     ui.list.addEventListener("mousemove", function (event) {
       var item = event.target.closest && event.target.closest("[data-ds-index]");
@@ -170,7 +184,8 @@
 
   /* ---------- loading ---------- */
 
-  /* `data-ds-state` on the box: idle, loading, ready or error (for tests and benchmarks). */
+  /* `data-ds-state` on the box: idle, loading, ready (every piece the text and filters need is
+     in and shown) or error (for tests and benchmarks). */
   function setState(state) {
     if (ui) ui.root.setAttribute("data-ds-state", state);
   }
@@ -178,14 +193,14 @@
   function currentState() {
     if (data.error) return "error";
     if (!data.started) return "idle";
-    return data.manifest && data.pending === 0 ? "ready" : "loading";
+    return "loading";
   }
 
   function start() {
     if (data.started) return;
     data.started = true;
     setState("loading");
-    data.ready = Promise.all([loadLunr(), fetchJSON(new URL("search/manifest.json", ROOT), "no-cache")])
+    Promise.all([loadLunr(), fetchJSON(new URL("search/manifest.json", ROOT).href, "no-cache")])
       .then(function (values) {
         var manifest = values[1];
         // A cached old copy of this script must not misread a newer format: fail visibly instead.
@@ -194,20 +209,13 @@
         (manifest.topics || []).forEach(function (t) {
           data.topicNames[t[0]] = t[1];
         });
-        data.parts = (manifest.parts || []).map(function (meta) {
-          var part = { meta: meta, index: null, docs: null, loaded: false, failed: false, base: 10 };
-          data.partByKey[meta.key] = part;
-          return part;
+        data.segments = manifest.segments.map(function (meta, index) {
+          return { meta: meta, index: index, base: new URL(meta.path, ROOT).href };
         });
-        data.titleParts = (manifest.title_parts || []).map(function (meta) {
-          return { meta: meta, index: null, docs: null, loaded: false, failed: false, base: 36, titles: true };
-        });
-        data.pending = data.parts.length + data.titleParts.length;
-        setState(currentState());
+        data.weights = new Float64Array(32);
+        for (var q = 0; q < 32; q++) data.weights[q] = manifest.weights[0] * Math.pow(manifest.weights[1], q);
         fillTopics();
-        loadParts();
-        if (ui && (ui.input.value || hasFilters() || isOpen())) runSearch();
-        return manifest;
+        if (ui) runSearch();
       })
       .catch(function (error) {
         data.error = error;
@@ -241,56 +249,50 @@
     });
   }
 
-  function loadParts() {
-    // The newest month part alone first (small: the first answer), then every title chunk at
-    // once (every title, so an old paper is found by its title before its month part), then
-    // the other month parts two at a time. Parsing all titles beside the newest month part
-    // held up the first answer (and the typing) about three times as long at 50k papers.
-    var queue = data.parts.slice(0, 1).concat(data.titleParts, data.parts.slice(1));
-    var loading = 0;
-    function limit() {
-      return queue.length && queue[0].titles ? TITLE_PARALLEL_LOADS : PARALLEL_LOADS;
+  /* The file at `url`, fetched for the current query (queued in the order asked). */
+  function need(url) {
+    var entry = files[url];
+    if (!entry) entry = files[url] = { url: url, state: "idle", value: null, gen: 0 };
+    entry.gen = generation;
+    if (entry.state === "idle") {
+      entry.state = "queued";
+      queue.push(entry);
     }
-    function next() {
-      var part = queue.shift();
-      if (!part) return;
-      loading += 1;
-      Promise.all([fetchJSON(new URL(part.meta.index, ROOT)), fetchJSON(new URL(part.meta.docs, ROOT))])
-        .then(function (values) {
-          part.index = window.lunr.Index.load(values[0]);
-          part.docs = values[1];
-          part.loaded = true;
-          if (!part.titles) {
-            part.docs.forEach(function (doc) {
-              data.fullByUrl[doc[0]] = doc;
-            });
-          }
-        })
-        .catch(function (error) {
-          part.failed = true;
-          if (window.console) console.error("digest-search: part " + part.meta.key + ":", error);
-        })
-        .then(function () {
-          loading -= 1;
-          data.pending -= 1;
-          onPartLoaded(part);
-          while (loading < limit() && queue.length) next();
-        });
-    }
-    next();
+    return entry;
   }
 
-  function onPartLoaded(part) {
-    if (!ui) return;
-    setState(currentState());
-    if (ui.query && part.loaded) {
-      if (part.titles) ui.titleResults.set(part.meta.key, searchPart(part, ui.query));
-      else ui.perPart.set(part.meta.key, searchPart(part, ui.query));
-      merge();
-    } else if (ui.query === null && hasFilters()) {
-      merge();
+  function pump() {
+    while (fetching < MAX_FETCHES && queue.length) {
+      var entry = queue.shift();
+      if (entry.gen !== generation) {
+        entry.state = "idle"; // no longer needed; asked again, it is queued again
+        continue;
+      }
+      entry.state = "loading";
+      fetching += 1;
+      load(entry);
     }
-    if (isOpen()) render();
+  }
+
+  function load(entry) {
+    fetchJSON(entry.url)
+      .then(function (value) {
+        entry.value = value;
+        entry.state = "done";
+      })
+      .catch(function (error) {
+        entry.state = "failed";
+        if (window.console) console.error("digest-search:", error);
+      })
+      .then(function () {
+        fetching -= 1;
+        pump();
+        update();
+      });
+  }
+
+  function settled(entry) {
+    return !!entry && (entry.state === "done" || entry.state === "failed");
   }
 
   /* ---------- queries ---------- */
@@ -313,12 +315,17 @@
     var all = words(text);
     var typing = all.length > 0 && !SEPARATOR.test(text.normalize("NFKC").slice(-1));
     var terms = [];
+    var seen = Object.create(null);
     all.forEach(function (word, i) {
       var last = i === all.length - 1;
       var prefix = last && typing;
       if (prefix && word.length < 2) return; // one letter of a new word: wait for more
       var stop = !window.lunr.stopWordFilter(new window.lunr.Token(word));
-      terms.push({ word: word, stem: stem(word), prefix: prefix, stop: stop });
+      var term = { word: word, stem: stem(word), prefix: prefix, stop: stop };
+      var key = term.stem + (prefix ? "*" + word : "") + (stop ? "!" : "");
+      if (seen[key]) return; // a repeated word counts once
+      seen[key] = true;
+      terms.push(term);
     });
     var required = terms.filter(function (t) {
       return !t.stop;
@@ -327,110 +334,53 @@
     return { text: text, words: all, terms: terms, required: required, typing: typing };
   }
 
-  function searchPart(part, query) {
-    var lunr = window.lunr;
-    var hits;
-    try {
-      hits = part.index.query(function (q) {
-        query.terms.forEach(function (t) {
-          if (!t.stop) q.term(t.stem, { usePipeline: false, boost: 10 });
-          if (t.prefix) {
-            q.term(t.word, { usePipeline: false, wildcard: lunr.Query.wildcard.TRAILING });
-            if (t.stem !== t.word) q.term(t.stem, { usePipeline: false, wildcard: lunr.Query.wildcard.TRAILING });
-          }
-        });
-      });
-    } catch (error) {
-      if (window.console) console.warn("digest-search: query failed:", error);
-      return [];
-    }
-    return hits.map(function (hit, i) {
-      var matched = Object.keys(hit.matchData.metadata);
-      var doc = part.docs[parseInt(hit.ref, part.base)];
-      var result = {
-        key: doc[0], // the url: a month part's result replaces a title chunk's one
-        doc: doc,
-        score: hit.score,
-        coverage: countSatisfied(query.required, matched, null),
-        titleHits: 0,
-        tier: 0,
-      };
-      if (i < TITLE_RANK_LIMIT) rankTitle(result, query);
-      return result;
-    });
-  }
-
-  function satisfies(t, term) {
-    return term === t.stem || (t.prefix && (term.lastIndexOf(t.word, 0) === 0 || term.lastIndexOf(t.stem, 0) === 0));
-  }
-
-  /* How many of `terms` some candidate satisfies (candidates: index terms, or a title's words and stems). */
-  function countSatisfied(terms, candidates, stems) {
-    var n = 0;
-    terms.forEach(function (t) {
-      for (var i = 0; i < candidates.length; i++) {
-        if (satisfies(t, candidates[i]) || (stems && satisfies(t, stems[i]))) {
-          n += 1;
-          return;
-        }
-      }
-    });
-    return n;
-  }
-
-  var titleCache = new WeakMap(); // doc -> {words, stems} of its title
-
-  /* Title evidence: the typed words as a phrase in the title beat all of them scattered in it. */
-  function rankTitle(result, query) {
-    var cached = titleCache.get(result.doc);
-    if (!cached) {
-      var w = words(result.doc[1]);
-      cached = { words: w, stems: w.map(stem) };
-      titleCache.set(result.doc, cached);
-    }
-    var title = cached.words;
-    result.titleHits = countSatisfied(query.required, title, cached.stems);
-    var n = query.words.length;
-    var phrase = false;
-    for (var i = 0; i + n <= title.length && !phrase; i++) {
-      phrase = true;
-      for (var j = 0; j < n; j++) {
-        var w = query.words[j];
-        var last = j === n - 1 && query.typing;
-        if (!(title[i + j] === w || (last && title[i + j].lastIndexOf(w, 0) === 0))) {
-          phrase = false;
-          break;
-        }
-      }
-    }
-    if (phrase && n > 0) result.tier = 2;
-    else if (query.required.length && result.titleHits === query.required.length) result.tier = 1;
-  }
-
-  function compareResults(a, b) {
-    return (
-      b.coverage - a.coverage ||
-      b.tier - a.tier ||
-      b.titleHits - a.titleHits ||
-      b.score - a.score ||
-      (b.doc[2] || "").localeCompare(a.doc[2] || "") ||
-      (a.doc[0] < b.doc[0] ? -1 : a.doc[0] > b.doc[0] ? 1 : 0)
-    );
-  }
-
   function hasFilters() {
     return !!(ui && (ui.topic.value || ui.from.value || ui.to.value));
   }
 
-  function passesFilters(doc) {
-    var topic = ui.topic.value;
+  function dayNumber(iso) {
+    var p = iso.split("-");
+    return Math.round(Date.UTC(Number(p[0]), Number(p[1]) - 1, Number(p[2])) / DAY_MS);
+  }
+
+  /* The index of the shard of `segment` that may hold `term` (boundaries are sorted, the first is ""). */
+  function shardOf(segment, term) {
+    var bounds = segment.meta.shards;
+    var lo = 0;
+    var hi = bounds.length - 1;
+    while (lo < hi) {
+      var mid = (lo + hi + 1) >> 1;
+      if (bounds[mid] <= term) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  function shardUrl(segment, term) {
+    return segment.base + "t" + shardOf(segment, term) + ".json";
+  }
+
+  /* The lookups of a query term in a segment: [shard url, term or prefix, exact] */
+  function lookups(segment, t) {
+    var out = [];
+    if (!segment.meta.shards.length) return out;
+    if (!t.stop) out.push([shardUrl(segment, t.stem), t.stem, true]);
+    if (t.prefix) {
+      out.push([shardUrl(segment, t.word), t.word, false]);
+      if (t.stem !== t.word) out.push([shardUrl(segment, t.stem), t.stem, false]);
+    }
+    return out;
+  }
+
+  function segmentsInRange() {
     var from = ui.from.value;
     var to = ui.to.value;
-    if (topic && doc[3].indexOf(topic) < 0) return false;
-    if ((from || to) && !doc[2]) return false;
-    if (from && doc[2] < from) return false;
-    if (to && doc[2] > to) return false;
-    return true;
+    return data.segments.filter(function (segment) {
+      var m = segment.meta;
+      if (!from && !to) return true;
+      if (!m.first) return false; // undated docs never pass a date filter
+      return !(from && m.last < from) && !(to && m.first > to);
+    });
   }
 
   function scheduleSearch() {
@@ -442,107 +392,325 @@
     });
   }
 
+  /* A new text or filter: plan the pieces it needs (newest segment first) and ask for them. */
   function runSearch() {
     if (!ui) return;
     var text = ui.input.value;
-    ui.query = window.lunr && data.manifest ? parseQuery(text) : null;
-    ui.searched = data.manifest ? text : null;
-    ui.perPart = new Map();
-    ui.titleResults = new Map();
     ui.active = -1;
     ui.activeKey = null;
-    if (ui.query) {
-      data.parts.forEach(function (part) {
-        if (part.loaded) ui.perPart.set(part.meta.key, searchPart(part, ui.query));
-      });
-      if (!allPartsLoaded()) {
-        data.titleParts.forEach(function (part) {
-          if (part.loaded && !titlesCovered(part)) ui.titleResults.set(part.meta.key, searchPart(part, ui.query));
-        });
-      }
+    if (!data.manifest || !window.lunr) {
+      ui.plan = null;
+      ui.searched = null;
+      render();
+      return;
     }
-    merge();
-    if (text.trim() || hasFilters() || ui.root.contains(document.activeElement)) openPanel();
-    else closePanel(false);
-    render();
-  }
-
-  function allPartsLoaded() {
-    return data.parts.every(function (part) {
-      return part.loaded;
-    });
-  }
-
-  /* Whether every month part of a title chunk is loaded: the chunk then has nothing to add. */
-  function titlesCovered(titlePart) {
-    return (titlePart.meta.parts || []).every(function (key) {
-      var part = data.partByKey[key];
-      return part && part.loaded;
-    });
-  }
-
-  function merge() {
-    var all = [];
-    if (ui.query) {
-      var seen = Object.create(null);
-      ui.perPart.forEach(function (results) {
-        results.forEach(function (r) {
-          seen[r.key] = true;
-          if (passesFilters(r.doc)) all.push(r);
-        });
-      });
-      // Title-only hits for papers whose month part has not arrived (or could not be loaded);
-      // a paper is in one title chunk only.
-      ui.titleResults.forEach(function (results) {
-        results.forEach(function (r) {
-          if (!seen[r.key] && !data.fullByUrl[r.key] && passesFilters(r.doc)) all.push(r);
-        });
-      });
-      var best = 0;
-      all.forEach(function (r) {
-        if (r.coverage > best) best = r.coverage;
-      });
-      all = all.filter(function (r) {
-        return r.coverage === best && (best > 0 || !ui.query.required.length);
-      });
-      all.sort(compareResults);
-      ui.partial = best < ui.query.required.length;
-    } else if (hasFilters()) {
-      // No words, only filters: list the matching papers, newest first (title chunks and their
-      // stores are in month part order), each with its month part's doc once that is loaded.
-      // A title chunk not (yet) loaded is stood in for by its loaded month parts.
-      var listed = Object.create(null);
-      var add = function (doc) {
-        if (listed[doc[0]]) return;
-        listed[doc[0]] = true;
-        if (passesFilters(doc)) all.push({ key: doc[0], doc: doc, score: 0 });
-      };
-      data.titleParts.forEach(function (titlePart) {
-        if (titlePart.loaded) {
-          titlePart.docs.forEach(function (short) {
-            add(data.fullByUrl[short[0]] || short);
-          });
-        } else {
-          (titlePart.meta.parts || []).forEach(function (key) {
-            var part = data.partByKey[key];
-            if (part && part.loaded) part.docs.forEach(add);
+    generation += 1;
+    var query = parseQuery(text);
+    var filters = hasFilters();
+    var segments = filters ? segmentsInRange() : data.segments;
+    var urls = [];
+    var later = []; // the word still being typed: fetched once the typing pauses
+    var since = performance.now() - ui.lastInput;
+    if (ui.prefixTimer) clearTimeout(ui.prefixTimer);
+    ui.prefixTimer = null;
+    if (query || filters) {
+      segments.forEach(function (segment) {
+        if (filters) urls.push(need(segment.base + "m.json").url);
+        if (query) {
+          query.terms.forEach(function (t) {
+            lookups(segment, t).forEach(function (l) {
+              urls.push(l[0]);
+              if (t.prefix && since < PREFIX_DELAY) later.push(l[0]);
+              else need(l[0]);
+            });
           });
         }
       });
-      if (!data.titleParts.length) {
-        data.parts.forEach(function (part) {
-          if (part.loaded) part.docs.forEach(add);
+    }
+    if (later.length) {
+      ui.prefixTimer = setTimeout(function () {
+        ui.prefixTimer = null;
+        later.forEach(need);
+        pump();
+      }, PREFIX_DELAY - since);
+    }
+    pump();
+    ui.plan = {
+      key: JSON.stringify([text, ui.topic.value, ui.from.value, ui.to.value]),
+      text: text,
+      query: query,
+      filters: filters,
+      segments: segments,
+      urls: urls,
+    };
+    if (text.trim() || filters || ui.root.contains(document.activeElement)) openPanel();
+    else closePanel(false);
+    update();
+  }
+
+  /* Whatever arrived: rank once the plan's pieces are all in, ask for the shown results' chunks, render. */
+  function update() {
+    if (!ui) return;
+    var plan = ui.plan;
+    if (!plan) {
+      render();
+      return;
+    }
+    if (!plan.urls.every(function (url) { return settled(files[url]); })) {
+      setState("loading");
+      updateStatus();
+      return;
+    }
+    var stale = ui.ranking && ui.shown > ui.ranking.k && ui.ranking.total > ui.ranking.k; // "Show more" past it
+    if (!ui.ranking || ui.ranking.key !== plan.key || stale) {
+      var began = performance.now();
+      ui.ranking = rank(plan);
+      // How long ranking took, in ms (for benchmarks).
+      ui.root.setAttribute("data-ds-rank-ms", String(Math.round(performance.now() - began)));
+    }
+    var ranking = ui.ranking;
+    var rows = [];
+    var waiting = false;
+    var chunk = data.manifest.chunk;
+    // While the text changes key after key, the results of each prefix are not worth all their doc
+    // chunks: the first few once it rests a moment, the others once it rests a little longer.
+    var since = performance.now() - ui.lastInput;
+    var limit = since >= REST_DELAY ? ui.shown : since >= CHUNK_DELAY ? FIRST_ROWS : 0;
+    if (limit < ui.shown && !ui.chunkTimer) {
+      ui.chunkTimer = setTimeout(function () {
+        ui.chunkTimer = null;
+        update();
+      }, (limit ? REST_DELAY : CHUNK_DELAY) - since);
+    }
+    ranking.list.slice(0, ui.shown).forEach(function (r, i) {
+      var url = data.segments[r.s].base + "d" + Math.floor(r.d / chunk) + ".json";
+      var entry = i < limit ? need(url) : files[url];
+      if (!entry || !settled(entry)) waiting = true;
+      if (waiting) return; // shown in rank order only: nothing moves once shown
+      var doc = entry.state === "done" ? entry.value[r.d % chunk] : null;
+      if (doc) rows.push({ key: doc[0], doc: doc });
+      else ranking.incomplete = true;
+    });
+    pump();
+    ui.rows = rows;
+    if (rows.length || !waiting) ui.searched = plan.text;
+    render();
+    setState(waiting ? "loading" : "ready");
+  }
+
+  /* Decoded postings of `term` in a shard: {docs: Int32Array, codes: Uint8Array (title bit * 32 + weight code)}. */
+  function postings(shard, index) {
+    var cache = decoded.get(shard);
+    if (!cache) decoded.set(shard, (cache = new Map()));
+    var hit = cache.get(index);
+    if (hit) return hit;
+    var text = shard[index + 1];
+    var docs = new Int32Array(text.length >> 1); // a posting takes two characters or more
+    var codes = new Uint8Array(text.length >> 1);
+    var n = 0;
+    var doc = -1;
+    var value = 0;
+    var scale = 1;
+    for (var i = 0; i < text.length; i++) {
+      var c = CODE[text.charCodeAt(i)];
+      if (c >= 32) {
+        value += (c - 32) * scale;
+        scale *= 32;
+        continue;
+      }
+      doc += value + c * scale + 1;
+      value = 0;
+      scale = 1;
+      docs[n] = doc;
+      codes[n] = CODE[text.charCodeAt(++i)];
+      n += 1;
+    }
+    hit = { docs: docs.subarray(0, n), codes: codes.subarray(0, n) };
+    cache.set(index, hit);
+    return hit;
+  }
+
+  /* Position (even) of the first term >= `term` in a shard [term, postings, ...]. */
+  function lowerBound(shard, term) {
+    var lo = 0;
+    var hi = shard.length >> 1;
+    while (lo < hi) {
+      var mid = (lo + hi) >> 1;
+      if (shard[2 * mid] < term) lo = mid + 1;
+      else hi = mid;
+    }
+    return 2 * lo;
+  }
+
+  /* The index terms a query term matches in a segment: [{key, post, exact}] (a term once, exact if either). */
+  function matches(segment, t) {
+    var found = new Map();
+    lookups(segment, t).forEach(function (l) {
+      var entry = files[l[0]];
+      if (!entry || entry.state !== "done") return;
+      var shard = entry.value;
+      for (var i = lowerBound(shard, l[1]); i < shard.length; i += 2) {
+        var term = shard[i];
+        if (l[2] ? term !== l[1] : term.lastIndexOf(l[1], 0) !== 0) break;
+        var old = found.get(term);
+        var exact = l[2] || term === t.stem;
+        if (!old) found.set(term, { term: term, shard: shard, index: i, exact: exact });
+        else old.exact = old.exact || exact;
+        if (l[2]) break;
+      }
+    });
+    return Array.from(found.values());
+  }
+
+  /* The best `size` items offered (by key, higher first; ties: newest segment, then the later doc), and how many were offered. */
+  function Best(size) {
+    this.size = size;
+    this.items = [];
+    this.total = 0;
+  }
+
+  Best.prototype.offer = function (key, s, d) {
+    this.total += 1;
+    var items = this.items;
+    if (items.length === this.size) {
+      if (!better(key, s, d, items[items.length - 1])) return;
+      items.pop();
+    }
+    var i = items.length;
+    while (i > 0 && better(key, s, d, items[i - 1])) i--;
+    items.splice(i, 0, { key: key, s: s, d: d });
+  };
+
+  function better(key, s, d, other) {
+    return key > other.key || (key === other.key && (s < other.s || (s === other.s && d > other.d)));
+  }
+
+  /* The ranking of a plan whose pieces are all in: {key, list (the best `k`), total, partial, incomplete}. */
+  function rank(plan) {
+    var k = Math.max(ui.shown, 5 * PAGE_SIZE);
+    var best = new Best(k);
+    var ranking = { key: plan.key, k: k, list: best.items, total: 0, partial: false, incomplete: false };
+    plan.urls.forEach(function (url) {
+      if (files[url] && files[url].state === "failed") ranking.incomplete = true;
+    });
+    var masks = plan.filters ? filterMasks(plan.segments) : null;
+    if (!plan.query) {
+      // No words, only filters: the docs that pass, newest date first.
+      if (masks) {
+        plan.segments.forEach(function (segment, n) {
+          var mask = masks[n];
+          for (var d = 0; d < mask.length; d++) if (mask[d]) best.offer(mask.days[d], segment.index, d);
         });
       }
-      ui.partial = false;
+      ranking.total = best.total;
+      return ranking;
     }
-    ui.results = all;
-    ui.active = -1;
-    if (ui.activeKey) {
-      for (var i = 0; i < all.length && i < ui.shown; i++) {
-        if (all[i].key === ui.activeKey) ui.active = i;
+    var query = plan.query;
+    var weights = data.weights;
+    // Per segment: each doc's summed score, number of query words matched, and of those in its title.
+    var top = 0;
+    var tallies = plan.segments.map(function (segment, n) {
+      var count = segment.meta.count;
+      var tally = { score: new Float64Array(count), coverage: new Uint8Array(count), titled: new Uint8Array(count) };
+      var bestOfTerm = new Float64Array(count);
+      var inTitle = new Uint8Array(count);
+      var touched = [];
+      var mask = masks ? masks[n] : null;
+      query.terms.forEach(function (t) {
+        touched.length = 0;
+        matches(segment, t).forEach(function (m) {
+          var factor = m.exact ? 1 : PREFIX_FACTOR;
+          var post = postings(m.shard, m.index);
+          var docs = post.docs;
+          var codes = post.codes;
+          for (var i = 0; i < docs.length; i++) {
+            var d = docs[i];
+            if (mask && !mask[d]) continue;
+            var v = factor * weights[codes[i] & 31];
+            if (bestOfTerm[d] === 0) touched.push(d);
+            if (v > bestOfTerm[d]) bestOfTerm[d] = v; // a word's best match among the terms it matches
+            if (codes[i] & 32) inTitle[d] = 1;
+          }
+        });
+        for (var i = 0; i < touched.length; i++) {
+          var d = touched[i];
+          tally.score[d] += bestOfTerm[d];
+          if (!t.stop) {
+            tally.coverage[d] += 1;
+            tally.titled[d] += inTitle[d];
+            if (tally.coverage[d] > top) top = tally.coverage[d];
+          }
+          bestOfTerm[d] = 0;
+          inTitle[d] = 0;
+        }
+      });
+      return tally;
+    });
+    // Only the docs with the most query words; among them most words in the title, then score.
+    if (top > 0 || !query.required.length) {
+      plan.segments.forEach(function (segment, n) {
+        var tally = tallies[n];
+        for (var d = 0; d < tally.score.length; d++) {
+          if (tally.score[d] > 0 && tally.coverage[d] === top) {
+            best.offer(tally.titled[d] * 1e9 + tally.score[d], segment.index, d);
+          }
+        }
+      });
+    }
+    ranking.total = best.total;
+    ranking.partial = top < query.required.length;
+    return ranking;
+  }
+
+  /* Per segment of the plan, the doc metadata decoded: {days: Int32Array (-1 undated), passes: Uint8Array}. */
+  function filterMasks(segments) {
+    var topic = ui.topic.value;
+    var from = ui.from.value ? dayNumber(ui.from.value) : null;
+    var to = ui.to.value ? dayNumber(ui.to.value) : null;
+    return segments.map(function (segment) {
+      var entry = files[segment.base + "m.json"];
+      var count = segment.meta.count;
+      var passes = new Uint8Array(count);
+      var days = new Int32Array(count).fill(-1);
+      if (!entry || entry.state !== "done") return passes;
+      var meta = entry.value;
+      var wanted = topic ? meta.topics.indexOf(topic) : -1;
+      var values = varints(meta.docs);
+      var at = 0;
+      for (var d = 0; d < count; d++) {
+        var day = values[at++];
+        var n = values[at++];
+        var hasTopic = !topic;
+        for (var j = 0; j < n; j++) if (values[at++] === wanted) hasTopic = true;
+        var when = day ? meta.base + day - 1 : null;
+        if (when !== null) days[d] = when;
+        var ok = hasTopic;
+        if ((from !== null || to !== null) && when === null) ok = false;
+        if (from !== null && when !== null && when < from) ok = false;
+        if (to !== null && when !== null && when > to) ok = false;
+        passes[d] = ok ? 1 : 0;
+      }
+      passes.days = days;
+      return passes;
+    });
+  }
+
+  function varints(text) {
+    var out = [];
+    var value = 0;
+    var scale = 1;
+    for (var i = 0; i < text.length; i++) {
+      var c = CODE[text.charCodeAt(i)];
+      if (c >= 32) {
+        value += (c - 32) * scale;
+        scale *= 32;
+      } else {
+        out.push(value + c * scale);
+        value = 0;
+        scale = 1;
       }
     }
+    return out;
   }
 
   /* ---------- rendering ---------- */
@@ -579,7 +747,7 @@
     if (data.manifest.last) ui.from.max = ui.to.max = data.manifest.last;
   }
 
-  /* A doc's page URL; only paths inside the site are links (the store is data, not code). */
+  /* A doc's page URL; only paths inside the site are links (the doc chunks are data, not code). */
   function docHref(path) {
     var url = new URL(path, ROOT);
     return url.origin === ROOT.origin && url.href.lastIndexOf(ROOT.href, 0) === 0 ? url.href : ROOT.href;
@@ -590,6 +758,10 @@
     if (className) node.className = className;
     if (text !== undefined) node.textContent = text;
     return node;
+  }
+
+  function satisfies(t, term) {
+    return term === t.stem || (t.prefix && (term.lastIndexOf(t.word, 0) === 0 || term.lastIndexOf(t.stem, 0) === 0));
   }
 
   function highlighter(query) {
@@ -622,7 +794,7 @@
     if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
   }
 
-  /* The excerpt, started shortly before its first matched word when that is far in. */
+  /* The abstract's start, from shortly before its first matched word when that is far in. */
   function snippetText(text, match) {
     if (!match || text.length < 140) return text;
     var first = -1;
@@ -636,20 +808,25 @@
   }
 
   function render() {
+    if (!ui) return;
     var list = ui.list;
     // The text the shown results answer (for tests and benchmarks); absent while loading.
     if (ui.searched === null || ui.searched === undefined) ui.root.removeAttribute("data-ds-query");
     else ui.root.setAttribute("data-ds-query", ui.searched);
     while (list.firstChild) list.removeChild(list.firstChild);
-    var match = highlighter(ui.query);
-    var shown = ui.results.slice(0, ui.shown);
-    shown.forEach(function (result, i) {
-      var doc = result.doc;
+    var plan = ui.plan;
+    var current = plan && ui.ranking && ui.ranking.key === plan.key;
+    var match = current ? highlighter(plan.query) : null;
+    var rows = current ? ui.rows : [];
+    ui.active = -1;
+    rows.forEach(function (row, i) {
+      var doc = row.doc;
+      if (row.key === ui.activeKey) ui.active = i;
       var item = el("li", "ds__result");
       item.id = "ds-option-" + i;
       item.setAttribute("role", "option");
       item.setAttribute("data-ds-index", String(i));
-      item.setAttribute("aria-selected", i === ui.active ? "true" : "false");
+      item.setAttribute("aria-selected", row.key === ui.activeKey ? "true" : "false");
       var link = el("a", "ds__link");
       link.href = docHref(doc[0]);
       link.tabIndex = -1;
@@ -677,7 +854,7 @@
       item.appendChild(link);
       list.appendChild(item);
     });
-    ui.more.hidden = ui.results.length <= ui.shown;
+    ui.more.hidden = !current || ui.ranking.total <= ui.shown;
     if (ui.active >= 0) ui.input.setAttribute("aria-activedescendant", "ds-option-" + ui.active);
     else ui.input.removeAttribute("aria-activedescendant");
     updateStatus();
@@ -686,19 +863,22 @@
   function updateStatus() {
     if (!ui) return;
     var text;
+    var plan = ui.plan;
     if (data.error) {
       text = "Search is unavailable: its index could not be loaded.";
     } else if (!data.manifest) {
       text = "Loading search…";
-    } else if (!ui.query && !hasFilters()) {
+    } else if (!plan || (!plan.query && !plan.filters)) {
       text = ui.input.value.trim()
         ? "Type a little more…"
         : "Search " + data.manifest.count + " papers by words of their title, abstract or topics, or pick a topic or dates.";
+    } else if (!ui.ranking || ui.ranking.key !== plan.key) {
+      text = "Searching…";
     } else {
-      var n = ui.results.length;
+      var n = ui.ranking.total;
       text = n === 0 ? "No matching papers" : n === 1 ? "1 paper" : n + " papers";
-      if (ui.query && n && ui.partial) text += " (none has every word; closest matches)";
-      if (data.pending > 0) text += " · searching older papers…";
+      if (plan.query && n && ui.ranking.partial) text += " (none has every word; closest matches)";
+      if (ui.ranking.incomplete) text += " · part of the index could not be loaded";
     }
     ui.status.textContent = text;
   }
@@ -709,7 +889,7 @@
     index = Math.max(-1, Math.min(index, items.length - 1));
     if (ui.active >= 0 && items[ui.active]) items[ui.active].setAttribute("aria-selected", "false");
     ui.active = index;
-    ui.activeKey = index >= 0 ? ui.results[index].key : null;
+    ui.activeKey = index >= 0 ? ui.rows[index].key : null;
     if (index >= 0) {
       items[index].setAttribute("aria-selected", "true");
       ui.input.setAttribute("aria-activedescendant", items[index].id);
