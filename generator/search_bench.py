@@ -229,6 +229,7 @@ def measure_visit(
     timeout: float = 120.0,
     executable: str | None = None,
     browser: Any = None,
+    paste: bool = False,
 ) -> list[dict[str, Any]]:
     """One cold visit of `url` typing each of `queries` in turn; per query, times and the files fetched.
 
@@ -242,7 +243,8 @@ def measure_visit(
     `settled_s`; `rank_ms` (the page's ranking time); and `fetched`, the requests made from the
     first key until it settled (path, raw bytes and gzip bytes of the served file, start and end
     in seconds), summed in `requests`, `bytes` and `gzip_bytes`. `network` emulates a link of
-    that many megabits per second and that latency (milliseconds) each way.
+    that many megabits per second and that latency (milliseconds) each way. With `paste`, each
+    text arrives in one input event (as pasted) instead of key by key.
     """
     from playwright.sync_api import sync_playwright
 
@@ -273,7 +275,10 @@ def measure_visit(
                     page.keyboard.press("/")
                 else:
                     page.keyboard.press("Control+A")
-                page.keyboard.type(query.text)
+                if paste:
+                    page.keyboard.insert_text(query.text)
+                else:
+                    page.keyboard.type(query.text)
                 page.wait_for_function(_SETTLED, timeout=timeout * 1000)
                 settled = page.evaluate("() => performance.now()")
                 page.wait_for_timeout(100)  # a request started as it settled is counted too

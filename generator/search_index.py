@@ -185,8 +185,8 @@ def _run_pipeline(word: str) -> list[str]:
     return [str(token) for token in tokens]
 
 
-class _TermCache(dict[str, int]):
-    """The pipeline's result for each word (a number in `_TERMS`), run once per word: its functions are pure.
+class _TermCache(dict[bytes, int]):
+    """The pipeline's result for each word (UTF-8) as a number in `_TERMS`, run once per word: its functions are pure.
 
     `_DROPPED` for a word the pipeline drops (a stop word); `_SEVERAL` for a word it turns
     into several terms, whose numbers are then in `several`.
@@ -194,10 +194,11 @@ class _TermCache(dict[str, int]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.several: dict[str, list[int]] = {}
+        self.several: dict[bytes, list[int]] = {}
+        self[_MARK_WORD] = _MARK
 
-    def __missing__(self, word: str) -> int:
-        terms = _run_pipeline(word)
+    def __missing__(self, word: bytes) -> int:
+        terms = _run_pipeline(word.decode("utf-8"))
         if len(terms) == 1:
             number = _term_number(terms[0])
         elif terms:
@@ -209,16 +210,22 @@ class _TermCache(dict[str, int]):
         return number
 
 
+_MARK = -3
+_MARK_WORD = b"\x01"
+"""Put between the texts of a field, so that one split of their joined words finds where each text ends."""
+_JOINED_WORD_BYTES = bytes(c if c == 1 or c >= 128 or chr(c).isalnum() else 32 for c in range(256))
+"""`bytes.translate` table for joined texts: ASCII letters and digits, the mark and UTF-8 beyond ASCII kept."""
 _CACHE: _TermCache | None = None
 
 
 def terms_of(word: str) -> list[str]:
     """The index terms of one word (as `index_words` gives it): [] for a stop word, usually one stem."""
-    number = _term_cache()[word]
+    key = word.encode("utf-8")
+    number = _term_cache()[key]
     if number == _DROPPED:
         return []
     if number == _SEVERAL:
-        return [_TERMS[n] for n in _term_cache().several[word]]
+        return [_TERMS[n] for n in _term_cache().several[key]]
     return [_TERMS[number]]
 
 
@@ -230,19 +237,26 @@ def _term_cache() -> _TermCache:
 
 
 def _field_terms(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Term numbers of the kept tokens of each text, all texts in order, and the text each belongs to."""
+    """Term numbers of the kept tokens of each text, all texts in order, and the text each belongs to.
+
+    The words are `index_words`' (tested): ASCII texts are split by one translation of all of
+    them joined (with `_MARK_WORD` between texts), other texts are put through `index_words`
+    first, which leaves only lower-case letters and digits between spaces.
+    """
     cache = _term_cache()
-    words_per_text = [index_words(text).split() for text in texts]
-    tokens = [word for words in words_per_text for word in words]
+    pieces = [(text if text.isascii() else index_words(text)).replace("\x01", " ") for text in texts]
+    joined = " \x01 ".join(pieces).encode("utf-8")
+    tokens = joined.lower().translate(_JOINED_WORD_BYTES).split()
     numbers = np.fromiter(map(cache.__getitem__, tokens), np.int64, len(tokens))
-    doc_of = np.repeat(np.arange(len(texts)), [len(words) for words in words_per_text])
+    marks = numbers == _MARK
+    doc_of = np.cumsum(marks)
     if (numbers == _SEVERAL).any():
         expanded = [
             [n] if n != _SEVERAL else cache.several[token] for n, token in zip(numbers.tolist(), tokens, strict=True)
         ]
         doc_of = np.repeat(doc_of, [len(e) for e in expanded])
         numbers = np.fromiter((n for e in expanded for n in e), np.int64, len(doc_of))
-    kept = numbers != _DROPPED
+    kept = numbers >= 0
     return numbers[kept], doc_of[kept]
 
 
@@ -251,35 +265,28 @@ def _field_terms(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def varints(values: np.ndarray) -> bytes:
     """ASCII base-64 varints of non-negative integers, one after the other (see the module docstring)."""
-    return _interleave([values], [])
+    return _encode(values)[0]
 
 
-def _interleave(varint_columns: list[np.ndarray], char_columns: list[np.ndarray]) -> bytes:
-    """Per row: each varint column's value as a varint, then each char column's value (0..63) as one character."""
-    rows = len(varint_columns[0]) if varint_columns else len(char_columns[0])
-    widths = []
-    for column in varint_columns:
-        width = np.ones(rows, dtype=np.int64)
-        rest = column >> 5
-        while rest.any():
-            width += rest > 0
-            rest = rest >> 5
-        widths.append(width)
-    row_width = sum(widths, np.zeros(rows, dtype=np.int64)) + len(char_columns)
-    out = np.empty(int(row_width.sum()), dtype=np.int64)
-    at = np.cumsum(row_width) - row_width
-    for column, width in zip(varint_columns, widths, strict=True):
-        value = column.astype(np.int64)
-        for digit in range(int(width.max()) if rows else 0):
-            has = width > digit
-            more = width > digit + 1
-            out[at[has] + digit] = (value[has] & 31) + 32 * more[has]
-            value = value >> 5
-        at = at + width
-    for column in char_columns:
-        out[at] = column
-        at = at + 1
-    return _ALPHABET_CODES[out].tobytes()
+def _encode(values: np.ndarray, chars: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
+    """Each value as a varint, followed by its char's value (0..63) as one character; and the characters per value."""
+    values = values.astype(np.int64)
+    width = np.ones(len(values), dtype=np.int64)
+    limit = 32
+    while (more := values >= limit).any():
+        width += more
+        limit *= 32
+    columns = (int(width.max()) if len(values) else 1) + (chars is not None)
+    # One row per value, a cell per character; cells past the row's end are -1 and dropped.
+    grid = np.full((len(values), columns), -1, dtype=np.int8)
+    rest = values
+    for j in range(columns):
+        grid[:, j] = np.where(j < width, (rest & 31) + 32 * (j + 1 < width), -1)
+        if chars is not None:
+            grid[width == j, j] = chars[width == j]
+        rest = rest >> 5
+    cells = grid.ravel()
+    return _ALPHABET_CODES[cells[cells >= 0]].tobytes(), width + (chars is not None)
 
 
 @dataclass(frozen=True)
@@ -366,12 +373,8 @@ def _shards(
     previous[first] = -1
     gap = doc - previous - 1
     char = in_title[by].astype(np.int64) * 32 + quantise(weight[by])
-    widths = np.ones(len(gap), dtype=np.int64) + 1
-    rest = gap >> 5
-    while rest.any():
-        widths += rest > 0
-        rest >>= 5
-    text = _interleave([gap], [char]).decode("ascii")
+    encoded, widths = _encode(gap, char)
+    text = encoded.decode("ascii")
     ends = np.cumsum(np.bincount(rank, weights=widths, minlength=len(sorted_terms)).astype(np.int64)).tolist()
     starts = [0, *ends[:-1]]
     postings = [text[s:e] for s, e in zip(starts, ends, strict=True)]

@@ -354,6 +354,23 @@ def test_shards_are_sorted_bounded_and_keep_prefix_groups(monkeypatch: pytest.Mo
     assert any(len(groups[p]) == 1 and len(shards[min(groups[p])]) > 2 for p in groups)
 
 
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=30)
+        | st.text(alphabet=" -_.,;:\t\n\x01aZé9ys", max_size=30)
+        | st.sampled_from(["", "the of", "Days of Surveys", "x\x01y", "Schrödinger's café", "ﬁnite"]),
+        max_size=8,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_field_terms_are_each_texts_words_through_the_pipeline(texts: list[str]) -> None:
+    """All texts of a field are split at once; per text this is its `index_words` through lunr's pipeline."""
+    numbers, doc_of = search_index._field_terms(texts)
+    got = [[search_index._TERMS[n] for n in numbers[doc_of == i].tolist()] for i in range(len(texts))]
+    assert got == [[t for w in index_words(text).split() for t in search_index.terms_of(w)] for text in texts]
+    assert len(doc_of) == 0 or doc_of.max() < len(texts)
+
+
 @given(st.lists(st.integers(0, 2**40), max_size=50))
 @settings(max_examples=200, deadline=None)
 def test_varints_round_trip(values: list[int]) -> None:

@@ -1,81 +1,77 @@
-"""Search latency at scale without a full digest build: the search files alone, in a small Material site.
+"""Search at scale without a full digest build: the search files alone, in a small Material site.
 
-For each size (default 10k and 50k papers) this:
+For each size (default 10k papers) this:
 
 1. writes a synthetic corpus (`generator.bench.corpus`) and reads, merges, dates and assigns
    topics to it (the digest's own stages, minus similarity, with the repository's
-   `content/topics.yml`), then times `build_search_files` on the resulting `SearchDoc`s. That
-   stage runs in a fresh interpreter so its peak memory is its own (`ru_maxrss` of the build
-   process, and of its largest search worker);
+   `content/topics.yml`), then times `build_search_parts` on the resulting `SearchDoc`s, cold
+   and then warm after one more day of papers (how many segments it rebuilt). That stage runs
+   in a fresh interpreter so its peak memory is its own;
 2. makes a small MkDocs project (the repository's theme and `theme_overrides/`, no plugin, an
    index and a few pages) with the search files under `docs/search/`, and runs `mkdocs build`;
-3. serves the site on 127.0.0.1 and times, in a fresh headless chromium each time
-   (`generator.search_bench.time_first_result`), the first visible result for three queries:
-   words of a title from the newest day, words of a title from the oldest month, and the most
-   common word pair of the abstracts. For the two title queries it also times the moment the
-   paper itself is listed (it can come after other, closer-scored results from newer parts).
+3. serves the site on 127.0.0.1, gzipped as a static host serves it
+   (`generator.search_bench.serve_site`), and measures in a fresh headless chromium each time
+   (`generator.search_bench.measure_visit`), typing as soon as the page has loaded: a two-word
+   topic query, the exact title of the oldest paper and of the newest, and a rare word, each
+   on its own visit (on loopback, and over an emulated 10 Mbps / 40 ms link), and one visit of
+   five queries. Per query: seconds to the first result for the whole text, to the expected
+   paper being first, and the files fetched with their raw and gzip bytes.
 
-Nothing is asserted; the table reports PASS or MISS against the issue's targets (first result
-within 1.0 s at 10k papers, within 2.0 s at 50k). Run it with
+Nothing is asserted; the report marks the issue's targets PASS or MISS (first result within
+0.5 s on loopback and 1.5 s over the slow link, at most 500 KB for the two-word query and 2 MB
+for the visit, an old title as fast as a new one, at most 2 KB of search files per paper).
+`--site DIR` measures an already built site instead (a full `paper-digest build`), picking
+the queries from its search files. Run it with
 
-    python -m generator.bench.search_scale --papers 10000 --papers 50000 --work /tmp/search50k
+    python -m generator.bench.search_scale --papers 10000 --work /tmp/search10k --json search.json
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import functools
-import http.server
-import itertools
 import json
 import os
-import re
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from generator.search_bench import Typed, measure_visit, serve_site
+
 REPO = Path(__file__).resolve().parents[2]
 """The repository: theme_overrides/ and content/topics.yml come from here."""
 
-DEFAULT_SIZES = (10_000, 50_000)
-TARGETS = {10_000: 1.0, 50_000: 2.0}
-"""Issue targets: seconds from typing to the first visible result, by corpus size."""
-
-REPEAT = 5
-TITLE_WORDS = 3
-"""Words of a title typed for the title queries (its made-up name and the next words)."""
+DEFAULT_SIZES = (10_000,)
+REPEAT = 3
 PAGES = 5
 """Small content pages besides the index."""
-STOP_WORDS = frozenset(
-    {"a", "an", "and", "are", "as", "at", "be", "by", "can", "for", "from", "has", "have", "in", "is"}
-    | {"it", "its", "of", "on", "or", "our", "that", "the", "their", "these", "this", "to", "we"}
-    | {"which", "with", "while", "both", "such", "than", "into", "over", "under", "not", "more"}
-    | {"most", "also", "using", "based", "via", "new", "show", "results"}
-)
-"""Words left out when picking the common abstract word pair."""
+SLOW_LINK = (10.0, 40.0)
+"""Emulated link: megabits per second, latency in milliseconds."""
+LINKS = (("loopback", None, True), ("slow", SLOW_LINK, True), ("typed", None, False))
+"""How each query is measured: on loopback and over the slow link pasted (one input event, as the
+hosting benchmark does), and on loopback typed key by key (what fast typing fetches on the way)."""
+TWO_WORDS = "language models"
+"""The two-word topic query."""
+VISIT_EXTRA = ("reinforcement learning", "graph neural networks")
+"""With the two-word query, the old title and the rare word: the five queries of one visit."""
+TARGETS = {
+    "first_s": 0.5,
+    "first_slow_s": 1.5,
+    "two_words_bytes": 500_000,
+    "visit_bytes": 2_000_000,
+    "bytes_per_paper": 2048,
+}
 _RESULT_PREFIX = "SEARCH_SCALE_RESULT "
-_WORD = re.compile(r"[^\W_]+")
-
-
-@dataclass(frozen=True)
-class Query:
-    """One timed query: what is typed and, optionally, the paper expected among the results."""
-
-    name: str
-    text: str
-    target_url: str | None = None
 
 
 # ---------- step 1: corpus and search files (runs in a child interpreter) ----------
@@ -84,14 +80,14 @@ class Query:
 def build_step(papers: int, work: Path, seed: int = 0) -> dict[str, Any]:
     """Corpus, papers, topics and search files for one size; writes the search files into the project.
 
-    Returns timings, peak memory, file sizes and the queries to time.
+    Returns timings, peak memory, file sizes, a warm rebuild after one more day, and the queries.
     """
     from generator.bench.corpus import write_corpus
     from generator.config import BuildOptions
     from generator.dates import resolve_dates
     from generator.readers import read_sources
     from generator.records import merge_records
-    from generator.search import build_search_files
+    from generator.search import build_search_parts
     from generator.taxonomy import load_taxonomy
     from generator.topics import assign_topics
     from generator.writers import search_docs
@@ -108,13 +104,24 @@ def build_step(papers: int, work: Path, seed: int = 0) -> dict[str, Any]:
     assert options.topics_file is not None
     topics = assign_topics(merged, load_taxonomy(options.topics_file))
     load_s = time.perf_counter() - started
-
     docs = search_docs(merged, topics)
+
+    # One more day: the newest day's papers are held back, then added (the warm build reuses the rest).
+    newest = max(d.seen for d in docs if d.seen is not None)
+    before = [d for d in docs if d.seen != newest]
+    cache = work / "search-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    build_search_parts(before, cache_dir=cache, workers=2)
     rss_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     started = time.perf_counter()
-    files = build_search_files(docs, cache_dir=None, workers=2)
+    warm = build_search_parts(docs, cache_dir=cache, workers=2)
+    warm_s = time.perf_counter() - started
+    started = time.perf_counter()
+    cold = build_search_parts(docs, cache_dir=None, workers=2)
     index_s = time.perf_counter() - started
+    assert cold.files == warm.files
+    files = cold.files
 
     docs_dir = work / "site-project" / "docs"
     search_dir = docs_dir / "search"
@@ -125,64 +132,67 @@ def build_step(papers: int, work: Path, seed: int = 0) -> dict[str, Any]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
-    parts = {rel: len(data) for rel, data in files.items() if rel != "search/manifest.json"}
-    largest = max(parts, key=lambda rel: parts[rel])
+    sizes = {rel: len(data) for rel, data in files.items()}
+    largest = max(sizes, key=lambda rel: sizes[rel])
     manifest = json.loads(files["search/manifest.json"])
+    total = sum(sizes.values())
     return {
         "papers": len(docs),
         "load_s": round(load_s, 2),
         "index_build_s": round(index_s, 2),
+        "warm_build_s": round(warm_s, 2),
+        "warm_built": list(warm.built),
+        "warm_reused": list(warm.reused),
         "peak_rss_mb_before_index": round(rss_before_mb),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "peak_rss_mb_largest_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "search_files": len(files),
-        "parts": len(manifest.get("parts", [])),
-        "search_mb": round(sum(len(d) for d in files.values()) / 1e6, 2),
+        "segments": [[s["key"], s["count"], len(s["shards"])] for s in manifest["segments"]],
+        "search_bytes": total,
+        "bytes_per_paper": round(total / max(1, len(docs))),
+        "manifest_bytes": sizes["search/manifest.json"],
         "largest_file": largest,
-        "largest_file_mb": round(parts[largest] / 1e6, 2),
-        "newest_part_mb": _newest_part_mb(manifest, files),
-        "titles_part_mb": _titles_part_mb(manifest, files),
-        "queries": [q.__dict__ for q in pick_queries(docs)],
+        "largest_file_bytes": sizes[largest],
+        "queries": [asdict(q) for q in pick_queries(docs)],
     }
 
 
-def _newest_part_mb(manifest: dict[str, Any], files: dict[str, bytes]) -> float | None:
-    parts = manifest.get("parts") or []
-    if not parts:
-        return None
-    first = parts[0]
-    return round(sum(len(files[first[k]]) for k in ("index", "docs") if first.get(k) in files) / 1e6, 2)
+def pick_queries(docs: Sequence[Any]) -> list[Typed]:
+    """The two-word query, the exact titles of the oldest and the newest paper, and a rare word (named by `target`)."""
+    from generator.search import index_words
 
-
-def _titles_part_mb(manifest: dict[str, Any], files: dict[str, bytes]) -> float | None:
-    """Size of the title chunks together (MB)."""
-    chunks = manifest.get("title_parts") or []
-    if not chunks:
-        return None
-    return round(sum(len(files[chunk[k]]) for chunk in chunks for k in ("index", "docs")) / 1e6, 2)
-
-
-def pick_queries(docs: Sequence[Any]) -> list[Query]:
-    """A title from the newest day, a title from the oldest month, and the commonest abstract word pair."""
-    dated = sorted((d for d in docs if d.date is not None), key=lambda d: (d.date, d.id))
-    newest = dated[-1]
-    oldest = dated[0]
-    pairs: Counter[tuple[str, str]] = Counter()
+    dated = sorted((d for d in docs if d.seen is not None), key=lambda d: (d.seen, d.id))
+    oldest, newest = dated[0], dated[-1]
+    frequency: Counter[str] = Counter()
     for doc in docs:
-        words = _WORD.findall(doc.abstract.lower())
-        for a, b in itertools.pairwise(words):
-            if a not in STOP_WORDS and b not in STOP_WORDS and len(a) > 3 and len(b) > 3:
-                pairs[(a, b)] += 1
-    common = " ".join(min(pairs.items(), key=lambda item: (-item[1], item[0]))[0])
-
-    def title_words(title: str) -> str:
-        return " ".join(_WORD.findall(title)[:TITLE_WORDS])
-
+        frequency.update(set(index_words(f"{doc.title} {doc.abstract}").split()))
+    middle = dated[len(dated) // 2]
+    words = index_words(f"{middle.title} {middle.abstract}").split()
+    rare = next((w for w in words if frequency[w] == 1 and w.isalpha() and len(w) >= 6), words[0])
     return [
-        Query("newest day title", title_words(newest.title), newest.url),
-        Query("oldest month title", title_words(oldest.title), oldest.url),
-        Query("common abstract pair", common),
+        Typed(TWO_WORDS),
+        Typed(oldest.title, oldest.url),
+        Typed(newest.title, newest.url),
+        Typed(rare, middle.url),
     ]
+
+
+def site_queries(site: Path) -> list[Typed]:
+    """`pick_queries` for a built site, from its search files (doc chunks and manifest)."""
+    from generator.search import SearchDoc
+
+    manifest = json.loads((site / "search/manifest.json").read_text(encoding="utf-8"))
+    docs = []
+    order = 0  # first seen: the segments oldest first (the manifest lists them newest first), then doc numbers
+    for segment in reversed(manifest["segments"]):
+        chunk = manifest["chunk"]
+        for c in range(-(-segment["count"] // chunk)):
+            rows = json.loads((site / segment["path"] / f"d{c}.json").read_text(encoding="utf-8"))
+            for url, title, date, _slugs, abstract in rows:
+                seen = None if date is None else dt.date(1, 1, 1) + dt.timedelta(days=order)
+                docs.append(SearchDoc(url, url, title, abstract, seen, (), (), seen))
+                order += 1
+    return pick_queries(docs)
 
 
 # ---------- step 2: the small MkDocs site ----------
@@ -235,61 +245,65 @@ def mkdocs_build(project: Path) -> float:
     return time.perf_counter() - started
 
 
-# ---------- step 3: latency in chromium ----------
+# ---------- step 3: the browser ----------
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+def measure_queries(site: Path, queries: Sequence[Typed], repeat: int = REPEAT) -> dict[str, Any]:
+    """Each query on its own cold visit (loopback and the slow link, `repeat` times), and one visit of five."""
+    from playwright.sync_api import sync_playwright
 
+    from generator.search_bench import CHROMIUM_ARGS
 
-class _QuietServer(http.server.ThreadingHTTPServer):
-    """Closing a browser mid-response is expected here: no traceback for a dropped connection."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-def time_queries(site: Path, queries: Sequence[Query], repeat: int = REPEAT) -> list[dict[str, Any]]:
-    """First visible result (and the expected paper, when known) for each query, `repeat` times."""
-    from generator.search_bench import time_first_result
-
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    server = _QuietServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    out = []
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
-        for query in queries:
-            loads = [os.getloadavg()[0]]
-            first = []
-            for _ in range(repeat):
-                first.append(time_first_result(url, query.text))
-                loads.append(os.getloadavg()[0])
-            row: dict[str, Any] = {"query": query.name, "text": query.text, "first_result": _summary(first)}
-            if query.target_url:
-                selector = f'.ds__result a[href$="/{query.target_url}"]'
-                target = []
-                for _ in range(repeat):
-                    target.append(time_first_result(url, query.text, result_selector=selector))
-                    loads.append(os.getloadavg()[0])
-                row["target_result"] = _summary(target)
-            row["load1"] = [round(min(loads), 2), round(max(loads), 2)]
-            out.append(row)
-    finally:
-        server.shutdown()
-        server.server_close()
-    return out
-
-
-def _summary(times: Sequence[float]) -> dict[str, Any]:
+    chromium = shutil.which("chromium")
+    rows = []
+    with serve_site(site) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
+        try:
+            for query in queries:
+                row: dict[str, Any] = {"text": query.text, "target": query.target}
+                for link, network, paste in LINKS:
+                    runs = [
+                        measure_visit(url, site, [query], network=network, browser=browser, paste=paste)[0]
+                        for _ in range(repeat)
+                    ]
+                    row[link] = _summary(runs)
+                rows.append(row)
+            visit_queries = [queries[0], queries[1], queries[3], *(Typed(text) for text in VISIT_EXTRA)]
+            visit = measure_visit(url, site, visit_queries, browser=browser)
+        finally:
+            browser.close()
     return {
-        "median_s": round(statistics.median(times), 3),
-        "min_s": round(min(times), 3),
-        "max_s": round(max(times), 3),
-        "seconds": [round(t, 3) for t in times],
+        "queries": rows,
+        "visit": {
+            "texts": [q["text"] for q in visit],
+            "gzip_bytes": sum(q["gzip_bytes"] for q in visit),
+            "bytes": sum(q["bytes"] for q in visit),
+            "requests": sum(q["requests"] for q in visit),
+            "first_s": [q["first_s"] for q in visit],
+        },
+    }
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 3) if len(known) == len(values) and known else None
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    last = runs[-1]
+    return {
+        "first_s": _median([r["first_s"] for r in runs]),
+        "first_after_typing_s": _median(
+            [None if r["first_s"] is None else r["first_s"] - (r["typed_s"] or 0) for r in runs]
+        ),
+        "target_s": _median([r["target_s"] for r in runs]) if last["target"] else None,
+        "first_runs_s": [r["first_s"] for r in runs],
+        "changed": max(r["changed"] for r in runs),
+        "gzip_bytes": last["gzip_bytes"],
+        "bytes": last["bytes"],
+        "requests": last["requests"],
+        "rank_ms": last["rank_ms"],
+        "fetched": last["fetched"],
     }
 
 
@@ -304,55 +318,100 @@ def run_size(papers: int, work: Path, seed: int = 0, repeat: int = REPEAT) -> di
     write_project(project, papers)
     command = [sys.executable, "-m", "generator.bench.search_scale", "--work", str(size_dir)]
     command += ["--seed", str(seed), "--build-step", str(papers)]
-    proc = subprocess.run(
-        command,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    proc = subprocess.run(command, check=True, capture_output=True, text=True)
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(_RESULT_PREFIX))
     result: dict[str, Any] = json.loads(line[len(_RESULT_PREFIX) :])
     result["mkdocs_build_s"] = round(mkdocs_build(project), 2)
-    queries = [Query(**q) for q in result.pop("queries")]
-    result["latency"] = time_queries(project / "site", queries, repeat)
-    target = TARGETS.get(papers)
-    if target is not None:
-        worst = max(row["first_result"]["median_s"] for row in result["latency"])
-        result["target_s"] = target
-        result["verdict"] = "PASS" if worst <= target else "MISS"
+    queries = [Typed(**q) for q in result.pop("queries")]
+    result.update(measure_queries(project / "site", queries, repeat))
+    result["targets"] = targets(result)
     return result
+
+
+def run_site(site: Path, repeat: int = REPEAT) -> dict[str, Any]:
+    """Step 3 on an already built site."""
+    total = sum(p.stat().st_size for p in (site / "search").rglob("*") if p.is_file())
+    manifest = json.loads((site / "search/manifest.json").read_text(encoding="utf-8"))
+    result: dict[str, Any] = {
+        "site": str(site),
+        "papers": manifest["count"],
+        "search_bytes": total,
+        "bytes_per_paper": round(total / max(1, manifest["count"])),
+        "search_files": sum(1 for p in (site / "search").rglob("*") if p.is_file()),
+        "segments": [[s["key"], s["count"], len(s["shards"])] for s in manifest["segments"]],
+    }
+    result.update(measure_queries(site, site_queries(site), repeat))
+    result["targets"] = targets(result)
+    return result
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured value and PASS or MISS."""
+    rows = result["queries"]
+
+    def target(name: str, value: float | None, limit: float) -> dict[str, Any]:
+        status = "n/a" if value is None else "PASS" if value <= limit else "MISS"
+        return {"target": name, "value": value, "limit": limit, "status": status}
+
+    out = [target("search files per paper (bytes)", result["bytes_per_paper"], TARGETS["bytes_per_paper"])]
+    for row in rows:
+        out.append(
+            target(f"first result, loopback: {row['text'][:40]}", row["loopback"]["first_s"], TARGETS["first_s"])
+        )
+        out.append(
+            target(f"first result, 10 Mbps/40 ms: {row['text'][:40]}", row["slow"]["first_s"], TARGETS["first_slow_s"])
+        )
+    out.append(target("two-word query (gzip bytes)", rows[0]["loopback"]["gzip_bytes"], TARGETS["two_words_bytes"]))
+    out.append(target("visit of five queries (gzip bytes)", result["visit"]["gzip_bytes"], TARGETS["visit_bytes"]))
+    old, new = rows[1]["loopback"]["target_s"], rows[2]["loopback"]["target_s"]
+    if old is not None and new is not None:
+        out.append(target("old title first, seconds after the new title's", round(old - new, 3), 0.1))
+    return out
 
 
 def format_table(results: Sequence[dict[str, Any]]) -> str:
     """The readable report."""
     lines = []
     for r in results:
-        verdict = f"  target {r['target_s']} s: {r['verdict']}" if "target_s" in r else ""
-        lines.append(
-            f"{r['papers']} papers: index build {r['index_build_s']} s (load+topics {r['load_s']} s), "
-            f"peak RSS {r['peak_rss_mb']} MB (largest worker {r['peak_rss_mb_largest_worker']} MB), "
-            f"{r['search_files']} files / {r['parts']} parts, {r['search_mb']} MB, largest "
-            f"{r['largest_file_mb']} MB ({r['largest_file']}), newest part {r['newest_part_mb']} MB, "
-            f"title chunks {r.get('titles_part_mb')} MB{verdict}"
-        )
-        lines.append(f"  {'query':<22} {'typed':<34} {'first median [range] s':<26} {'paper itself':<24} load1")
-        for row in r["latency"]:
-            f = row["first_result"]
-            t = row.get("target_result")
-            paper = f"{t['median_s']:.3f} [{t['min_s']:.3f}-{t['max_s']:.3f}]" if t else "-"
-            lines.append(
-                f"  {row['query']:<22} {row['text'][:34]:<34} "
-                f"{f['median_s']:.3f} [{f['min_s']:.3f}-{f['max_s']:.3f}]{'':<6} {paper:<24} "
-                f"{row['load1'][0]}-{row['load1'][1]}"
+        head = f"{r['papers']} papers: search files {r['search_bytes'] / 1e6:.2f} MB ({r['bytes_per_paper']} B a paper)"
+        head += f", {r['search_files']} files, segments {r['segments']}"
+        if "index_build_s" in r:
+            head += (
+                f"; index build {r['index_build_s']} s cold, {r['warm_build_s']} s after one more day"
+                f" ({len(r['warm_built'])} of {len(r['warm_built']) + len(r['warm_reused'])} segments rebuilt)"
             )
+        lines.append(head)
+        lines.append(
+            f"  {'query':<42} {'link':<9} {'first s':>8} {'after typing':>12} {'paper first':>11}"
+            f" {'gzip KB':>8} {'req':>4}"
+        )
+        for row in r["queries"]:
+            for link, _network, _paste in LINKS:
+                m = row[link]
+                lines.append(
+                    f"  {row['text'][:42]:<42} {link:<9} {_s(m['first_s']):>8} {_s(m['first_after_typing_s']):>12}"
+                    f" {_s(m['target_s']):>11} {m['gzip_bytes'] / 1e3:>8.0f} {m['requests']:>4}"
+                )
+        v = r["visit"]
+        lines.append(
+            f"  visit of five queries: {v['gzip_bytes'] / 1e3:.0f} KB gzip ({v['bytes'] / 1e3:.0f} KB),"
+            f" {v['requests']} requests"
+        )
+        for t in r["targets"]:
+            lines.append(f"  {t['status']:<5} {t['target']}: {t['value']} (limit {t['limit']})")
     return "\n".join(lines)
 
 
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Command line: run each `--papers` size, print the table (and `--json` the results)."""
+    """Command line: run each `--papers` size (or `--site`), print the table (and `--json` the results)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--papers", type=int, action="append", help="corpus size (repeatable; default 10k and 50k)")
-    parser.add_argument("--work", type=Path, required=True, help="work folder (corpora, projects, sites)")
+    parser.add_argument("--papers", type=int, action="append", help="corpus size (repeatable; default 10k)")
+    parser.add_argument("--work", type=Path, help="work folder (corpora, projects, sites)")
+    parser.add_argument("--site", type=Path, help="measure this built site instead")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=REPEAT)
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -364,18 +423,24 @@ def main(argv: list[str] | None = None) -> None:
         print(_RESULT_PREFIX + json.dumps(result), flush=True)
         return
 
-    sizes = sorted(set(args.papers or DEFAULT_SIZES))
     started = dt.datetime.now(dt.UTC)
-    results = [run_size(n, args.work, args.seed, args.repeat) for n in sizes]
+    if args.site is not None:
+        results = [run_site(args.site, args.repeat)]
+    else:
+        if args.work is None:
+            parser.error("--work is required (or --site)")
+        sizes = sorted(set(args.papers or DEFAULT_SIZES))
+        results = [run_size(n, args.work, args.seed, args.repeat) for n in sizes]
     print(format_table(results))
     if args.json:
         payload = {
             "started": started.isoformat(timespec="seconds"),
             "cpus": os.cpu_count(),
+            "load1": os.getloadavg()[0],
             "chromium": shutil.which("chromium"),
             "results": results,
         }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
