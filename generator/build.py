@@ -36,7 +36,7 @@ from .writers import (
     TreeWriter,
     WriterPart,
     WriteStats,
-    bib_file,
+    bib_files,
     carry_over,
     feed_files,
     papers_json,
@@ -253,7 +253,8 @@ def write_pages(
     if len(builder.corpus.papers) < PARALLEL_PAPERS or not fork_is_safe():
         job.run(pages)
         with gc_paused():
-            writer.write("papers.bib", bib_file(builder.corpus, options, cache))
+            for rel, data in bib_files(builder.corpus, options, cache).items():
+                writer.write(rel, data)
         return pages
     context = multiprocessing.get_context("fork")
     _JOB = job
@@ -264,7 +265,8 @@ def write_pages(
             with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
                 share = pool.submit(_worker_share)
                 try:
-                    writer.write("papers.bib", bib_file(builder.corpus, options, cache))
+                    for rel, data in bib_files(builder.corpus, options, cache).items():
+                        writer.write(rel, data)
                     job.run(pages)
                 except BaseException:
                     job.stop()

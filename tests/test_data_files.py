@@ -33,7 +33,7 @@ URLSET, SITEMAPINDEX = "{{{s}}}urlset".format(**NS), "{{{s}}}sitemapindex".forma
 
 
 def _is_data(rel: str) -> bool:
-    return rel == "papers.json" or rel.startswith("data/")
+    return rel == "papers.json" or (rel.startswith("data/") and rel.endswith(".json"))
 
 
 def build_data(sources: list[Path], cache: Path, limit: int = LIMIT) -> dict[str, bytes]:
@@ -59,9 +59,7 @@ def extra_day(path: Path, n: int = 12) -> Path:
     def words(k: int) -> str:
         return " ".join(rng.choice(NONSENSE) + rng.choice(NONSENSE)[:3] for _ in range(k))
 
-    records = [
-        {"title": f"Xq{i} {words(6)}", "abstract": f"{words(40)}.", "date": "2031-03-04"} for i in range(n)
-    ]
+    records = [{"title": f"Xq{i} {words(6)}", "abstract": f"{words(40)}.", "date": "2031-03-04"} for i in range(n)]
     path.write_text(json.dumps(records), "utf-8")
     return path
 
@@ -109,8 +107,10 @@ def test_a_small_digest_has_one_papers_json_with_the_documented_layout(whole: di
     assert first_seen == sorted(first_seen)  # oldest first
     for paper in papers:
         assert {"id", "title", "abstract", "url", "dates", "appearances", "topics"} <= set(paper)
-        assert set(paper) <= {*("id", "title", "abstract", "url", "arxiv_id", "authors", "dates", "appearances"),
-                              *("topics", "near_duplicates", "similar")}
+        assert set(paper) <= {
+            *("id", "title", "abstract", "url", "arxiv_id", "authors", "dates", "appearances"),
+            *("topics", "near_duplicates", "similar"),
+        }
         assert paper["url"] == f"papers/{paper['id']}/"
         assert all(len(a) == 3 and isinstance(a[2], int) for a in paper["appearances"])
         assert paper["dates"] == sorted({a[1] for a in paper["appearances"] if a[1]})
@@ -191,8 +191,9 @@ def small_limits_project(dest: Path) -> Path:
     project = copy_project(dest)
     config_path = project / "mkdocs.yml"
     text = config_path.read_text("utf-8")
-    text = text.replace("  - paper-digest:\n", f"  - paper-digest:\n      sitemap_urls: {URLS}\n"
-                        "      data_shard_bytes: 300000\n", 1)
+    text = text.replace(
+        "  - paper-digest:\n", f"  - paper-digest:\n      sitemap_urls: {URLS}\n      data_shard_bytes: 300000\n", 1
+    )
     config_path.write_text(text, "utf-8")
     return project
 
@@ -203,8 +204,14 @@ def small_sites(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     sites = []
     for name in ("first", "second"):
         project = small_limits_project(tmp_path_factory.mktemp(name) / "project")
-        result = run_cli("build", "--strict", "-f", str(project / "mkdocs.yml"), cwd=project,
-                         env={"SITE_URL": "https://digest.example.org/sub/"})
+        result = run_cli(
+            "build",
+            "--strict",
+            "-f",
+            str(project / "mkdocs.yml"),
+            cwd=project,
+            env={"SITE_URL": "https://digest.example.org/sub/"},
+        )
         assert result.returncode == 0, result.stderr[-4000:]
         sites.append(project / "site")
     return sites
@@ -230,8 +237,10 @@ def test_sitemap_index_and_split_files(small_sites: list[Path]) -> None:
     assert not (site / "sitemap.xml.gz").exists()
     index = parse((site / "sitemap.xml").read_bytes())
     assert index.tag == SITEMAPINDEX
-    listed = [(e.findtext("s:loc", namespaces=NS), e.findtext("s:lastmod", namespaces=NS))
-              for e in index.findall("s:sitemap", NS)]
+    listed = [
+        (e.findtext("s:loc", namespaces=NS), e.findtext("s:lastmod", namespaces=NS))
+        for e in index.findall("s:sitemap", NS)
+    ]
     names = [loc.removeprefix(base) for loc, _ in listed]
     assert all(loc.startswith(base) and "/" not in loc.removeprefix(base) for loc, _ in listed)  # in the root
     assert sorted(p.name for p in site.glob("sitemap*.xml")) == sorted([*names, "sitemap.xml"])
@@ -243,8 +252,10 @@ def test_sitemap_index_and_split_files(small_sites: list[Path]) -> None:
     for name, (_, file_lastmod) in zip(names, listed, strict=True):
         root = parse((site / name).read_bytes())
         assert root.tag == URLSET
-        entries = [(u.findtext("s:loc", namespaces=NS), u.findtext("s:lastmod", namespaces=NS))
-                   for u in root.findall("s:url", NS)]
+        entries = [
+            (u.findtext("s:loc", namespaces=NS), u.findtext("s:lastmod", namespaces=NS))
+            for u in root.findall("s:url", NS)
+        ]
         assert 1 <= len(entries) <= URLS
         assert file_lastmod == max(mod for _, mod in entries if mod)
         for loc, lastmod in entries:
@@ -308,3 +319,27 @@ def test_topic_and_paper_pages_request_nothing_that_is_missing(browser, site_url
     assert not failed, failed
     assert f"{site_url}topics/{topic}/" in requested and site_url + paper["url"] in requested
     assert not [url for url in requested if url.endswith("sitemap.xml") and url != site_url + "sitemap.xml"]
+
+
+def _bib(sources: list[Path], cache: Path, limit: int) -> dict[str, bytes]:
+    options = BuildOptions(
+        sources=tuple(sources), cache_dir=cache, topics_file=ROOT / "content" / "topics.yml", data_shard_bytes=limit
+    )
+    tree = read_tree(generate(options, StageTimer(show_progress=False)).tree)
+    return {rel: data for rel, data in tree.items() if rel.endswith(".bib")}
+
+
+def test_papers_bib_is_split_like_the_data_files(corpus: Path, tmp_path: Path) -> None:
+    whole = _bib([corpus], tmp_path / "whole", DEFAULT_SHARD_BYTES)
+    assert list(whole) == ["papers.bib"]
+    entries = re.findall(r"^@misc\{.*?^\}$", whole["papers.bib"].decode("utf-8"), re.M | re.S)
+    assert len(entries) >= 400  # the corpus's papers (400 plus its near-duplicate variants)
+    split = _bib([corpus], tmp_path / "split", 30_000)
+    parts = sorted(rel for rel in split if rel != "papers.bib")
+    assert len(parts) >= 3 and all(rel.startswith("data/papers-") for rel in parts)
+    assert all(len(split[rel]) <= 30_000 for rel in parts)
+    found = [e for rel in parts for e in re.findall(r"^@misc\{.*?^\}$", split[rel].decode("utf-8"), re.M | re.S)]
+    assert found == entries  # the same entries, in the same order, each once
+    index = split["papers.bib"].decode("utf-8")
+    assert re.findall(r"^@comment\{(data/papers-\d{4}\.bib): \d+ entries\}$", index, re.M) == parts
+    assert all(split[rel].startswith(b"% BibTeX of the paper digest") and split[rel].endswith(b"}\n") for rel in parts)
