@@ -1,4 +1,4 @@
-"""Search at scale without a full digest build: the search files alone, in a small Material site.
+"""Search at scale without a full digest build: the search files alone, in the small seeds site.
 
 For each size (default 10k papers) this:
 
@@ -7,15 +7,16 @@ For each size (default 10k papers) this:
    `content/topics.yml`), then times `build_search_parts` on the resulting `SearchDoc`s, cold
    and then warm after one more day of papers (how many segments it rebuilt). That stage runs
    in a fresh interpreter so its peak memory is its own;
-2. makes a small MkDocs project (the repository's theme and `theme_overrides/`, no plugin, an
-   index and a few pages) with the search files under `docs/search/`, and runs `mkdocs build`;
+2. builds the seeds' digest with the repository's configuration and theme
+   (`generator.bench.sites.digest_project`) and puts the search files in its `search/`;
 3. serves the site on 127.0.0.1, gzipped as a static host serves it
    (`generator.search_bench.serve_site`), and measures in a fresh headless chromium each time
-   (`generator.search_bench.measure_visit`), typing as soon as the page has loaded: a two-word
-   topic query, the exact title of the oldest paper and of the newest, and a rare word, each
-   on its own visit (on loopback, and over an emulated 10 Mbps / 40 ms link), and one visit of
-   five queries. Per query: seconds to the first result for the whole text, to the expected
-   paper being first, and the files fetched with their raw and gzip bytes.
+   (`generator.search_bench.measure_visit`), the query entered as soon as the page has loaded:
+   a two-word topic query, the exact title of the oldest paper and of the newest, and a rare
+   word, each on its own visit (pasted on loopback and over an emulated 10 Mbps / 40 ms link,
+   and typed key by key on loopback), and one visit of five queries typed one after another.
+   Per query: seconds to the first result for the whole text, to the expected paper being
+   first, and the files fetched with their raw and gzip bytes.
 
 Nothing is asserted; the report marks the issue's targets PASS or MISS (first result within
 0.5 s on loopback and 1.5 s over the slow link, at most 500 KB for the two-word query and 2 MB
@@ -44,8 +45,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from generator.search_bench import Typed, measure_visit, serve_site
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,8 +52,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 DEFAULT_SIZES = (10_000,)
 REPEAT = 3
-PAGES = 5
-"""Small content pages besides the index."""
 SLOW_LINK = (10.0, 40.0)
 """Emulated link: megabits per second, latency in milliseconds."""
 LINKS = (("loopback", None, True), ("slow", SLOW_LINK, True), ("typed", None, False))
@@ -123,12 +120,10 @@ def build_step(papers: int, work: Path, seed: int = 0) -> dict[str, Any]:
     assert cold.files == warm.files
     files = cold.files
 
-    docs_dir = work / "site-project" / "docs"
-    search_dir = docs_dir / "search"
-    if search_dir.exists():
-        shutil.rmtree(search_dir)
+    out = work / "search-files"
+    shutil.rmtree(out, ignore_errors=True)
     for rel, data in files.items():
-        path = docs_dir / rel
+        path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
@@ -195,54 +190,28 @@ def site_queries(site: Path) -> list[Typed]:
     return pick_queries(docs)
 
 
-# ---------- step 2: the small MkDocs site ----------
+# ---------- step 2: a small digest site to carry the search files ----------
 
 
-class _IgnoreTagsLoader(yaml.SafeLoader):
-    """SafeLoader that reads `!ENV` and other custom tags of mkdocs.yml as null."""
+def build_site(project: Path, search_files: Path) -> tuple[Path, float]:
+    """The seeds' digest (the repository's configuration and theme) built in `project`, its `search/`
+    replaced by `search_files/search`; returns the site and the build's wall time."""
+    from generator.bench.sites import digest_project
 
-
-_IgnoreTagsLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
-def write_project(project: Path, papers: int) -> None:
-    """mkdocs.yml (the repository's theme, no plugins) and a few Markdown pages in `project`."""
-    with (REPO / "mkdocs.yml").open(encoding="utf-8") as handle:
-        source = yaml.load(handle, Loader=_IgnoreTagsLoader)
-    theme = dict(source.get("theme") or {})
-    theme.update({"name": "material", "custom_dir": str(REPO / "theme_overrides"), "font": False})
-    config = {
-        "site_name": f"search scale {papers}",
-        "site_url": "http://127.0.0.1:8000/",
-        "docs_dir": "docs",
-        "site_dir": "site",
-        "use_directory_urls": True,
-        "theme": theme,
-        "plugins": [],
-        "markdown_extensions": source.get("markdown_extensions") or [],
-    }
-    project.mkdir(parents=True, exist_ok=True)
-    (project / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    docs = project / "docs"
-    docs.mkdir(exist_ok=True)
-    (docs / "index.md").write_text(
-        f"# Search at scale\n\nA small site carrying the search files of {papers} synthetic papers.\n",
-        encoding="utf-8",
-    )
-    for i in range(1, PAGES + 1):
-        (docs / f"page-{i}.md").write_text(f"# Page {i}\n\nA small page.\n", encoding="utf-8")
-
-
-def mkdocs_build(project: Path) -> float:
-    """`mkdocs build` in `project`; returns its wall time."""
+    config = digest_project(REPO, project, REPO / "content" / "sources")
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--quiet", "--clean"],
+        [sys.executable, "-m", "generator.cli", "build", "-f", str(config)],
         cwd=project,
         check=True,
+        capture_output=True,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
-    return time.perf_counter() - started
+    build_s = time.perf_counter() - started
+    site = project / "site"
+    shutil.rmtree(site / "search")
+    shutil.copytree(search_files / "search", site / "search")
+    return site, build_s
 
 
 # ---------- step 3: the browser ----------
@@ -314,16 +283,15 @@ def run_size(papers: int, work: Path, seed: int = 0, repeat: int = REPEAT) -> di
     """Steps 1-3 for one size, under `work/<papers>/`."""
     size_dir = work / str(papers)
     size_dir.mkdir(parents=True, exist_ok=True)
-    project = size_dir / "site-project"
-    write_project(project, papers)
     command = [sys.executable, "-m", "generator.bench.search_scale", "--work", str(size_dir)]
     command += ["--seed", str(seed), "--build-step", str(papers)]
     proc = subprocess.run(command, check=True, capture_output=True, text=True)
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(_RESULT_PREFIX))
     result: dict[str, Any] = json.loads(line[len(_RESULT_PREFIX) :])
-    result["mkdocs_build_s"] = round(mkdocs_build(project), 2)
+    shutil.rmtree(size_dir / "site-project", ignore_errors=True)
+    site, _build_s = build_site(size_dir / "site-project", size_dir / "search-files")
     queries = [Typed(**q) for q in result.pop("queries")]
-    result.update(measure_queries(project / "site", queries, repeat))
+    result.update(measure_queries(site, queries, repeat))
     result["targets"] = targets(result)
     return result
 
