@@ -296,7 +296,7 @@ def segmented_site(
     try:
         patch.setattr(search, "SEGMENT_DOCS", SEGMENT_DOCS)
         patch.setattr(search, "MERGE_RUNS", 2)
-        patch.setattr(search_index, "SHARD_BYTES", 6000)
+        patch.setattr(search_index, "SHARD_BYTES", 2500)
         files = build_search_files(corpus_docs(work / "corpus"), workers=1)
     finally:
         patch.undo()
@@ -314,18 +314,25 @@ def shard_of(segment: dict[str, Any], term: str) -> str:
 
 
 def expected_shards(manifest: dict[str, Any], text: str) -> set[str]:
-    """The shards a query needs: per segment, each complete word's term; the last word's too, and its own prefix."""
+    """The shards a query needs: per segment, each word's term; for the last word, still being typed, also the
+    shards of the word and of its term as prefixes (and the next shard when its first term has that prefix)."""
     words = index_words(text).split()
     typing = not text[-1:].isspace()
     needed = set()
     for segment in manifest["segments"]:
-        if not segment["shards"]:
+        bounds = segment["shards"]
+        if not bounds:
             continue
         for i, word in enumerate(words):
-            for term in search_index.terms_of(word):
-                needed.add(shard_of(segment, term))
+            terms = search_index.terms_of(word)
+            needed.update(shard_of(segment, term) for term in terms)
             if typing and i == len(words) - 1:
-                needed.add(shard_of(segment, word))
+                for prefix in {word, *terms}:
+                    shard = shard_of(segment, prefix)
+                    needed.add(shard)
+                    after = int(shard.rsplit("t", 1)[1].split(".")[0]) + 1
+                    if after < len(bounds) and bounds[after].startswith(prefix):
+                        needed.add(f"{segment['path']}t{after}.json")
     return needed
 
 
@@ -367,6 +374,48 @@ def test_a_query_fetches_only_the_files_of_its_words(page: Any, segmented_site: 
     in_range = [s for s in manifest["segments"] if s["last"] and s["last"] >= newest["first"]]
     assert metas == {s["path"] + "m.json" for s in in_range}
     assert len(in_range) < len(manifest["segments"])
+
+
+def test_a_typed_prefix_is_completed_across_a_shard_boundary(page: Any, segmented_site: tuple[str, Path]) -> None:
+    """A word being typed whose completions run on into the next shard is looked up in both, no more."""
+    base, _site = segmented_site
+    manifest = fetch_json(base + search.MANIFEST_PATH)
+
+    # A prefix of two letters or more shared by the last term of a shard and the first of the next (their
+    # boundary is one letter longer), its own term, whose terms span at most two shards in every segment.
+    def spans(segment: dict[str, Any], p: str) -> int:
+        bounds = segment["shards"]
+        first = bounds.index(max((b for b in bounds if b <= p), key=search_index.utf16_key))
+        return 1 + sum(1 for b in bounds[first + 1 :] if b.startswith(p))
+
+    candidates = {
+        b[:-1]
+        for segment in manifest["segments"]
+        for b in segment["shards"]
+        if len(b) >= 3 and b[:-1].isalpha() and search_index.terms_of(b[:-1]) == [b[:-1]]
+    }
+    fitting = [p for p in candidates if all(spans(s, p) <= 2 for s in manifest["segments"] if s["shards"])]
+    assert fitting
+    prefix = min(fitting, key=lambda p: (len(p), p))
+    docs = set()
+    for s, seg in enumerate(manifest["segments"]):
+        for i in range(len(seg["shards"])):
+            shard = fetch_json(f"{base}{seg['path']}t{i}.json")
+            for term, postings in zip(shard[0::2], shard[1::2], strict=True):
+                if term.startswith(prefix):
+                    docs.update((s, d) for d, _t, _q in decode(postings))
+    page.goto(base)
+    requests = record_search_requests(page, base)
+    search_for(page, prefix, paste=True)
+    shards_fetched = {path for path in requests if path.rsplit("/", 1)[1].startswith("t")}
+    assert shards_fetched == expected_shards(manifest, prefix)
+    assert int(page.locator(".ds__status").text_content().split()[0]) == len(docs)
+
+
+def decode(text: str) -> list[tuple[int, bool, int]]:
+    from tests.test_search import decode_postings
+
+    return decode_postings(text)
 
 
 def test_an_old_paper_by_its_exact_title_is_the_first_result(page: Any, segmented_site: tuple[str, Path]) -> None:

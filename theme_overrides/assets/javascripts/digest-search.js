@@ -360,14 +360,25 @@
     return segment.base + "t" + shardOf(segment, term) + ".json";
   }
 
-  /* The lookups of a query term in a segment: [shard url, term or prefix, exact] */
+  /* The lookups of a query term in a segment: [shard url, term or prefix, exact]. A prefix is
+     looked up in its shard and, when the terms starting with it go on into the next shard (a
+     big group cut in two, as "lang" before "languag"), in that one too. */
   function lookups(segment, t) {
     var out = [];
-    if (!segment.meta.shards.length) return out;
+    var bounds = segment.meta.shards;
+    if (!bounds.length) return out;
     if (!t.stop) out.push([shardUrl(segment, t.stem), t.stem, true]);
     if (t.prefix) {
-      out.push([shardUrl(segment, t.word), t.word, false]);
-      if (t.stem !== t.word) out.push([shardUrl(segment, t.stem), t.stem, false]);
+      var seen = Object.create(null);
+      (t.stem !== t.word ? [t.word, t.stem] : [t.word]).forEach(function (prefix) {
+        var i = shardOf(segment, prefix);
+        var last = i + 1 < bounds.length && bounds[i + 1].lastIndexOf(prefix, 0) === 0 ? i + 1 : i;
+        for (var j = i; j <= last; j++) {
+          var url = segment.base + "t" + j + ".json";
+          if (!seen[url + " " + prefix]) out.push([url, prefix, false]);
+          seen[url + " " + prefix] = true;
+        }
+      });
     }
     return out;
   }
