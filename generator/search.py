@@ -69,7 +69,7 @@ __all__ = ["SearchBuild", "SearchDoc", "build_search_files", "build_search_parts
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 """Bumped whenever the bytes of a segment change for the same docs; invalidates cached segments."""
 
 SEARCH_DIR = "search"

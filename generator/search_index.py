@@ -28,9 +28,11 @@ Files of a segment (names relative to its folder):
   it cut between terms (a term is never cut: a common term may make a bigger shard alone);
   groups are then packed in order into shards of at most `SHARD_BYTES`. So the terms starting
   with a typed prefix of two or more characters are, but for big groups, in one shard.
-- `m.json`: doc metadata for the filters: `{"topics": [slug, ...], "base": day, "docs":
-  varints}` with, per doc, its date as days since 1970-01-01 minus `base` plus one (0:
-  undated), its number of topics, and their positions in `topics`.
+- `m.json`: doc metadata for the filters: `{"base": day, "days": varints, "slugs": [slug,
+  ...], "topics": varints}`. `days` has per doc 0 when it is undated, else its day (days since
+  1970-01-01) less the previous dated doc's (the first: less `base`), zigzag-coded plus one
+  (`2 d + 1` for d >= 0, `-2 d` below); `topics` per doc its number of topics, then their
+  positions in `slugs`.
 - `d<i>.json`: doc chunk i, docs `i * CHUNK_DOCS` to `(i + 1) * CHUNK_DOCS - 1`, each
   `[url, title, date, topic slugs, abstract start]`, the abstract cut at `ABSTRACT_CHARS`.
 
@@ -430,14 +432,23 @@ def _meta(payload: SegmentPayload) -> bytes:
     position = {slug: i for i, slug in enumerate(slugs)}
     days = [(dt.date.fromisoformat(row[3]) - EPOCH).days if row[3] else None for row in payload]
     known = [d for d in days if d is not None]
-    base = min(known) if known else 0
-    values: list[int] = []
+    base = previous = min(known) if known else 0
+    day_values: list[int] = []
+    topic_values: list[int] = []
     for day, row in zip(days, payload, strict=True):
-        values.append(0 if day is None else day - base + 1)
-        values.append(len(row[5]))
-        values.extend(position[slug] for slug in row[5])
-    stream = varints(np.array(values, dtype=np.int64)).decode("ascii") if values else ""
-    return dump({"base": base, "docs": stream, "topics": slugs})
+        if day is None:
+            day_values.append(0)
+        else:  # docs come in first-seen order: most days equal the one before
+            delta = day - previous
+            day_values.append(2 * delta + 1 if delta >= 0 else -2 * delta)
+            previous = day
+        topic_values.append(len(row[5]))
+        topic_values.extend(position[slug] for slug in row[5])
+
+    def stream(values: list[int]) -> str:
+        return varints(np.array(values, dtype=np.int64)).decode("ascii") if values else ""
+
+    return dump({"base": base, "days": stream(day_values), "slugs": slugs, "topics": stream(topic_values)})
 
 
 def dump(data: Any) -> bytes:

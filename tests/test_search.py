@@ -179,7 +179,7 @@ def test_every_doc_in_exactly_one_segment(docs: list[SearchDoc]) -> None:
     m = manifest(files)
     assert sorted(row[0] for row in all_rows(files)) == sorted(d.url for d in docs)
     assert m["count"] == len(docs) == sum(s["count"] for s in m["segments"])
-    assert m["format"] == search.FORMAT_VERSION == 4
+    assert m["format"] == search.FORMAT_VERSION == 5
     assert m["chunk"] == search_index.CHUNK_DOCS
 
 
@@ -304,15 +304,21 @@ def test_doc_metadata_for_the_filters(docs: list[SearchDoc]) -> None:
     files = build_search_files(docs, workers=1)
     for segment in manifest(files)["segments"]:
         meta = load(files, segment["path"] + "m.json")
-        values = varints(meta["docs"])
+        days = varints(meta["days"])
+        values = varints(meta["topics"])
         at = 0
+        previous = meta["base"]
+        assert len(days) == segment["count"]
         for d in range(segment["count"]):
-            day, n = values[at], values[at + 1]
-            topics = [meta["topics"][i] for i in values[at + 2 : at + 2 + n]]
-            at += 2 + n
+            n = values[at]
+            topics = [meta["slugs"][i] for i in values[at + 1 : at + 1 + n]]
+            at += 1 + n
             row = doc_row(files, segment, d)
             assert topics == row[3]
-            when = None if day == 0 else search_index.EPOCH + dt.timedelta(days=meta["base"] + day - 1)
+            when = None
+            if days[d]:
+                previous += (days[d] - 1) // 2 if days[d] % 2 else -days[d] // 2
+                when = search_index.EPOCH + dt.timedelta(days=previous)
             assert (when.isoformat() if when else None) == row[2]
         assert at == len(values)
 

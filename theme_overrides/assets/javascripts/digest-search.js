@@ -33,7 +33,7 @@
   if (window.__digestSearch) return;
   window.__digestSearch = true;
 
-  var FORMAT = 4; // generator/search.py FORMAT_VERSION
+  var FORMAT = 5; // generator/search.py FORMAT_VERSION
   var PAGE_SIZE = 10;
   var MAX_FETCHES = 10;
   var CHUNK_DELAY = 100; // ms the typed text must rest before the doc chunks of the first results are fetched
@@ -685,16 +685,22 @@
       var days = new Int32Array(count).fill(-1);
       if (!entry || entry.state !== "done") return passes;
       var meta = entry.value;
-      var wanted = topic ? meta.topics.indexOf(topic) : -1;
-      var values = varints(meta.docs);
+      var wanted = topic ? meta.slugs.indexOf(topic) : -1;
+      var dayValues = varints(meta.days);
+      var values = varints(meta.topics);
+      var previous = meta.base;
       var at = 0;
       for (var d = 0; d < count; d++) {
-        var day = values[at++];
+        var code = dayValues[d];
         var n = values[at++];
         var hasTopic = !topic;
         for (var j = 0; j < n; j++) if (values[at++] === wanted) hasTopic = true;
-        var when = day ? meta.base + day - 1 : null;
-        if (when !== null) days[d] = when;
+        var when = null;
+        if (code) {
+          when = previous + (code % 2 ? (code - 1) / 2 : -code / 2); // zigzag: 2d + 1 for d >= 0, -2d below
+          previous = when;
+          days[d] = when;
+        }
         var ok = hasTopic;
         if ((from !== null || to !== null) && when === null) ok = false;
         if (from !== null && when !== null && when < from) ok = false;
