@@ -14,7 +14,9 @@ Each (doc, term) pair gets lunr's BM25 score: the term weight summed over the fi
 `boost * (k1 + 1) * tf / (k1 * (1 - b + b * length / average length) + tf)` with lunr's k1 =
 1.2 and b = 0.75, times lunr's idf `log(1 + |(N - df + 0.5) / (df + 0.5)|)`, all from the
 segment's own docs (N, df and the average field lengths), so a segment's bytes depend on its
-docs only; segments are large (thousands of docs), so their statistics agree closely. The
+docs only. Sealed segments hold 8k to 33k docs and their statistics agree closely; the open
+segment, a few days after a run sealed, can weigh a word of those days lower than the corpus
+would (it only orders results that match as many query words, as many in the title). The
 score is kept on a log scale in 5 bits (`WEIGHT_MIN` * `WEIGHT_RATIO` ** q, q = 0..31).
 
 Files of a segment (names relative to its folder):
