@@ -194,9 +194,28 @@ class GzipHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def parse_request(self) -> bool:
+        self._path: Path | None = None  # the file answering this request, once `send_head` knows it
+        return super().parse_request()
+
     def send_response(self, code: int, message: str | None = None) -> None:
-        self._status = code
+        self._status, self._length, self._gzip = code, 0, False
         super().send_response(code, message)
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "content-length":
+            self._length = int(value)
+        elif keyword.lower() == "content-encoding":
+            self._gzip = value == "gzip"
+        super().send_header(keyword, value)
+
+    def end_headers(self) -> None:
+        # Logged before the headers go out: once a client has the response, its entry is in the log.
+        path = getattr(self, "_path", None)
+        body = 0 if self._status == 304 or self.command == "HEAD" else self._length
+        raw = path.stat().st_size if path is not None and self._status == 200 else 0
+        self.server.log.add(Served(time.monotonic(), self._rel(path), self._status, body, raw, self._gzip))
+        super().end_headers()
 
     def _file(self) -> Path | None:
         """The file this GET answers with (index.html of a folder URL), or None."""
@@ -224,20 +243,16 @@ class GzipHandler(http.server.SimpleHTTPRequestHandler):
         return when.timestamp() >= int(mtime)
 
     def send_head(self) -> Any:
-        self._status = 0
-        path = self._file()
+        path = self._path = self._file()
         accepts = "gzip" in (self.headers.get("Accept-Encoding") or "").lower()
         kind = content_type(path) if path is not None else ""
         packed = path.with_name(path.name + ".gz") if path is not None else None
         if path is None or not accepts or not (compressible(kind) or (packed is not None and packed.is_file())):
-            body = super().send_head()
-            self._log(path, body)
-            return body
+            return super().send_head()  # as stored: redirects, 404s, 304s, files a host does not compress
         stat = path.stat()
         if self._not_modified(stat.st_mtime):
             self.send_response(304)
             self.end_headers()
-            self.server.log.add(Served(time.monotonic(), self._rel(path), 304, 0, 0, False))
             return None
         data = packed.read_bytes() if packed is not None and packed.is_file() else gzipped(path)
         self.send_response(200)
@@ -247,19 +262,7 @@ class GzipHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Last-Modified", self.date_time_string(int(stat.st_mtime)))
         self.send_header("Vary", "Accept-Encoding")
         self.end_headers()
-        self.server.log.add(Served(time.monotonic(), self._rel(path), 200, len(data), stat.st_size, True))
         return io.BytesIO(data)
-
-    def _log(self, path: Path | None, body: Any) -> None:
-        size = 0
-        if body is not None and self._status == 200:
-            if isinstance(body, io.BytesIO):
-                size = len(body.getbuffer())
-            else:
-                with contextlib.suppress(OSError, AttributeError):
-                    size = os.fstat(body.fileno()).st_size
-        raw = size if path is not None else 0
-        self.server.log.add(Served(time.monotonic(), self._rel(path), self._status, size, raw, False))
 
     def guess_type(self, path: str | os.PathLike[str]) -> str:
         return content_type(Path(path))
