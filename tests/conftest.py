@@ -43,17 +43,13 @@ def copy_project(dest: Path, *, sources: bool = True) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "mkdocs.yml", dest / "mkdocs.yml")
     shutil.copytree(ROOT / "theme_overrides", dest / "theme_overrides")
-    shutil.copytree(
-        ROOT / "content", dest / "content", ignore=None if sources else shutil.ignore_patterns("sources")
-    )
+    shutil.copytree(ROOT / "content", dest / "content", ignore=None if sources else shutil.ignore_patterns("sources"))
     if not sources:
         (dest / "content" / "sources").mkdir()
     return dest
 
 
-def run_cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `paper-digest ARGS` in a subprocess (as a user would), capturing output."""
     full_env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", **(env or {})}
     return subprocess.run(

@@ -312,7 +312,7 @@ def interrupt(*args: object, **kwargs: object) -> None:
 
 
 # Where a build can fail: (how to make it fail, arguments of `paper-digest build`).
-FAILURES: dict[str, tuple[Callable[[Path, pytest.MonkeyPatch], None], tuple[str, ...]]] = {
+FAILURES: dict[str, tuple[Callable[[Path, pytest.MonkeyPatch], object], tuple[str, ...]]] = {
     "invalid YAML in mkdocs.yml": (
         lambda p, m: (p / "mkdocs.yml").write_text((p / "mkdocs.yml").read_text("utf-8") + "extra: {a: [\n", "utf-8"),
         (),

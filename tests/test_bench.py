@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -116,7 +117,8 @@ def test_targets_without_measurements_are_not_applicable() -> None:
 def test_report_of_a_generator_only_run() -> None:
     run = {"generator_s": 2.0, "generator_cpu_s": 2.5, "peak_tree_mb": 300.0, "peak_rss_mb": 250.0,
            "stages_s": {"read": 1.0, "pages": 1.0}, "stages_cpu_s": {"read": 1.0, "pages": 1.5}}  # fmt: skip
-    result = {"commit": "abc", "machine": {"cpus": 2, "python": "3.11"}, "full": {}, "generator_only": {"500": run}}
+    machine = {"cpus": 2, "python": "3.11"}
+    result: dict[str, Any] = {"commit": "abc", "machine": machine, "full": {}, "generator_only": {"500": run}}
     result["targets"] = evaluate_targets(result)
     report = format_report(result)
     assert "**Generator only**, 500 papers: 2.0 s" in report

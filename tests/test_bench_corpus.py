@@ -206,16 +206,12 @@ def test_shipped_pool_has_material_for_every_topic() -> None:
 
 
 def test_title_phrases_are_noun_phrases_without_joiners() -> None:
-    assert title_phrases(
-        "Simulating the two-dimensional $t-J$ model at finite doping with neural quantum states"
-    ) == [
+    assert title_phrases("Simulating the two-dimensional $t-J$ model at finite doping with neural quantum states") == [
         "Two-dimensional $t-J$ Model",
         "Finite Doping",
         "Neural Quantum States",
     ]
-    assert title_phrases(
-        "WebShaper: Agentically Data Synthesizing via Information-Seeking Formalization"
-    ) == [
+    assert title_phrases("WebShaper: Agentically Data Synthesizing via Information-Seeking Formalization") == [
         "Agentically Data Synthesizing",
         "Information-Seeking Formalization",
     ]

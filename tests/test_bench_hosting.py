@@ -253,7 +253,7 @@ def _targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_targets_at_10k_project_the_site_and_name_what_stands_in_the_way() -> None:
-    result = {
+    result: dict[str, Any] = {
         "commit": "abc",
         "machine": {"cpus": 2, "python": "3.11"},
         "link": {"megabits": 10, "latency_ms": 40},
@@ -284,7 +284,7 @@ def test_targets_at_10k_project_the_site_and_name_what_stands_in_the_way() -> No
 
 
 def test_targets_at_100k_include_the_build_and_an_old_title_never_first() -> None:
-    result = {
+    result: dict[str, Any] = {
         "commit": None,
         "machine": {"cpus": 2, "python": "3.11"},
         "sizes": {"100000": _result(100_000, site_bytes_=900_000_000, slow=0.3, old_first=False)},
@@ -504,7 +504,7 @@ def test_hosting_command_without_browser(tmp_path: Path) -> None:
 
 
 def test_median_run_of_repeats() -> None:
-    tries = [
+    tries: list[dict[str, Any]] = [
         {"first_s": 0.4, "bytes": 1, "expected_first": True, "target_s": 0.4},
         {"first_s": None, "bytes": 2, "expected_first": False, "target_s": None},
         {"first_s": 0.2, "bytes": 3, "expected_first": True, "target_s": 0.2},

@@ -66,7 +66,9 @@ def test_share_meta_on_paper_pages(seed_site: Path) -> None:
     paper = _papers(seed_site)[0]
     html = (seed_site / paper["url"] / "index.html").read_text("utf-8")
     assert '<meta property="og:title"' in html and '<meta name="twitter:card"' in html
-    description = re.search(r'<meta name="description" content="([^"]*)"', html).group(1)
+    found = re.search(r'<meta name="description" content="([^"]*)"', html)
+    assert found is not None
+    description = found.group(1)
     assert description and len(description) <= 200
     sitemap = "".join(path.read_text("utf-8") for path in seed_site.glob("sitemap-papers-*.xml"))
     assert all(f"/{p['url']}</loc>" in sitemap for p in _papers(seed_site))

@@ -280,7 +280,7 @@ def test_stages_freeze_what_they_made_and_the_build_thaws_it(tmp_path: Path) -> 
     timer = StageTimer(show_progress=False)
     stage = timer.stage
 
-    def counting(name: str):  # type: ignore[no-untyped-def]
+    def counting(name: str):
         seen.append(gc.get_freeze_count())
         return stage(name)
 

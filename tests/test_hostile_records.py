@@ -391,7 +391,9 @@ def test_titles_and_abstracts_are_cut_visibly(tmp_path: Path) -> None:
 def test_yaml_aliases_add_a_bounded_amount_of_text(tmp_path: Path) -> None:
     sources = tmp_path / "sources"
     sources.mkdir()
-    (sources / "alias.yaml").write_text(CASES["YAML aliases of a 100 KB title"].files["alias.yaml"], "utf-8")
+    alias = CASES["YAML aliases of a 100 KB title"].files["alias.yaml"]
+    assert isinstance(alias, str)
+    (sources / "alias.yaml").write_text(alias, "utf-8")
     listings, problems = read_sources([sources])
     (listing,) = listings
     total = sum(len(r.title) + len(r.abstract) for r in listing.records)

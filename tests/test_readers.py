@@ -26,8 +26,7 @@ ABSTRACTS = [
 ]
 HEADER_A = "Get trending papers in your email inbox once a day!\nGet trending papers in your email inbox!\n"
 HEADER_B = (
-    "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\n"
-    "byAK and the research community\n\nMay 29\n\n"
+    "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\nMay 29\n\n"
 )
 
 

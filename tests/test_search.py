@@ -154,7 +154,7 @@ def find(files: dict[str, bytes], query: str) -> list[str]:
     m = manifest(files)
     low, ratio = m["weights"]
     words = [t for word in index_words(query).split() for t in search_index.terms_of(word)]
-    scored = []
+    scored: list[Any] = []
     for s, segment in enumerate(m["segments"]):
         tally: dict[int, list[float]] = {}
         for term in dict.fromkeys(words):

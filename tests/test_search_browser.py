@@ -284,8 +284,9 @@ def segmented_site(
 ) -> tuple[str, Path]:
     """The seeds site carrying the search files of a 1,000-paper bench corpus (about 14 days) in small
     segments and small shards; its URL and folder. (Result links lead to no page: only search is tested.)"""
+    from test_search import corpus_docs
+
     from generator.bench.corpus import write_corpus
-    from tests.test_search import corpus_docs
 
     work = tmp_path_factory.mktemp("segmented")
     write_corpus(1000, work / "corpus", seed=5)
@@ -318,7 +319,7 @@ def expected_shards(manifest: dict[str, Any], text: str) -> set[str]:
     shards of the word and of its term as prefixes (and the next shard when its first term has that prefix)."""
     words = index_words(text).split()
     typing = not text[-1:].isspace()
-    needed = set()
+    needed: set[str] = set()
     for segment in manifest["segments"]:
         bounds = segment["shards"]
         if not bounds:
@@ -397,7 +398,7 @@ def test_a_typed_prefix_is_completed_across_a_shard_boundary(page: Any, segmente
     fitting = [p for p in candidates if all(spans(s, p) <= 2 for s in manifest["segments"] if s["shards"])]
     assert fitting
     prefix = min(fitting, key=lambda p: (len(p), p))
-    docs = set()
+    docs: set[Any] = set()
     for s, seg in enumerate(manifest["segments"]):
         for i in range(len(seg["shards"])):
             shard = fetch_json(f"{base}{seg['path']}t{i}.json")
@@ -413,7 +414,7 @@ def test_a_typed_prefix_is_completed_across_a_shard_boundary(page: Any, segmente
 
 
 def decode(text: str) -> list[tuple[int, bool, int]]:
-    from tests.test_search import decode_postings
+    from test_search import decode_postings
 
     return decode_postings(text)
 
@@ -456,7 +457,7 @@ TRICKY_WORDS = [
 
 def test_python_and_browser_make_the_same_terms(page: Any, search_site: str) -> None:
     """lunr.py (index) and the vendored lunr.js (query) stem and drop stop words alike, on every seed word."""
-    from tests.test_search import seed_docs
+    from test_search import seed_docs
 
     words = sorted(
         {w for d in seed_docs() for w in index_words(f"{d.title} {d.abstract} {' '.join(d.topics)}").split()}

@@ -57,7 +57,10 @@ def test_serve_updates_on_new_source_without_looping(tmp_path: Path) -> None:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "mkdocs", "serve", "-f", "mkdocs.yml", "-a", f"127.0.0.1:{port}"],
-        cwd=project, stdout=log, stderr=subprocess.STDOUT, env=env,
+        cwd=project,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     try:
         base = f"http://127.0.0.1:{port}/"

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -199,7 +200,7 @@ def test_anchored_pairs_take_the_nearest_members_of_a_large_block() -> None:
 
 
 def reference_best(scores: np.ndarray, mask: np.ndarray, labels: np.ndarray) -> set[tuple[int, int]]:
-    out = set()
+    out: set[tuple[int, int]] = set()
     for r in range(len(scores)):
         columns = sorted(np.flatnonzero(mask[r]).tolist(), key=lambda c: (-scores[r, c], labels[c]))
         out.update((r, c) for c in columns[: similarity.SHORTLIST_CAP])
@@ -254,7 +255,7 @@ def ordinary_corpus(size: int, seed: int) -> list[Paper]:
         {s for e in fixture for side in "ab" for s in re.split(r"(?<=\.)\s+", e[side]["abstract"]) if len(s) > 40}
     )
     words = sorted({w for e in fixture for side in "ab" for w in e[side]["title"].split()})
-    papers = []
+    papers: list[Any] = []
     while len(papers) < size:
         title = " ".join(rng.sample(words, 6)) + f" {len(papers)}"
         chosen = rng.sample(sentences, rng.randint(4, 8))

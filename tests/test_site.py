@@ -39,10 +39,31 @@ def test_seed_site_has_every_page(seed_site: Path) -> None:
     for paper in papers:
         assert (seed_site / paper["url"] / "index.html").is_file(), paper["url"]
         assert set(paper) >= {"id", "title", "abstract", "url", "dates", "appearances", "topics"}
-        assert set(paper) <= {"id", "title", "abstract", "url", "arxiv_id", "authors", "dates", "appearances",
-                              "topics", "near_duplicates", "similar"}  # the last four only when known or any
-    for hub in ("index.html", "topics/index.html", "dates/index.html", "digests/index.html", "week/index.html",
-                "dates/2025/05/29/index.html", "dates/undated/index.html", "feed.xml", "rss.xml", "papers.bib"):
+        assert set(paper) <= {
+            "id",
+            "title",
+            "abstract",
+            "url",
+            "arxiv_id",
+            "authors",
+            "dates",
+            "appearances",
+            "topics",
+            "near_duplicates",
+            "similar",
+        }  # the last four only when known or any
+    for hub in (
+        "index.html",
+        "topics/index.html",
+        "dates/index.html",
+        "digests/index.html",
+        "week/index.html",
+        "dates/2025/05/29/index.html",
+        "dates/undated/index.html",
+        "feed.xml",
+        "rss.xml",
+        "papers.bib",
+    ):
         assert (seed_site / hub).is_file(), hub
     assert len(list((seed_site / "digests").glob("*/index.html"))) == 5
 
@@ -80,7 +101,7 @@ def test_every_internal_link_resolves_and_nothing_is_remote(seed_site: Path) -> 
 
 def test_paper_pages_stay_out_of_the_nav(seed_site: Path) -> None:
     home = (seed_site / "index.html").read_text("utf-8")
-    nav = home[home.find('<nav class="md-nav md-nav--primary"'):]
+    nav = home[home.find('<nav class="md-nav md-nav--primary"') :]
     nav = nav[: nav.find("</nav>")]
     assert "papers/" not in nav and "dates/2025" not in nav
     sizes = [p.stat().st_size for p in (seed_site / "papers").rglob("index.html")]
@@ -92,7 +113,9 @@ def test_math_kept_and_page_title_plain(seed_site: Path) -> None:
     paper = next(p for p in papers if "$t-J$" in p["title"])
     html = (seed_site / paper["url"] / "index.html").read_text("utf-8")
     assert '<span class="math">t&#45;J</span>' in html or '<span class="math">t-J</span>' in html
-    title = re.search(r"<title>(.*?)</title>", html).group(1)
+    found = re.search(r"<title>(.*?)</title>", html)
+    assert found is not None
+    title = found.group(1)
     assert title.startswith("Simulating the two-dimensional $t-J$ model") and "<span" not in title
 
 
