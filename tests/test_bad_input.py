@@ -210,7 +210,13 @@ def test_bad_input_is_reported_and_good_sources_still_build(
     case = CASES[name]
     project = make_project(tmp_path / "project", case.files, case.options)
     monkeypatch.chdir(project)
+    check_and_build(case, project, invoke)
 
+
+def check_and_build(case: Case, project: Path, invoke: Callable[..., Result] = invoke_cli) -> None:
+    """`check`, `build --strict` and `build` in `project` (the current folder) report `case.message`
+    with the case's exit codes, leave no site after a failure and, when the build passes, the
+    good listing's paper is built."""
     checked = invoke("check")
     assert not crashed(checked), crashed(checked)
     assert re.search(case.message, checked.output), checked.output[-3000:]
