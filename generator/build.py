@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cache import stage_dir
 from .config import BuildOptions
 from .dates import resolve_dates
 from .errors import DigestError, Problem
@@ -39,9 +40,9 @@ from .writers import (
     bib_files,
     carry_over,
     feed_files,
+    page_cache_dir,
     papers_json,
     render_keyed,
-    render_settings,
     search_files,
 )
 
@@ -104,7 +105,7 @@ def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple
         raise DigestError(f"cache_dir {options.cache_dir} is a file; it must be a folder (or not exist yet)")
     with timer.stage("read"), gc_paused():
         listings, problems = read_sources(
-            list(options.sources), options.cache_dir / "read-cache", exclude=options.not_sources
+            list(options.sources), stage_dir(options.cache_dir, "read"), exclude=options.not_sources
         )
         read = {listing.source for listing in listings} | {r.source for lst in listings for r in lst.records}
         problems += [
@@ -120,10 +121,10 @@ def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple
     if not papers:
         raise DigestError("no papers found in the sources: " + ", ".join(str(path) for path in options.sources))
     with timer.stage("similarity"):
-        similarity = find_similarity(papers, cache_dir=options.cache_dir / "similarity-cache")
+        similarity = find_similarity(papers, cache_dir=stage_dir(options.cache_dir, "similarity"))
     with timer.stage("topics"):
         taxonomy = load_taxonomy(options.topics_file) if options.topics_file else None
-        topics = assign_topics(papers, taxonomy, cache_dir=options.cache_dir / "topics-cache")
+        topics = assign_topics(papers, taxonomy, cache_dir=stage_dir(options.cache_dir, "topics"))
     corpus = Corpus(tuple(papers), tuple(sources), similarity, topics)
     return corpus, problems
 
@@ -324,7 +325,7 @@ def generate(options: BuildOptions, timer: StageTimer | None = None, *, commit: 
         corpus, problems = load_corpus(options, timer)
         check_page_owners(corpus)  # before anything is written
         writer = TreeWriter(options.cache_dir)
-        cache = PageCache(options.cache_dir / "pages-cache", render_settings(options))
+        cache = PageCache(page_cache_dir(options))
         try:
             pages = write_files(corpus, options, timer, writer, cache)
         except BaseException:

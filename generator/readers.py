@@ -620,18 +620,15 @@ def cut_text(text: str, limit: int) -> str:
     return (head[:space] if space > 0 else head).rstrip() + "…"
 
 
-READ_CACHE_VERSION = 2
-"""Bumped whenever a reader's output for the same bytes changes; invalidates cached listings."""
-
-
 def read_sources(
     paths: Sequence[Path], cache_dir: Path | None = None, exclude: Sequence[Path] = ()
 ) -> tuple[list[Listing], list[Problem]]:
     """Read every source file under `paths`; a file that cannot be read is reported and skipped.
 
-    With `cache_dir`, a file whose path, name and bytes were read before is not parsed again:
-    its listing and problems come from `cache_dir/<digest>.pickle` (files no longer read are
-    removed; a damaged cache file is ignored). `exclude`: folders never read (see `find_source_files`).
+    With `cache_dir` (the read stage's folder from `cache.stage_dir`, which is only ever used by
+    the same code), a file whose path, name and bytes were read before is not parsed again: its
+    listing and problems come from `cache_dir/<digest>.pickle` (files no longer read are removed;
+    a damaged cache file is ignored). `exclude`: folders never read (see `find_source_files`).
     """
     files, problems = find_source_files(paths, exclude)
     listings: list[Listing] = []
@@ -648,7 +645,7 @@ def read_sources(
             cached = None
             if cache_dir is not None:
                 digest = hashlib.blake2b(
-                    repr((READ_CACHE_VERSION, str(path), name)).encode() + path.read_bytes(), digest_size=16
+                    repr((str(path), name)).encode() + path.read_bytes(), digest_size=16
                 ).hexdigest()
                 used.add(digest)
                 cached = _read_cached(cache_dir / f"{digest}.pickle")

@@ -38,8 +38,9 @@ results it shows. A filter fetches `m.json` of the segments whose dates meet it.
 
 Building: each segment is built on its own (`search_index.build_segment`), in this process and,
 when there is much to build, a worker process (generator/search_workers.py), and cached in
-`cache_dir` under a hash of its input (its docs' payload, the format and the constants), so a
-build reuses every segment whose docs did not change. Output is deterministic: sorted input,
+`cache_dir` (the stage's folder from `cache.stage_dir`: only ever this code's segments) under
+a hash of its input (its docs' payload and the constants), so a build reuses every segment
+whose docs did not change. Output is deterministic: sorted input,
 sorted JSON keys, no timestamps.
 
 Word splitting is done before lunr, the same way digest-search.js splits the query (NFKC,
@@ -58,7 +59,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lunr as lunr_package
 import numpy as np
 
 from . import search_index, search_workers
@@ -69,8 +69,9 @@ __all__ = ["SearchBuild", "SearchDoc", "build_search_files", "build_search_parts
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 5
-"""Bumped whenever the bytes of a segment change for the same docs; invalidates cached segments."""
+MANIFEST_FORMAT = 5
+"""The manifest's `format`: what digest-search.js expects (its `FORMAT`); changed with it, when
+the files a browser reads change their meaning. Not a cache version (see `_segment_hash`)."""
 
 SEARCH_DIR = "search"
 """Folder of the search files, relative to the site root."""
@@ -275,10 +276,12 @@ def _task_input(task: search_workers.Task) -> SegmentPayload:
 
 
 def _segment_hash(segment: _Segment) -> str:
-    """The cache key: a hash of all that decides a segment's bytes (its docs' payload, the format, its constants).
+    """The cache key: a hash of its docs' payload and of the constants that shape a segment.
 
-    The digest covers the strings one after the other and their lengths, so no two inputs
-    share one; a doc's slugs are preceded by their number.
+    The code, lunr's version included, is the cache folder's part of the key (`cache.stage_dir`);
+    the constants are here for a process that changes them at run time (tests do). The digest
+    covers the strings one after the other and their lengths, so no two inputs share one; a
+    doc's slugs are preceded by their number.
     """
     strings: list[str] = []
     for d in segment.docs:
@@ -289,7 +292,7 @@ def _segment_hash(segment: _Segment) -> str:
     digest.update("".join(strings).encode("utf-8", "surrogatepass"))
     i = search_index
     constants = [i.TITLE_BOOST, i.WEIGHT_MIN, i.WEIGHT_RATIO, i.SHARD_BYTES, i.CHUNK_DOCS, i.ABSTRACT_CHARS]
-    material = [FORMAT_VERSION, lunr_package.__VERSION__, constants, digest.hexdigest()]
+    material = [constants, digest.hexdigest()]
     return hashlib.sha256(dump(material)).hexdigest()
 
 
@@ -305,7 +308,7 @@ def _manifest(segments: Sequence[_Segment], entries: list[dict[str, Any]]) -> di
                 dates.append(doc.date)
     topics = sorted(([slug, name] for slug, name in names.items()), key=lambda t: (t[1].casefold(), utf16_key(t[0])))
     return {
-        "format": FORMAT_VERSION,
+        "format": MANIFEST_FORMAT,
         "count": sum(len(segment.docs) for segment in segments),
         "first": min(dates).isoformat() if dates else None,
         "last": max(dates).isoformat() if dates else None,

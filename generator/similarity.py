@@ -53,8 +53,8 @@ hash of title and abstract: tokens, MinHash signature, embedding, nearest cells,
 shortlist and threshold; the verdicts of checked near-duplicate pairs; the fitted model)
 and the next run reuses what is still valid: an unchanged paper's shortlist only meets
 the new and changed papers, and only new pairs are verified. The result is the same as
-without a cache. A cache of another format, a corrupt or unreadable one, is ignored;
-files are written atomically.
+without a cache. The folder comes from `cache.stage_dir`, so it only ever holds what this
+code made; a corrupt or unreadable file is ignored; files are written atomically.
 
 Everything is deterministic: papers are processed in id order, every random step is
 seeded, and no hash depends on PYTHONHASHSEED.
@@ -140,8 +140,6 @@ WEIGHT_SCALE = 2.0**15
 """TF-IDF weights are integers / WEIGHT_SCALE: dot products below 2^53 are exact in float64."""
 EMBED_SCALE = 2.0**11
 """Embeddings are integers / EMBED_SCALE: dot products below 2^24 are exact in float32."""
-CACHE_FORMAT = 2
-"""Version of the cache files; a cache of another version is ignored."""
 THREADS = 2
 """Threads of the cell scans and the exact rescoring (numpy and scipy release the GIL there)."""
 _BLOCK = 4_000_000
@@ -151,6 +149,9 @@ _ROWS_AT_ONCE = 8192
 _SENTENCE_END = (".", "!", "?", ")", '"', "'", "]", "\u201d", "\u2019")
 _ELLIPSIS = ("...", "\u2026")
 _STATE_FILE = "state.pickle"
+_STATE_HEADER = ("paper-digest-similarity",)
+_MODEL_HEADER = ("paper-digest-similarity-model",)
+"""First pickles of the state and model files: a file that starts otherwise is not ours."""
 
 
 def fit_size(n: int, first_rung: int = FIRST_RUNG) -> int:
@@ -366,10 +367,10 @@ def _load_state(cache_dir: Path) -> _State | None:
     try:
         with open(cache_dir / _STATE_FILE, "rb") as f:
             header = pickle.load(f)
-            if header != ("paper-digest-similarity", CACHE_FORMAT):
+            if header != _STATE_HEADER:
                 return None
             state = pickle.load(f)
-        if not isinstance(state, _State):
+        if not isinstance(state, _State) or not isinstance(state.model_key, bytes):
             return None
         n = len(state.ids)
         if len(state.digests) != n or len(state.title_len) != n or len(state.signatures) != n:
@@ -381,17 +382,27 @@ def _load_state(cache_dir: Path) -> _State | None:
         short = state.shortlists
         if short is not None and (len(short.bounds) != n + 1 or int(short.bounds[-1]) != len(short.other)):
             return None
-        model_file = cache_dir / f"model-{state.model_key.hex()}.pickle"
-        if model_file.exists():
-            with open(model_file, "rb") as f:
-                if pickle.load(f) == ("paper-digest-similarity-model", CACHE_FORMAT):
-                    model = pickle.load(f)
-                    if isinstance(model, Model) and model.key == state.model_key:
-                        state.models = {model.key: model}
-        return state
     except Exception as error:  # any broken cache only makes a slower build
         log.info("similarity cache ignored: %s", error)
         return None
+    state.models = _load_model(cache_dir / f"model-{state.model_key.hex()}.pickle", state.model_key)
+    return state
+
+
+def _load_model(path: Path, key: bytes) -> dict[bytes, Model]:
+    """The model saved in `path`, by its key; a damaged file is removed, so that it is written again."""
+    if not path.exists():
+        return {}
+    try:
+        with open(path, "rb") as f:
+            if pickle.load(f) == _MODEL_HEADER:
+                model = pickle.load(f)
+                if isinstance(model, Model) and model.key == key:
+                    return {key: model}
+    except Exception as error:  # a broken model is fitted again
+        log.info("similarity model ignored: %s", error)
+    path.unlink(missing_ok=True)
+    return {}
 
 
 def _write_atomically(path: Path, *objects: object) -> None:
@@ -413,7 +424,7 @@ def _save_state(cache_dir: Path, state: _State) -> None:
         model = state.models[state.model_key]
         model_file = cache_dir / f"model-{model.key.hex()}.pickle"
         if not model_file.exists():
-            _write_atomically(model_file, ("paper-digest-similarity-model", CACHE_FORMAT), model)
+            _write_atomically(model_file, _MODEL_HEADER, model)
         state.models = {}
         # Keep only the words still in use, so the vocabulary does not grow with history.
         used = np.bincount(state.tokens, minlength=len(state.words)) > 0
@@ -425,7 +436,7 @@ def _save_state(cache_dir: Path, state: _State) -> None:
         # Verdicts of pairs whose papers are both still here.
         present = set(state.digests)
         state.verdicts = {k: v for k, v in state.verdicts.items() if k[:16] in present and k[16:] in present}
-        _write_atomically(cache_dir / _STATE_FILE, ("paper-digest-similarity", CACHE_FORMAT), state)
+        _write_atomically(cache_dir / _STATE_FILE, _STATE_HEADER, state)
         for other in cache_dir.glob("model-*.pickle"):
             if other != model_file:
                 other.unlink(missing_ok=True)
@@ -605,9 +616,13 @@ def _approximate(k: int) -> bool:
 
 
 def _model_key(fit: np.ndarray, ids: Sequence[str], digests: Sequence[bytes]) -> bytes:
+    """Which model the cache holds: its fit set and the parameters as this process has them.
+
+    Edits to the code are the cache folder's business (`cache.code_fingerprint`); the
+    parameters are here for a process that changes them at run time (tests do).
+    """
     params = repr(
         (
-            CACHE_FORMAT,
             len(fit),
             EXACT_LIMIT,
             SEED,

@@ -120,9 +120,8 @@ meanwhile, then matches the rest). Both finish together: at 100k papers matching
 about 5.5 s of CPU and counting their words 1.5 s."""
 FIRST_RUNG = 100
 """The model is fitted on every paper below this many; above, on a step of the ladder (`fit_size`)."""
-CACHE_VERSION = 1
-"""Format of the cache file; a file of any other version is ignored (and replaced)."""
 CACHE_FILE = "topics.npz"
+"""The cache file in the stage's folder (`cache.stage_dir`, which only ever holds this code's files)."""
 
 _STOP_WORDS = ENGLISH_STOP_WORDS
 """The stop words of `TfidfVectorizer(stop_words="english")`."""
@@ -388,7 +387,6 @@ def taxonomy_fingerprint(taxonomy: Taxonomy) -> bytes:
     """A digest of everything phrase evidence depends on (phrases, weights, exclusions, factors)."""
     described = repr(
         (
-            CACHE_VERSION,
             TITLE_FACTOR,
             [(tuple((p.key, p.weight) for p in t.phrases), t.exclude) for t in taxonomy.topics],
         )
@@ -451,8 +449,8 @@ class _Cache:
     """The cache file: per paper key, its word counts and (for one taxonomy) its phrase evidence.
 
     One `.npz` file of plain arrays (no pickles), written to a temporary file and renamed into
-    place. A file that is missing, unreadable, of another `CACHE_VERSION` or inconsistent is
-    ignored; evidence made with another taxonomy is ignored while the word counts are used.
+    place. A file that is missing, unreadable or inconsistent is ignored; evidence made with
+    another taxonomy is ignored while the word counts are used.
     """
 
     keys: np.ndarray
@@ -489,9 +487,6 @@ class _Cache:
 
     @classmethod
     def _from_arrays(cls, a: dict[str, np.ndarray], fingerprint: bytes) -> _Cache | None:
-        if int(a["version"][0]) != CACHE_VERSION:
-            log.info("topics: ignoring a cache of another version")
-            return None
         keys = a["keys"].astype(np.uint8).reshape(-1, 16)
         n = len(keys)
         text = a["terms"].tobytes().decode("utf-8")
@@ -524,7 +519,6 @@ class _Cache:
         renumber[used] = np.arange(len(used), dtype=np.int32)
         terms = "\n".join(words.vocabulary[i] for i in used.tolist()).encode("utf-8")
         arrays = {
-            "version": np.array([CACHE_VERSION], dtype=np.int64),
             "fingerprint": np.frombuffer(fingerprint, dtype=np.uint8),
             "keys": np.frombuffer(b"".join(keys), dtype=np.uint8),
             "terms": np.frombuffer(terms, dtype=np.uint8),

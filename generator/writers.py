@@ -38,6 +38,7 @@ from markdown.extensions.toc import slugify, unique
 from markupsafe import Markup
 
 from .bibtex import bibtex_entry, bibtex_file, bibtex_key
+from .cache import stage_dir
 from .config import BuildOptions
 from .datafiles import data_files
 from .escaping import escape_attribute, escape_text, front_matter_value
@@ -182,19 +183,20 @@ class PageCache:
     """Which pages the previous build wrote, with the keys of what they showed.
 
     A page whose key is unchanged is carried over from the previous tree (a hard link) instead
-    of being made and rendered: after one day is added, most paper and listing pages are. The
-    cache is valid only for the same templates, page code and options (`settings`); a corrupt
-    or stale file is ignored. It is saved after the new tree is swapped in.
+    of being made and rendered: after one day is added, most paper and listing pages are.
+    `cache_dir` is the pages stage's folder for these options (`page_cache_dir`), so it only
+    ever holds what the same code made with the same options; a corrupt file is ignored. It is
+    saved after the new tree is swapped in.
     """
 
-    VERSION = 6
     FILE = "pages.pickle"
     BIB_FILE = "bib.pickle"
+    HEADER_KIND = "paper-digest-pages"
+    """In each file's header: a file that has another is not ours."""
 
-    def __init__(self, cache_dir: Path, settings: str) -> None:
+    def __init__(self, cache_dir: Path) -> None:
         self.path = cache_dir / self.FILE
         self.bib_path = cache_dir / self.BIB_FILE
-        self.settings = settings
         self.previous: dict[str, CacheEntry] = self._load(self.path) or {}
         self.current: dict[str, CacheEntry] = {}
         self.pickled: list[bytes] = []
@@ -210,7 +212,7 @@ class PageCache:
         try:
             with path.open("rb") as handle:
                 header = pickle.load(handle)  # our own file in our cache dir
-                if header.get("version") != self.VERSION or header.get("settings") != self.settings:
+                if not isinstance(header, dict) or header.get("kind") != self.HEADER_KIND:
                     return None
                 entries: dict[str, Any] = {}
                 for _ in range(header["parts"]):
@@ -241,7 +243,7 @@ class PageCache:
         the file was 40% slower than writing each part's bytes.
         """
         parts = len(pickled) + -(-len(entries) // self.PART)
-        header = {"version": self.VERSION, "settings": self.settings, "parts": parts}
+        header = {"kind": self.HEADER_KIND, "parts": parts}
         with path.open("wb") as handle:
             handle.write(pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
             for part in itertools.chain(pickled, self.pickle_parts(entries)):
@@ -280,16 +282,14 @@ class PageCache:
         os.replace(tmp, self.path)
 
 
-def render_settings(options: BuildOptions) -> str:
-    """A digest of what every page's bytes depend on besides its key: templates, page code, options."""
-    package = Path(__file__).resolve().parent
-    digest = hashlib.blake2b(digest_size=16)
-    code = [package / name for name in ("pages.py", "writers.py", "escaping.py", "bibtex.py", "meta.py", "feeds.py")]
-    for path in sorted([*(package / "templates").glob("*.j2"), *code]):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    settings = (options.site_name, options.site_url, options.directory_urls, options.similar_count, options.page_size)
-    digest.update(repr(settings).encode())
-    return digest.hexdigest()
+def page_options(options: BuildOptions) -> list[Any]:
+    """The options a page's bytes depend on besides its key (BibTeX entries too: `site_url`)."""
+    return [options.site_name, options.site_url, options.directory_urls, options.similar_count, options.page_size]
+
+
+def page_cache_dir(options: BuildOptions) -> Path:
+    """The pages stage's cache folder for these options and this code (`cache.stage_dir`)."""
+    return stage_dir(options.cache_dir, "pages", page_options(options))
 
 
 def carry_over(page: KeyedPage, writer: TreeWriter, cache: PageCache, rendered: dict[str, RenderedPage]) -> bool:
@@ -481,7 +481,7 @@ def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:
 def search_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
     """The prebuilt search files, reusing unchanged segments from the cache."""
     docs = search_docs(corpus.papers, corpus.topics)
-    return build_search_files(docs, cache_dir=options.cache_dir / "search-cache", workers=2)
+    return build_search_files(docs, cache_dir=stage_dir(options.cache_dir, "search"), workers=2)
 
 
 @dataclass(frozen=True)

@@ -239,12 +239,12 @@ def test_forked_workers_carry_pages_over_like_a_serial_build(tmp_path: Path, mon
 def test_a_damaged_page_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
     from generator.build import StageTimer, generate
     from generator.config import BuildOptions
-    from generator.writers import PAGES_INDEX
+    from generator.writers import PAGES_INDEX, page_cache_dir
 
     options = BuildOptions(sources=(HERE / "fixtures" / "mini",), cache_dir=tmp_path / "cache")
     first = generate(options, StageTimer(show_progress=False))
     expected = _tree_bytes(first.tree)
-    cache_file = tmp_path / "cache" / "pages-cache" / "pages.pickle"
+    cache_file = page_cache_dir(options) / "pages.pickle"
     assert cache_file.is_file()
     if damage == "garbage":
         cache_file.write_bytes(b"not a pickle")
@@ -372,7 +372,7 @@ def test_bibtex_entries_are_reused_from_the_side_file(tmp_path: Path, monkeypatc
 
     options = BuildOptions(sources=(HERE / "fixtures" / "mini",), cache_dir=tmp_path / "cache")
     first = _tree_bytes(generate(options, StageTimer(show_progress=False)).tree)
-    cache_dir = tmp_path / "cache" / "pages-cache"
+    cache_dir = writers.page_cache_dir(options)
     assert (cache_dir / "bib.pickle").is_file() and not list(cache_dir.glob("*.tmp"))
     made: list[str] = []
     entry = writers.bibtex_entry
@@ -400,7 +400,7 @@ def test_page_cache_in_many_parts_reads_back_whole(tmp_path: Path, monkeypatch: 
     options = BuildOptions(sources=(HERE.parent / "content" / "sources",), cache_dir=tmp_path / "cache")
     first = generate(options, StageTimer(show_progress=False))
     first_bytes = _tree_bytes(first.tree)
-    cache = writers.PageCache(tmp_path / "cache" / "pages-cache", writers.render_settings(options))
+    cache = writers.PageCache(writers.page_cache_dir(options))
     assert len(cache.previous) == len(first.pages) - len(FRONT_PAGES) > 500  # every page but the front pages
     assert len(cache.previous_bib) == len(first.corpus.papers)
     rendered = _count_renders(monkeypatch, tmp_path / "renders.log")

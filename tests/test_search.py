@@ -179,7 +179,7 @@ def test_every_doc_in_exactly_one_segment(docs: list[SearchDoc]) -> None:
     m = manifest(files)
     assert sorted(row[0] for row in all_rows(files)) == sorted(d.url for d in docs)
     assert m["count"] == len(docs) == sum(s["count"] for s in m["segments"])
-    assert m["format"] == search.FORMAT_VERSION == 5
+    assert m["format"] == search.MANIFEST_FORMAT == 5
     assert m["chunk"] == search_index.CHUNK_DOCS
 
 
