@@ -90,9 +90,7 @@ def records(corpus: Corpus) -> list[Record]:
             stable["authors"] = list(paper.authors)
         growing: dict[str, object] = {
             "dates": [day.isoformat() for day in paper.dates],
-            "appearances": [
-                [a.source, a.date.isoformat() if a.date else None, a.position] for a in paper.appearances
-            ],
+            "appearances": [[a.source, a.date.isoformat() if a.date else None, a.position] for a in paper.appearances],
             "topics": [a.slug for a in assignments.get(paper.id, ())],
         }
         near = sim.near_duplicates.get(paper.id, ())

@@ -46,7 +46,6 @@ from .writers import PACK_DIR, RenderedPage, finish_tree, restore_tree
 log = logging.getLogger("mkdocs.plugins.paper_digest")
 
 
-
 LEAN_TEMPLATE = "lean.html"
 """The theme template (theme_overrides/lean.html) of generated pages outside the nav."""
 _PRE = re.compile(r"(<pre\b.*?</pre>)", re.S | re.I)

@@ -25,9 +25,7 @@ INVISIBLE = (
 """The characters `normalise_text` removes, as the body of a regex class; the README lists them."""
 _CONTROL = re.compile(f"[{INVISIBLE}]")
 """All of them: simple, but slow on long text (a class with ranges past U+FFFF is searched range by range)."""
-_INVISIBLE_BMP = re.compile(
-    "[" + "".join(re.escape(chr(c)) for c in range(0x10000) if _CONTROL.match(chr(c))) + "]"
-)
+_INVISIBLE_BMP = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x10000) if _CONTROL.match(chr(c))) + "]")
 """Those below U+10000, listed one by one: the regex engine makes a bitmap of them (30-60 times faster)."""
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

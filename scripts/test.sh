@@ -24,5 +24,7 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
 .venv/bin/ruff check generator tests
+.venv/bin/ruff format --check generator tests
 .venv/bin/mypy
+MYPYPATH=tests .venv/bin/mypy tests
 .venv/bin/python -m pytest "$@"
