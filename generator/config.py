@@ -58,7 +58,8 @@ class DigestConfig(base.Config):
     topics = c.Optional(c.Type(str))
     """Taxonomy file (YAML), relative to mkdocs.yml; unset: topics are discovered from the corpus."""
     cache_dir = c.Type(str, default=".paper-digest")
-    """Where generated Markdown and reusable products (search parts) are kept, relative to mkdocs.yml."""
+    """Where the generated tree (pages as front matter + HTML, data files, search) and the caches
+    are kept, relative to mkdocs.yml."""
     feed_size = c.Type(int, default=50)
     """Number of newest papers in each feed."""
     similar_count = c.Type(int, default=5)

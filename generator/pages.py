@@ -64,10 +64,11 @@ def content_key(value: Any, *texts: str) -> str:
 
 @dataclass(frozen=True)
 class PageSpec:
-    """One generated Markdown page."""
+    """One generated page: what its template receives and its front matter (it is written as front
+    matter + HTML, which MkDocs takes as the page's content without running Markdown)."""
 
     path: str
-    """Markdown path relative to the docs root, e.g. `papers/2406-20015.md`."""
+    """Page path in MkDocs' terms (a `.md` path relative to the docs root), e.g. `papers/2406-20015.md`."""
     template: str
     """Template file name."""
     context: dict[str, Any] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """The MkDocs plugin: runs the generator inside `mkdocs build` and `mkdocs serve`.
 
 The generated tree lives in the cache dir, outside `docs_dir`, and is added to MkDocs'
-files in `on_files`; so generated Markdown never clutters `content/` and `mkdocs serve`
+files in `on_files`; so generated pages never clutter `content/` and `mkdocs serve`
 does not rebuild in a loop. Sources and the taxonomy are watched, so editing or adding a
 listing while `mkdocs serve` runs updates the preview.
 
