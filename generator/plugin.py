@@ -6,10 +6,11 @@ does not rebuild in a loop. Sources and the taxonomy are watched, so editing or 
 listing while `mkdocs serve` runs updates the preview.
 
 Generated pages are already HTML (writers.py). MkDocs would read each file, parse its front
-matter and run Python-Markdown on it; instead `on_pre_page` makes each generated page a
-`GeneratedPage`, which takes its meta, body and table of contents from the generator's
-result in memory. MkDocs and Material do everything else as for any page (nav, theme,
-`not_in_nav`). Hand-written pages in `docs_dir` are read and converted as usual.
+matter and run Python-Markdown on it; instead `on_files` gives each generated file a
+`GeneratedPage` (`File.page`, as Material's blog plugin does for its views), which takes its
+meta, body and table of contents from the generator's result in memory. MkDocs and Material
+do everything else as for any page (nav, theme, `not_in_nav`). Hand-written pages in
+`docs_dir` are read and converted as usual.
 
 The sitemaps are ours (sitemaps.py): MkDocs' one-file `sitemap.xml`, dated by the build
 clock, is not rendered; `on_post_build` writes a sitemap index and split files instead.
@@ -18,11 +19,13 @@ clock, is not rendered; `on_post_build` writes a sitemap index and split files i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import mmap
 import operator
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +93,18 @@ def toc_tokens(headings: tuple[tuple[int, str, str], ...]) -> list[Any]:
 
 
 class GeneratedPage(Page):
-    """A generated page: meta, HTML and table of contents come from the generator, not from Markdown."""
+    """A generated page: meta, HTML and table of contents come from the generator, not from Markdown.
 
-    generated: RenderedPage
-    generated_html: str
+    Made by the plugin in `on_files` for each generated page file, the way Material's blog
+    plugin makes its views: MkDocs then uses it (`File.page`) for the nav and the build.
+    """
+
+    def __init__(
+        self, title: str | None, file: File, config: MkDocsConfig, generated: RenderedPage, html: Callable[[], str]
+    ) -> None:
+        super().__init__(title, file, config)
+        self.generated = generated
+        self._html = html
 
     def read_source(self, config: MkDocsConfig) -> None:
         self.markdown = ""
@@ -102,11 +113,25 @@ class GeneratedPage(Page):
             self.meta.setdefault("template", LEAN_TEMPLATE)
 
     def render(self, config: MkDocsConfig, files: Files) -> None:
-        self.content = self.generated_html
+        self.content = self._html()
         self.toc = get_toc(toc_tokens(self.generated.toc))
-        self._title_from_render = None
         self.present_anchor_ids = {anchor for _, anchor, _ in self.generated.toc}
         self.links_to_anchors = {}
+
+
+def nav_titles(nav: Any) -> dict[str, str]:
+    """The titles `nav:` in mkdocs.yml gives pages, by path (`- Home: index.md`), at any depth."""
+    titles: dict[str, str] = {}
+    stack = list(nav or [])
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for title, value in item.items():
+                if isinstance(value, str):
+                    titles.setdefault(value, str(title))
+                elif isinstance(value, list):
+                    stack.extend(value)
+    return titles
 
 
 class DigestPlugin(BasePlugin[DigestConfig]):
@@ -168,8 +193,9 @@ class DigestPlugin(BasePlugin[DigestConfig]):
         assert self.result is not None
         root = self.result.tree
         packed = self.result.stats.pages
+        titles = nav_titles(config.nav)
         for src_uri in self.result.stats.files:  # the writer's index: no directory walk
-            # A page's "source" is its pack: GeneratedPage never reads it as a file (see on_pre_page).
+            # A page's "source" is its pack: GeneratedPage never reads it as a file.
             path = root / PACK_DIR / packed[src_uri][0] if src_uri in packed else root / src_uri
             existing = files.get_file_from_path(src_uri)
             if existing is not None:
@@ -180,8 +206,23 @@ class DigestPlugin(BasePlugin[DigestConfig]):
                 if src_uri in HUB_PAGES or not src_uri.endswith(".md")
                 else InclusionLevel.NOT_IN_NAV
             )
-            files.append(File.generated(config, src_uri, abs_src_path=str(path), inclusion=inclusion))
+            file = File.generated(config, src_uri, abs_src_path=str(path), inclusion=inclusion)
+            files.append(file)
+            rendered = self.result.pages.get(src_uri)
+            if rendered is not None and src_uri in packed:
+                html = functools.partial(self._page_html, src_uri, rendered)
+                GeneratedPage(titles.get(src_uri), file, config, rendered, html)  # becomes file.page
         return files
+
+    def _page_html(self, src_uri: str, rendered: RenderedPage) -> str:
+        """A generated page's HTML, read from its pack (mapped once a build)."""
+        assert self.result is not None
+        name, offset, length, _ = self.result.stats.pages[src_uri]
+        pack = self._packs.get(name)
+        if pack is None:
+            with (self.result.tree / PACK_DIR / name).open("rb") as handle:
+                pack = self._packs[name] = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        return pack[offset + rendered.body_start : offset + length].decode("utf-8")
 
     def on_env(self, env: Any, config: MkDocsConfig, files: Files) -> Any:
         self._site_pages = [(file.src_uri, file.url) for file in files.documentation_pages()]
@@ -197,23 +238,6 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             pages = 2 * len(files.documentation_pages())
             self._progress = tqdm(total=pages, desc="paper-digest: MkDocs pages", unit="step", leave=False)
         return nav
-
-    def on_pre_page(self, page: Page, *, config: MkDocsConfig, files: Files) -> Page:
-        result = self.result
-        rendered = result.pages.get(page.file.src_uri) if result is not None else None
-        where = result.stats.pages.get(page.file.src_uri) if result is not None else None
-        if result is not None and rendered is not None and where is not None and page.file.generated_by:
-            # The page MkDocs made for our generated file: same object, our read/render.
-            page.__class__ = GeneratedPage
-            assert isinstance(page, GeneratedPage)
-            page.generated = rendered
-            name, offset, length, _ = where
-            pack = self._packs.get(name)
-            if pack is None:
-                with (result.tree / PACK_DIR / name).open("rb") as handle:
-                    pack = self._packs[name] = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-            page.generated_html = pack[offset + rendered.body_start : offset + length].decode("utf-8")
-        return page
 
     def on_page_markdown(self, markdown: str, **kwargs: Any) -> str:
         if self._progress is not None:
