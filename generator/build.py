@@ -6,18 +6,13 @@ render and write; nothing is written until every stage has succeeded.
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import logging
-import multiprocessing
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from .cache import stage_dir
 from .config import BuildOptions
@@ -25,7 +20,8 @@ from .dates import resolve_dates
 from .errors import DigestError, Problem
 from .models import Corpus
 from .pages import PageBuilder, PageGroup, check_page_owners
-from .processes import fork_is_safe, gc_paused, gc_thawed
+from .parallel import DEFAULT, IN_PROCESS, Forked, Parallelism, take_in_turn
+from .processes import gc_paused, gc_thawed, release_free_memory
 from .readers import read_sources
 from .records import build_sources, merge_records
 from .similarity import find_similarity
@@ -98,7 +94,9 @@ class GenerateResult:
         return self.stats.root
 
 
-def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple[Corpus, list[Problem]]:
+def load_corpus(
+    options: BuildOptions, timer: StageTimer | None = None, parallel: Parallelism = DEFAULT
+) -> tuple[Corpus, list[Problem]]:
     """Read, merge, date, compare and classify: the whole corpus, without writing anything."""
     timer = timer or StageTimer(show_progress=False)
     if options.cache_dir.exists() and not options.cache_dir.is_dir():
@@ -124,20 +122,14 @@ def load_corpus(options: BuildOptions, timer: StageTimer | None = None) -> tuple
         similarity = find_similarity(papers, cache_dir=stage_dir(options.cache_dir, "similarity"))
     with timer.stage("topics"):
         taxonomy = load_taxonomy(options.topics_file) if options.topics_file else None
-        topics = assign_topics(papers, taxonomy, cache_dir=stage_dir(options.cache_dir, "topics"))
+        topics = assign_topics(papers, taxonomy, cache_dir=stage_dir(options.cache_dir, "topics"), parallel=parallel)
     corpus = Corpus(tuple(papers), tuple(sources), similarity, topics)
     return corpus, problems
 
 
-PARALLEL_PAPERS = 2000
-"""From this many papers on, a forked worker shares keying, carrying over and rendering the pages."""
-
-
 class _PageJob:
-    """The pages a build writes, shared by this process and one forked worker.
-
-    Both take the next task from a counter in shared memory until none is left: the page groups
-    (in `builder.groups()` order) and, as task 0, `papers.json` and the feeds.
+    """The pages a build writes, as tasks `parallel.take_in_turn` hands to this process and a forked
+    worker: the page groups (in `builder.groups()` order) and, as task 0, `papers.json` and the feeds.
     """
 
     def __init__(
@@ -148,40 +140,44 @@ class _PageJob:
         self.options = options
         self.writer = writer
         self.cache = cache
-        self.tasks = len(self.groups) + 1
-        self.counter: Any = multiprocessing.Value("q", 0)  # shared memory, inherited by a forked worker
+        self.tasks = range(len(self.groups) + 1)
+        self.rendered: dict[str, RenderedPage] = {}
+        """Every page this process (or, in a worker, the worker) wrote."""
+        self.carried: list[str] = []
+        """The pages of `rendered` carried over from the previous tree."""
 
-    def run(self, rendered: dict[str, RenderedPage]) -> list[str]:
-        """Do tasks until none is left; returns the pages carried over (`rendered` gets every page).
+    def do(self, task: int) -> None:
+        """Write one task's files."""
+        if task == 0:
+            write_data_files(self.builder.corpus, self.options, self.writer)
+        else:
+            group = self.groups[task - 1]
+            self.carried += write_group(self.builder, group, self.options, self.writer, self.rendered, self.cache)
 
-        Without cyclic garbage collection: rendering makes no cycles worth collecting (measured: the
-        same peak memory), while the collector kept rescanning the growing `rendered` and cache
-        entries (100k papers: 27.5 -> 24.4 s for the pages).
+    def start_share(self) -> None:
+        """In a forked worker, before its first task: its cache entries are the ones it makes."""
+        if self.cache is not None:
+            self.cache.current = {}
+
+    def worker_share(self) -> WorkerResult:
+        """In the forked worker, after its last task: what the parent lacks.
+
+        Its cache entries go back pickled in the parts the cache file is made of: the parent
+        unpickles them once for their pages and saves the same bytes, instead of pickling them
+        again at the end.
         """
-        carried: list[str] = []
-        with gc_paused():
-            while (task := self._take()) < self.tasks:
-                if task == 0:
-                    write_data_files(self.builder.corpus, self.options, self.writer)
-                else:
-                    group = self.groups[task - 1]
-                    carried += write_group(self.builder, group, self.options, self.writer, rendered, self.cache)
-        return carried
+        cache, rendered = self.cache, self.rendered
+        for path in self.carried:  # the parent has these already (`cache.previous`): send back only their paths
+            del rendered[path]
+            if cache is not None:
+                del cache.current[path]
+        parts: list[bytes] = []
+        if cache is not None:
+            for path in cache.current:  # sent inside the entries
+                del rendered[path]
+            parts = list(cache.pickle_parts(cache.current))
+        return self.writer.collect(), self.carried, rendered, parts
 
-    def _take(self) -> int:
-        with self.counter.get_lock():
-            task = int(self.counter.value)
-            self.counter.value = task + 1
-        return task
-
-    def stop(self) -> None:
-        """Leave the worker no more tasks (this process failed)."""
-        with self.counter.get_lock():
-            self.counter.value = self.tasks
-
-
-_JOB: _PageJob | None = None
-"""The job a forked page worker inherits (set just before the pool forks it)."""
 
 WorkerResult = tuple[WriterPart, list[str], dict[str, RenderedPage], list[bytes]]
 """A worker's share: its tree part, the pages it carried over, the uncached pages it rendered, and the
@@ -214,65 +210,37 @@ def write_data_files(corpus: Corpus, options: BuildOptions, writer: TreeWriter) 
         writer.write(rel, data)
 
 
-def _worker_share() -> WorkerResult:
-    """In the forked worker: take tasks like the parent does; send back what the parent lacks.
-
-    Its cache entries go back pickled in the parts the cache file is made of: the parent unpickles
-    them once for their pages and saves the same bytes, instead of pickling them again at the end.
-    """
-    assert _JOB is not None
-    cache = _JOB.cache
-    if cache is not None:
-        cache.current = {}
-    rendered: dict[str, RenderedPage] = {}
-    carried = _JOB.run(rendered)
-    for path in carried:  # the parent has these already (`cache.previous`): send back only their paths
-        del rendered[path]
-        if cache is not None:
-            del cache.current[path]
-    parts: list[bytes] = []
-    if cache is not None:
-        for path in cache.current:  # sent inside the entries
-            del rendered[path]
-        parts = list(cache.pickle_parts(cache.current))
-    return _JOB.writer.collect(), carried, rendered, parts
-
-
 def write_pages(
-    builder: PageBuilder, options: BuildOptions, writer: TreeWriter, cache: PageCache | None = None
+    builder: PageBuilder,
+    options: BuildOptions,
+    writer: TreeWriter,
+    cache: PageCache | None = None,
+    parallel: Parallelism = DEFAULT,
 ) -> dict[str, RenderedPage]:
     """Write every page, `papers.json`, the feeds and `papers.bib`; returns the pages for the plugin.
 
-    A page is carried over from the previous tree when its key is unchanged, else rendered. For
-    a big corpus one forked worker shares the work with this process (which first writes
-    `papers.bib`): one worker, not two, because a worker soon holds a copy-on-write copy of
-    most of this process's heap (every object it reads gets its reference count written).
+    A page is carried over from the previous tree when its key is unchanged, else rendered. From
+    `parallel.pages_from` papers one forked worker shares the work with this process (which
+    first writes `papers.bib`): one worker, not two, because a worker soon holds a copy-on-write
+    copy of most of this process's heap (every object it reads gets its reference count written).
+    Without cyclic garbage collection: rendering makes no cycles worth collecting (measured: the
+    same peak memory), while the collector kept rescanning the growing `rendered` and cache
+    entries (100k papers: 27.5 -> 24.4 s for the pages).
     """
-    global _JOB
     job = _PageJob(builder, options, writer, cache)
-    pages: dict[str, RenderedPage] = {}
-    if len(builder.corpus.papers) < PARALLEL_PAPERS or not fork_is_safe():
-        job.run(pages)
-        with gc_paused():
-            for rel, data in bib_files(builder.corpus, options, cache).items():
-                writer.write(rel, data)
-        return pages
-    context = multiprocessing.get_context("fork")
-    _JOB = job
-    release_free_memory()  # what the model stages freed: the worker's copy of the heap is smaller
-    gc.freeze()  # the worker shares the heap copy-on-write; frozen objects are not touched by its GC
-    try:
-        with gc_paused():  # also while the worker's share is unpickled and merged in
-            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-                share = pool.submit(_worker_share)
-                try:
-                    for rel, data in bib_files(builder.corpus, options, cache).items():
-                        writer.write(rel, data)
-                    job.run(pages)
-                except BaseException:
-                    job.stop()
-                    raise
-                part, carried, rendered, entries = share.result()
+
+    def write_bib() -> None:
+        for rel, data in bib_files(builder.corpus, options, cache).items():
+            writer.write(rel, data)
+
+    with gc_paused():  # also while the worker's share is unpickled and merged in
+        if len(builder.corpus.papers) < parallel.pages_from:
+            parallel = IN_PROCESS
+        parallel = replace(parallel, processes=min(parallel.processes, 2))  # one worker at most (above)
+        worker = Forked(job.worker_share, before=job.start_share)
+        shares = take_in_turn(job.tasks, job.do, worker, parallel, first_here=write_bib)
+        pages = job.rendered
+        for part, carried, rendered, entries in shares:
             writer.absorb(part)
             pages.update(rendered)
             if cache is not None:
@@ -282,13 +250,16 @@ def write_pages(
                     hit = cache.previous[path]
                     pages[path] = hit[2]
                     cache.current[path] = hit
-    finally:
-        _JOB = None
     return pages
 
 
 def write_files(
-    corpus: Corpus, options: BuildOptions, timer: StageTimer, writer: TreeWriter, cache: PageCache | None = None
+    corpus: Corpus,
+    options: BuildOptions,
+    timer: StageTimer,
+    writer: TreeWriter,
+    cache: PageCache | None = None,
+    parallel: Parallelism = DEFAULT,
 ) -> dict[str, RenderedPage]:
     """Render every generated file into `writer`'s new tree; returns the pages for the plugin."""
     with timer.stage("pages"):
@@ -299,35 +270,31 @@ def write_files(
             site_name=options.site_name,
             directory_urls=options.directory_urls,
         )
-        pages = write_pages(builder, options, writer, cache)
+        pages = write_pages(builder, options, writer, cache, parallel)
     # The pages stage freed hundreds of MB (papers.json alone is 200 MB at 100k papers) that
     # the C allocator keeps; hand it back before the search stage, whose peak is this process.
     release_free_memory()
     with timer.stage("search index"):
-        for rel, data in search_files(corpus, options).items():
+        for rel, data in search_files(corpus, options, parallel).items():
             writer.write(rel, data)
     return pages
 
 
-def release_free_memory() -> None:
-    """Return freed heap memory to the system (glibc's `malloc_trim`); a no-op elsewhere."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+def generate(
+    options: BuildOptions, timer: StageTimer | None = None, *, commit: bool = True, parallel: Parallelism = DEFAULT
+) -> GenerateResult:
+    """Model the corpus, write every file into a new tree, then swap it in (or, without `commit`, drop it).
 
-
-def generate(options: BuildOptions, timer: StageTimer | None = None, *, commit: bool = True) -> GenerateResult:
-    """Model the corpus, write every file into a new tree, then swap it in (or, without `commit`, drop it)."""
+    `parallel` says how many processes the stages may use and from what sizes (`generator.parallel`).
+    """
     timer = timer or StageTimer()
     with gc_thawed():  # what the stages froze goes back to the collector when the build is over
-        corpus, problems = load_corpus(options, timer)
+        corpus, problems = load_corpus(options, timer, parallel)
         check_page_owners(corpus)  # before anything is written
         writer = TreeWriter(options.cache_dir)
         cache = PageCache(page_cache_dir(options))
         try:
-            pages = write_files(corpus, options, timer, writer, cache)
+            pages = write_files(corpus, options, timer, writer, cache, parallel)
         except BaseException:
             writer.abort()  # nothing was swapped in: the previous tree stays current
             raise

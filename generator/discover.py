@@ -26,9 +26,10 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer,
 from sklearn.preprocessing import normalize
 
 from .models import Paper, Topic, TopicAssignment, Topics
+from .parallel import DEFAULT, Parallelism, in_background
 from .taxonomy import OTHER
 from .text import RESERVED_SEGMENTS, make_slug
-from .topics import enforce_share, paper_text, run_in_worker, worker_result
+from .topics import enforce_share, paper_text
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +85,18 @@ SINGLE_WORD_PENALTY = 0.6
 """... and, among the chosen phrases, how much a single word counts when ordering the name."""
 
 
-def discover_topics(papers: Sequence[Paper], n_clusters: int | None = None) -> Topics:
-    """Cluster the papers into topics named by their distinctive phrases; 1-3 topics per paper."""
+def discover_topics(
+    papers: Sequence[Paper], n_clusters: int | None = None, *, parallel: Parallelism = DEFAULT
+) -> Topics:
+    """Cluster the papers into topics named by their distinctive phrases; 1-3 topics per paper.
+
+    For a large corpus a forked worker counts the words of half the papers (`parallel`).
+    """
     ordered = sorted(papers, key=lambda p: p.id)
     if not ordered:
         return Topics(topics=(), assignments={})
     texts = [paper_text(p) for p in ordered]
-    vectors = _embed(texts)
+    vectors = _embed(texts, parallel)
     if vectors is None:
         return Topics((OTHER,), {p.id: (TopicAssignment(OTHER.slug, 0.0, "no words to compare"),) for p in ordered})
     k = n_clusters or _choose_k(len(ordered))
@@ -138,12 +144,12 @@ def _choose_k(n_papers: int) -> int:
     return max(2, min(MAX_CLUSTERS, round(math.sqrt(n_papers / 3))))
 
 
-def _embed(texts: Sequence[str]) -> np.ndarray | None:
+def _embed(texts: Sequence[str], parallel: Parallelism) -> np.ndarray | None:
     """Dense, L2-normalised document vectors (TF-IDF, then SVD when there are enough papers)."""
     n = len(texts)
     large = n >= LARGE_CORPUS
     if large:
-        matrix = _hashed_tfidf(texts)
+        matrix = _hashed_tfidf(texts, parallel)
     else:
         vectorizer = TfidfVectorizer(
             stop_words="english",
@@ -171,16 +177,15 @@ def _embed(texts: Sequence[str]) -> np.ndarray | None:
     return np.asarray(normalize(reduced), dtype=np.float64)
 
 
-def _hashed_tfidf(texts: Sequence[str]) -> Any:
+def _hashed_tfidf(texts: Sequence[str], parallel: Parallelism) -> Any:
     """TF-IDF of a large corpus, counted in two halves at once (hashing needs no shared vocabulary).
 
     Terms in fewer than two papers or in more than half of them are dropped, as for small corpora.
     """
     half = len(texts) // 2
-    pending = run_in_worker(_hashed_counts, texts[half:])
+    second = in_background(lambda: _hashed_counts(texts[half:]), parallel)  # the texts are inherited
     first = _hashed_counts(texts[:half])
-    second = worker_result(pending, _hashed_counts, texts[half:]) if pending else _hashed_counts(texts[half:])
-    counts = sp.vstack([first, second], format="csr")
+    counts = sp.vstack([first, second.result()], format="csr")
     df = np.bincount(counts.indices, minlength=counts.shape[1])
     keep = np.flatnonzero((df >= 2) & (df <= 0.5 * len(texts)))
     return TfidfTransformer(sublinear_tf=True).fit_transform(counts[:, keep])

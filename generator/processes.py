@@ -1,22 +1,12 @@
-"""Process-level switches the stages share: when the build may fork workers (the pages worker,
-topics' phrase matching), and pausing the cyclic garbage collector."""
+"""Process-level memory switches the stages share: pausing and freezing the cyclic garbage
+collector, and handing freed heap memory back to the system. Workers: generator/parallel.py."""
 
 from __future__ import annotations
 
+import ctypes
 import gc
-import multiprocessing
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-
-def fork_is_safe() -> bool:
-    """Fork only a single-threaded process on a platform that has fork.
-
-    Forking a threaded process (`mkdocs serve` runs threads) can deadlock the child on a lock
-    another thread held; callers then work serially or, where they can, spawn.
-    """
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 @contextmanager
@@ -51,3 +41,12 @@ def gc_thawed() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def release_free_memory() -> None:
+    """Return freed heap memory to the system (glibc's `malloc_trim`); a no-op elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

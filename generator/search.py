@@ -37,7 +37,8 @@ title, then the summed scores, then newest. Only then does it fetch the doc chun
 results it shows. A filter fetches `m.json` of the segments whose dates meet it.
 
 Building: each segment is built on its own (`search_index.build_segment`), in this process and,
-when there is much to build, a worker process (generator/search_workers.py), and cached in
+when there is much to build, a new worker process (`generator.parallel`, spawned: a fork would
+copy much of the corpus's heap; it writes segments with `search_segments.build_stored`), and cached in
 `cache_dir` (the stage's folder from `cache.stage_dir`: only ever this code's segments) under
 a hash of its input (its docs' payload and the constants), so a build reuses every segment
 whose docs did not change. Output is deterministic: sorted input,
@@ -51,17 +52,21 @@ non-ASCII and inner punctuation, and this keeps index and query terms identical.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
+import tempfile
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import search_index, search_workers
+from . import search_index, search_segments
+from .parallel import DEFAULT, IN_PROCESS, Parallelism, Spawned, take_in_turn
 from .processes import gc_paused
 from .search_index import Segment, SegmentPayload, dump, excerpt, index_words, utf16_key
 
@@ -86,12 +91,6 @@ MERGE_RUNS = 4
 """Sealed runs, oldest first, are merged by this many into one segment (fewer segments: fewer files a word needs)."""
 
 UNDATED_KEY = "undated"
-
-PARALLEL_DOCS = 6_000
-"""From this many docs to build, a worker process shares the work.
-
-Starting one takes about 0.2 s, so a smaller build (a new day's segment) is done faster alone.
-"""
 
 
 @dataclass(frozen=True)
@@ -141,27 +140,31 @@ class _Segment:
 
 
 def build_search_files(
-    docs: Sequence[SearchDoc], *, cache_dir: Path | None = None, workers: int = 2
+    docs: Sequence[SearchDoc], *, cache_dir: Path | None = None, parallel: Parallelism = DEFAULT
 ) -> dict[str, bytes]:
     """Build the search files for `docs`: `search/manifest.json` and each segment's folder.
 
     Returns contents keyed by path relative to the site root. Bytes depend only on the docs,
-    not on their order, `workers` or the cache. With `cache_dir`, segments whose docs did not
-    change since an earlier call are read from there instead of rebuilt.
+    not on their order, the processes that built them or the cache. With `cache_dir`, segments
+    whose docs did not change since an earlier call are read from there instead of rebuilt. From
+    `parallel.search_from` docs to build, worker processes share the work (starting one takes
+    about 0.2 s, so a smaller build, a new day's segment, is done faster alone).
     """
-    return build_search_parts(docs, cache_dir=cache_dir, workers=workers).files
+    return build_search_parts(docs, cache_dir=cache_dir, parallel=parallel).files
 
 
-def build_search_parts(docs: Sequence[SearchDoc], *, cache_dir: Path | None = None, workers: int = 2) -> SearchBuild:
+def build_search_parts(
+    docs: Sequence[SearchDoc], *, cache_dir: Path | None = None, parallel: Parallelism = DEFAULT
+) -> SearchBuild:
     """Like `build_search_files`, and also report which segments were built and which reused."""
     # Building makes no reference cycles but many short-lived objects: without this, the
     # collector's full passes over the caller's heap (the whole corpus, in a build) cost about
     # a second at 100k papers.
     with gc_paused():
-        return _build(docs, cache_dir, workers)
+        return _build(docs, cache_dir, parallel)
 
 
-def _build(docs: Sequence[SearchDoc], cache_dir: Path | None, workers: int) -> SearchBuild:
+def _build(docs: Sequence[SearchDoc], cache_dir: Path | None, parallel: Parallelism) -> SearchBuild:
     _check_unique(docs)
     segments = split_segments(docs)
     hashes = {segment.key: _segment_hash(segment) for segment in segments}
@@ -169,21 +172,19 @@ def _build(docs: Sequence[SearchDoc], cache_dir: Path | None, workers: int) -> S
     built_segments: dict[str, Segment] = {}
     if cache_dir is not None:
         for segment in segments:
-            cached = search_workers.read_cached(cache_dir, hashes[segment.key])
+            cached = search_segments.read_cached(cache_dir, hashes[segment.key])
             if cached is not None:
                 built_segments[segment.key] = cached
     reused = tuple(segment.key for segment in segments if segment.key in built_segments)
     todo = [segment for segment in segments if segment.key not in built_segments]
     # Biggest first, so that the processes finish at about the same time.
-    tasks = [
-        search_workers.Task(segment.key, hashes[segment.key], segment)
-        for segment in sorted(todo, key=lambda s: -len(s.docs))
-    ]
+    todo.sort(key=lambda s: -len(s.docs))
     # A worker process takes a moment to start: small builds (a new day's segment) stay in this one.
-    parallel = sum(len(segment.docs) for segment in todo) >= PARALLEL_DOCS
-    built_segments.update(search_workers.build_tasks(tasks, _task_input, cache_dir, workers if parallel else 1))
+    if sum(len(segment.docs) for segment in todo) < parallel.search_from:
+        parallel = IN_PROCESS
+    built_segments.update(_build_segments(todo, hashes, cache_dir, parallel))
     if cache_dir is not None:
-        search_workers.prune_cache(cache_dir, set(hashes.values()))
+        search_segments.prune_cache(cache_dir, set(hashes.values()))
 
     files: dict[str, bytes] = {}
     entries = []
@@ -211,6 +212,47 @@ def _build(docs: Sequence[SearchDoc], cache_dir: Path | None, workers: int) -> S
         "search: %d docs in %d parts (%d built, %d reused)", len(docs), len(segments), len(built_keys), len(reused)
     )
     return SearchBuild(files=files, built=built_keys, reused=reused)
+
+
+def _build_segments(
+    todo: list[_Segment], hashes: dict[str, str], cache_dir: Path | None, parallel: Parallelism
+) -> dict[str, Segment]:
+    """Each segment of `todo` by key, built here and by the workers `parallel` allows; written to `cache_dir`.
+
+    The workers share the work with this process rather than take it all: this process builds
+    while it waits, its share from its own objects (nothing of it is pickled). A worker writes
+    each segment to `cache_dir` (or a scratch folder) and reports only that it did; its input is
+    made when it asks for it, so that all of them never exist at once.
+    """
+    built: dict[str, Segment] = {}
+
+    def here(segment: _Segment) -> None:
+        built[segment.key] = build_here(segment)
+        if cache_dir is not None:
+            search_segments.write_cached(cache_dir, hashes[segment.key], built[segment.key])
+
+    def task_input(segment: _Segment) -> tuple[str, SegmentPayload]:
+        return hashes[segment.key], _payload(segment)
+
+    with ExitStack() as stack:
+        store = cache_dir
+        if store is None and parallel.processes > 1 and len(todo) > 1:
+            store = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="search-segments-")))
+        workers = Spawned(functools.partial(search_segments.build_stored, str(store)), task_input)
+        shares = take_in_turn(todo, here, workers, parallel)
+        for share in shares:
+            for index, _ in share:
+                key = todo[index].key
+                segment = search_segments.read_cached(store, hashes[key]) if store is not None else None
+                if segment is None:
+                    raise RuntimeError(f"search: a worker built segment {key!r} but its file is gone from {store}")
+                built[key] = segment
+    return built
+
+
+def build_here(segment: _Segment) -> Segment:
+    """Build one segment in this process (its input is made only now, so that all of them never exist at once)."""
+    return search_index.build_segment(_payload(segment))
 
 
 def _sha12(data: bytes) -> str:
@@ -268,11 +310,6 @@ def _payload(segment: _Segment) -> SegmentPayload:
         (d.title, d.abstract, d.url, d.date.isoformat() if d.date else None, " ".join(d.topics), list(d.topic_slugs))
         for d in segment.docs
     ]
-
-
-def _task_input(task: search_workers.Task) -> SegmentPayload:
-    segment: _Segment = task.docs
-    return _payload(segment)
 
 
 def _segment_hash(segment: _Segment) -> str:

@@ -47,9 +47,9 @@ Limits, and how they are enforced (learned on the fit set, `_learn_limits`):
   build) are about the fit set, where the limits are met unless they cannot be.
 
 The stage is pure and deterministic: papers are sorted by id first, nothing depends on input
-order, string hashing or unseeded randomness. For large corpora a forked worker process scans
-most papers for phrases while this process counts their words and then scans the rest
-(the target machine has two cores); the result is the same either way. With a cache
+order, string hashing or unseeded randomness. For large corpora a forked worker process
+(`parallel.in_background`) scans most papers for phrases while this process counts their words
+and then scans the rest (the target machine has two cores); the result is the same either way. With a cache
 (`cache_dir`), what is read from each paper's own text is kept between builds; the model is
 fitted anew each time from those features, so a warm run gives exactly the cold run's result.
 Floating-point sums are per row in a fixed order (TF-IDF entries sorted by column), so a paper's
@@ -63,14 +63,11 @@ import datetime as dt
 import hashlib
 import logging
 import math
-import multiprocessing
 import os
 import re
 import tempfile
 from array import array
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -81,7 +78,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfTransformer
 from sklearn.preprocessing import normalize
 
 from .models import Paper, TopicAssignment, Topics
-from .processes import fork_is_safe, gc_paused
+from .parallel import DEFAULT, Parallelism, in_background
+from .processes import gc_paused
 from .similarity import fit_size as similarity_fit_size
 from .similarity_text import _Vocabulary
 from .taxonomy import OTHER, PhraseMatcher, Taxonomy, normalise_for_matching
@@ -112,12 +110,6 @@ MAX_OTHER_SHARE = 0.05
 MAX_TOPIC_SHARE = 0.25
 MIN_PAPERS_FOR_PRIMARY_CAP = 20
 """Below this many papers, the 25% limit only drops extras; it never moves a primary topic."""
-PARALLEL_MIN_PAPERS = 5_000
-"""From this many papers still to be read, phrases are matched in a worker process alongside ..."""
-WORKER_SHARE = 0.65
-"""... the worker taking this share of those papers (this process counts their words for TF-IDF
-meanwhile, then matches the rest). Both finish together: at 100k papers matching them all takes
-about 5.5 s of CPU and counting their words 1.5 s."""
 FIRST_RUNG = 100
 """The model is fitted on every paper below this many; above, on a step of the ladder (`fit_size`)."""
 CACHE_FILE = "topics.npz"
@@ -138,30 +130,37 @@ _WORDS_CHUNK = 4096
 """Texts counted at a time by `_count_words` (bounds its memory)."""
 
 
-def assign_topics(papers: Sequence[Paper], taxonomy: Taxonomy | None, *, cache_dir: Path | None = None) -> Topics:
+def assign_topics(
+    papers: Sequence[Paper],
+    taxonomy: Taxonomy | None,
+    *,
+    cache_dir: Path | None = None,
+    parallel: Parallelism = DEFAULT,
+) -> Topics:
     """Rank 1-3 topics for every paper; discover topics by clustering when `taxonomy` is None.
 
     With `cache_dir`, what is read from each paper's own title and abstract (its phrase matches
     and its word counts) is kept there between builds, so a rebuild reads only new papers. The
-    result is the same with or without the cache.
+    result is the same with or without the cache, and with or without a worker process
+    (`parallel.topics_from`, `parallel.topics_share`).
     """
     ordered = sorted(papers, key=lambda p: p.id)
     if taxonomy is None:
         from .discover import discover_topics
 
-        return discover_topics(ordered)
+        return discover_topics(ordered, parallel=parallel)
     if not ordered:
         return Topics(topics=tuple(t.topic for t in taxonomy.topics), assignments={})
     # The stage makes no reference cycles but many small lists; without this, full collections
     # over the whole corpus's objects cost more than some steps themselves (0.2 s of 0.5 s
     # in a rebuild of 10k papers).
     with gc_paused():
-        return _assign(ordered, taxonomy, cache_dir)
+        return _assign(ordered, taxonomy, cache_dir, parallel)
 
 
-def _assign(ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path | None) -> Topics:
+def _assign(ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path | None, parallel: Parallelism) -> Topics:
     """`assign_topics` for a taxonomy and at least one paper, sorted by id."""
-    features = _read_papers(ordered, taxonomy, cache_dir)
+    features = _read_papers(ordered, taxonomy, cache_dir, parallel)
     fit = fit_rows(ordered)
     matrix = _tfidf(features.words, fit)
     keyword = _keyword_scores(features.evidence, len(taxonomy.topics))
@@ -241,7 +240,7 @@ class _Features:
 
 def match_phrases(taxonomy: Taxonomy, texts: Sequence[tuple[str, str]]) -> tuple[array, array, array, array]:
     """Phrase evidence of each (title, abstract) as flat arrays: per text its number of matched
-    phrases, then (topic, phrase, contribution) of each; module-level so a worker can run it."""
+    phrases, then (topic, phrase, contribution) of each."""
     matcher = PhraseMatcher(taxonomy)
     weights = [[p.weight for p in t.phrases] for t in taxonomy.topics]
     lengths, topics, phrases, values = array("q"), array("i"), array("i"), array("d")
@@ -260,25 +259,6 @@ def match_phrases(taxonomy: Taxonomy, texts: Sequence[tuple[str, str]]) -> tuple
             phrases.append(p)
             values.append(value * weights[t][p])
     return lengths, topics, phrases, values
-
-
-_shared_texts: Sequence[tuple[str, str]] = ()
-"""The texts a forked worker reads from its copy of this process's memory (see `_match_in_worker`)."""
-
-
-def _match_in_worker(taxonomy: Taxonomy, texts: Sequence[tuple[str, str]], cut: int) -> Future[Any] | None:
-    """Start `match_phrases` on `texts[:cut]` in a worker that inherits the texts when forked,
-    so they are not pickled and sent to it."""
-    global _shared_texts
-    _shared_texts = texts
-    try:
-        return run_in_worker(_match_shared, taxonomy, cut)
-    finally:
-        _shared_texts = ()
-
-
-def _match_shared(taxonomy: Taxonomy, cut: int) -> tuple[array, array, array, array]:
-    return match_phrases(taxonomy, _shared_texts[:cut])
 
 
 def _evidence_rows(found: tuple[array, array, array, array]) -> _Rows:
@@ -394,8 +374,16 @@ def taxonomy_fingerprint(taxonomy: Taxonomy) -> bytes:
     return hashlib.blake2b(described.encode(), digest_size=16).digest()
 
 
-def _read_papers(ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path | None) -> _Features:
-    """Phrase evidence and word counts of every paper, from the cache where it has them."""
+def _read_papers(
+    ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path | None, parallel: Parallelism
+) -> _Features:
+    """Phrase evidence and word counts of every paper, from the cache where it has them.
+
+    From `parallel.topics_from` papers still to be read, a forked worker matches the phrases of
+    the first `parallel.topics_share` of them while this process counts the words of all of
+    them for TF-IDF, then matches the rest. Both finish together: at 100k papers matching them
+    all takes about 5.5 s of CPU and counting their words 1.5 s.
+    """
     fingerprint = taxonomy_fingerprint(taxonomy)
     cache = _Cache.load(cache_dir, fingerprint) if cache_dir is not None else None
     n = len(ordered)
@@ -411,8 +399,10 @@ def _read_papers(ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path |
     texts = [(ordered[r].title, ordered[r].abstract) for r in evidence_missing.tolist()]
     # Many papers to read: a worker matches phrases in most of them while this process counts
     # words and then matches the rest (the split keeps both cores busy until the end).
-    cut = math.floor(WORKER_SHARE * len(texts)) if len(texts) >= PARALLEL_MIN_PAPERS else 0
-    pending = _match_in_worker(taxonomy, texts, cut) if cut else None
+    split = len(texts) >= parallel.topics_from and parallel.can_fork()
+    cut = math.floor(parallel.topics_share * len(texts)) if split else 0
+    # The worker inherits `texts` at the fork: they are not pickled and sent to it.
+    pending = in_background(lambda: match_phrases(taxonomy, texts[:cut]), parallel) if cut else None
     if cache is not None:
         vocabulary = cache.vocabulary_index()
         terms = list(cache.terms)
@@ -421,7 +411,7 @@ def _read_papers(ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path |
     new_words = _count_words([paper_text(ordered[r]) for r in missing.tolist()], vocabulary, terms)
     found = _evidence_rows(match_phrases(taxonomy, texts[cut:] if pending else texts))
     if pending:
-        first = _evidence_rows(worker_result(pending, match_phrases, taxonomy, texts[:cut]))
+        first = _evidence_rows(pending.result())
         found = _Rows.stack([first, found])
     # Rows in id order: cached rows first in the pool, new rows after them.
     if cache is None:
@@ -552,34 +542,6 @@ def _check_rows(rows: _Rows, n: int) -> None:
         raise ValueError("inconsistent row offsets")
     if any(len(c) != indptr[-1] for c in rows.cols):
         raise ValueError("inconsistent row lengths")
-
-
-def run_in_worker(function: Callable[..., T], *args: Any) -> Future[T] | None:
-    """Start `function(*args)` in a forked worker process; None when that is not possible.
-
-    Fork, not spawn: the worker needs no re-import and the arguments are already in its memory
-    image (they are still pickled once by the executor). The caller does the work itself on None,
-    as it does when forking is not safe (a threaded process such as `mkdocs serve`).
-    """
-    if not fork_is_safe():
-        return None
-    try:
-        executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
-        future = executor.submit(function, *args)
-        executor.shutdown(wait=False)
-        return future
-    except (OSError, RuntimeError) as exc:  # no processes allowed here
-        log.debug("topics: no worker process (%s)", exc)
-        return None
-
-
-def worker_result(pending: Future[T], function: Callable[..., T], *args: Any) -> T:
-    """The worker's result; if the worker died (killed, out of memory), do the work here instead."""
-    try:
-        return pending.result()
-    except (BrokenProcessPool, OSError) as exc:
-        log.info("topics: worker process failed (%s); continuing in this process", exc)
-        return function(*args)
 
 
 # --- scores -----------------------------------------------------------------------------------

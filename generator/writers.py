@@ -45,6 +45,7 @@ from .escaping import escape_attribute, escape_text, front_matter_value
 from .feeds import FeedEntry, absolute_url, latest_entries, make_feeds
 from .models import Corpus, Paper, Topics
 from .pages import KeyedPage, Linker, PageSpec
+from .parallel import DEFAULT, Parallelism
 from .search import SearchDoc, build_search_files
 
 log = logging.getLogger(__name__)
@@ -476,10 +477,10 @@ def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:
     return docs
 
 
-def search_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
+def search_files(corpus: Corpus, options: BuildOptions, parallel: Parallelism = DEFAULT) -> dict[str, bytes]:
     """The prebuilt search files, reusing unchanged segments from the cache."""
     docs = search_docs(corpus.papers, corpus.topics)
-    return build_search_files(docs, cache_dir=stage_dir(options.cache_dir, "search"), workers=2)
+    return build_search_files(docs, cache_dir=stage_dir(options.cache_dir, "search"), parallel=parallel)
 
 
 @dataclass(frozen=True)

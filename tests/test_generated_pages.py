@@ -3,6 +3,7 @@ with and without directory URLs, headings with ids and a table of contents."""
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from collections.abc import Callable
@@ -18,8 +19,13 @@ from test_site import check_links
 
 from generator.chrome import CHROME_SCRIPT, parts_of
 from generator.pages import page_url, relative_url
+from generator.parallel import IN_PROCESS, Parallelism
 from generator.plugin import GeneratedPage, toc_tokens
 from generator.writers import read_tree
+
+# A forked worker shares the pages of even these few papers. Other tests leave a server thread
+# running; the workers only render pages, so forking is safe here.
+PAGES_FORKED = Parallelism(fork=True, pages_from=1)
 
 HERE = Path(__file__).resolve().parent
 
@@ -154,8 +160,7 @@ def _count_renders(monkeypatch: pytest.MonkeyPatch, log: Path) -> Callable[[], l
     return lambda: log.read_text("utf-8").split() if log.exists() else []
 
 
-def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from generator import build
+def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from generator.build import StageTimer, generate
     from generator.config import BuildOptions
 
@@ -166,20 +171,12 @@ def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, mon
             topics_file=HERE.parent / "content" / "topics.yml",
         )
 
-    serial = generate(options("serial"), StageTimer(show_progress=False))
-    pools: list[int] = []
-
-    class CountedPool(build.ProcessPoolExecutor):
-        def __init__(self, max_workers: int, **kwargs: Any) -> None:
-            pools.append(max_workers)
-            super().__init__(max_workers, **kwargs)
-
-    monkeypatch.setattr(build, "PARALLEL_PAPERS", 1)
-    monkeypatch.setattr(build, "ProcessPoolExecutor", CountedPool)
-    # Other tests leave a server thread running; the workers only render pages, so forking is safe here.
-    monkeypatch.setattr(build, "fork_is_safe", lambda: True)
-    parallel = generate(options("parallel"), StageTimer(show_progress=False))
-    assert pools == [1]  # one forked worker shared the pages with the building process
+    serial = generate(options("serial"), StageTimer(show_progress=False), parallel=IN_PROCESS)
+    with caplog.at_level(logging.DEBUG, logger="generator.parallel"):
+        parallel = generate(options("parallel"), StageTimer(show_progress=False), parallel=PAGES_FORKED)
+    # One forked worker shared the pages with the building process.
+    shared = [r.getMessage() for r in caplog.records if "forked worker(s) shared" in r.getMessage()]
+    assert len(shared) == 1 and shared[0].startswith("parallel: 1 forked worker(s) shared ")
     assert _tree_bytes(parallel.tree) == _tree_bytes(serial.tree)
     assert parallel.pages == serial.pages
     assert parallel.stats.written == serial.stats.written == len(_tree_bytes(serial.tree))
@@ -210,21 +207,18 @@ def test_unchanged_pages_are_carried_over_and_the_result_equals_a_cold_build(
 
 def test_forked_workers_carry_pages_over_like_a_serial_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers key and carry over pages themselves; the parent learns which, and the result is a cold build's."""
-    from generator import build, writers
+    from generator import writers
     from generator.build import StageTimer, generate
 
     sources, options = _seeds_and_mini(tmp_path)
-    monkeypatch.setattr(build, "PARALLEL_PAPERS", 1)
-    monkeypatch.setattr(build, "fork_is_safe", lambda: True)
-    first = generate(options("warm"), StageTimer(show_progress=False))
+    first = generate(options("warm"), StageTimer(show_progress=False), parallel=PAGES_FORKED)
     _add_day(sources)
-    warm = generate(options("warm"), StageTimer(show_progress=False))
+    warm = generate(options("warm"), StageTimer(show_progress=False), parallel=PAGES_FORKED)
     render_page = writers.render_page
     rendered = _count_renders(monkeypatch, tmp_path / "renders.log")  # the workers report through the file
-    again = generate(options("warm"), StageTimer(show_progress=False))
+    again = generate(options("warm"), StageTimer(show_progress=False), parallel=PAGES_FORKED)
     monkeypatch.setattr(writers, "render_page", render_page)
-    monkeypatch.setattr(build, "PARALLEL_PAPERS", 10**9)
-    cold = generate(options("cold"), StageTimer(show_progress=False))
+    cold = generate(options("cold"), StageTimer(show_progress=False), parallel=IN_PROCESS)
 
     assert _tree_bytes(warm.tree) == _tree_bytes(cold.tree) == _tree_bytes(again.tree)
     assert warm.pages == cold.pages == again.pages

@@ -24,7 +24,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator import search, search_index, search_workers
+from generator import parallel, search, search_index
+from generator.parallel import IN_PROCESS, Parallelism
 from generator.search import SearchDoc, build_search_files, build_search_parts, index_words
 
 REPO = Path(__file__).resolve().parent.parent
@@ -175,7 +176,7 @@ def find(files: dict[str, bytes], query: str) -> list[str]:
 
 
 def test_every_doc_in_exactly_one_segment(docs: list[SearchDoc]) -> None:
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     m = manifest(files)
     assert sorted(row[0] for row in all_rows(files)) == sorted(d.url for d in docs)
     assert m["count"] == len(docs) == sum(s["count"] for s in m["segments"])
@@ -206,7 +207,7 @@ def test_segments_are_runs_of_first_seen_days(monkeypatch: pytest.MonkeyPatch) -
     ]
     oldest = segments[2]
     assert [d.id for d in oldest.docs][:3] == ["2406.00000", "2406.00001", "2406.00090"]  # by day, then id
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     m = manifest(files)
     assert [s["key"] for s in m["segments"]] == ["2025-01-05", "2025-01-04", "2025-01-01", "undated"]
     assert [(s["first"], s["last"]) for s in m["segments"]] == [
@@ -219,7 +220,7 @@ def test_segments_are_runs_of_first_seen_days(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_files_live_in_a_folder_named_by_the_segments_content(docs: list[SearchDoc]) -> None:
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     segments = manifest(files)["segments"]
     assert all(path.startswith("search/") for path in files)
     for segment in segments:
@@ -236,7 +237,7 @@ def test_files_live_in_a_folder_named_by_the_segments_content(docs: list[SearchD
 
 
 def test_title_words_find_that_doc_first(docs: list[SearchDoc]) -> None:
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     assert find(files, "solvable model neural scaling")[0] == "papers/2406.00001/"
     assert find(files, "neural quantum states")[0] == "papers/2406.00002/"
     # Both have it in the title; the shorter title, with "scale" in its abstract too, first.
@@ -244,11 +245,14 @@ def test_title_words_find_that_doc_first(docs: list[SearchDoc]) -> None:
     # A title word beats the same word in an abstract, however often.
     day = dt.date(2025, 1, 1)
     more = [make_doc(7, "Graph Theory Today", "Nothing else.", day), make_doc(8, "Other", "graph graph graph", day)]
-    assert find(build_search_files([*docs, *more], workers=1), "graph") == ["papers/2406.00007/", "papers/2406.00008/"]
+    assert find(build_search_files([*docs, *more], parallel=IN_PROCESS), "graph") == [
+        "papers/2406.00007/",
+        "papers/2406.00008/",
+    ]
 
 
 def test_abstract_and_topics_are_searchable(docs: list[SearchDoc]) -> None:
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     assert find(files, "determinant") == ["papers/2406.00002/"]
     assert find(files, "computer vision") == ["papers/2406.00003/"]
     assert set(find(files, "frustrated")) == {"papers/2406.00005/"}  # the undated doc
@@ -258,13 +262,13 @@ def test_words_split_and_stemmed_like_lunr(docs: list[SearchDoc]) -> None:
     assert index_words("Café Schrödinger: GPT-3.5 and $t-J$") == "café schrödinger gpt 3 5 and t j"
     assert search_index.terms_of("models") == ["model"]
     assert search_index.terms_of("the") == []  # a stop word
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     assert find(files, "schrödinger café")[0] == "papers/2406.00006/"
     assert find(files, "gpt 3.5")[0] == "papers/2406.00006/"
 
 
 def test_doc_chunks_keep_text_as_data(docs: list[SearchDoc]) -> None:
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     segments = manifest(files)["segments"]
     url, title, date, slugs, abstract = doc_row(files, segments[-1], 0)
     assert (url, date, slugs) == ("papers/2406.00005/", None, ["quantum"])
@@ -276,7 +280,7 @@ def test_doc_chunks_keep_text_as_data(docs: list[SearchDoc]) -> None:
         ["quantum", "Quantum Physics"],
     ]
     long = make_doc(9, "Long", "word " * 400, dt.date(2025, 1, 1))
-    (row,) = all_rows(build_search_files([long], workers=1))
+    (row,) = all_rows(build_search_files([long], parallel=IN_PROCESS))
     assert row[4] == search_index.excerpt("word " * 400) and len(row[4]) <= search_index.ABSTRACT_CHARS + 1
 
 
@@ -289,7 +293,7 @@ def test_postings_hold_each_docs_terms_with_title_bit_and_weight(monkeypatch: py
         make_doc(2, "Graph", "", day),
         make_doc(3, "Nothing", "", day),
     ]
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     (segment,) = manifest(files)["segments"]
     graph = term_postings(files, segment, "graph")
     assert [(doc, in_title) for doc, in_title, _q in graph] == [(0, True), (1, False), (2, True)]
@@ -301,7 +305,7 @@ def test_postings_hold_each_docs_terms_with_title_bit_and_weight(monkeypatch: py
 
 
 def test_doc_metadata_for_the_filters(docs: list[SearchDoc]) -> None:
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     for segment in manifest(files)["segments"]:
         meta = load(files, segment["path"] + "m.json")
         days = varints(meta["days"])
@@ -333,7 +337,7 @@ def test_shards_are_sorted_bounded_and_keep_prefix_groups(monkeypatch: pytest.Mo
         make_doc(i, " ".join(rng.sample(vocabulary, 3)), " ".join(rng.sample(vocabulary, 12)) + " common", None)
         for i in range(300)
     ]
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     (segment,) = manifest(files)["segments"]
     bounds = segment["shards"]
     assert bounds[0] == "" and len(bounds) > 10
@@ -392,46 +396,48 @@ def test_weights_are_quantised_on_a_log_scale() -> None:
 
 # ---------- determinism and the cache ----------
 
+SPAWNED = Parallelism(search_from=0)
+"""A worker process even for a few docs."""
+
 
 @pytest.fixture
 def built_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """A worker process even for a few docs, and one that surely builds: this process starts
-    its first task only once the worker has taken one. Gives the keys of the tasks built here."""
-    monkeypatch.setattr(search, "PARALLEL_DOCS", 0)
+    """A worker process that surely builds (with `SPAWNED`, even for a few docs): this process
+    starts its first task only once the worker has taken one. Gives the keys of the tasks built here."""
     fed = threading.Event()
-    take = search_workers.Job.take
+    take = parallel._Counter.take
 
-    def take_and_tell(job: search_workers.Job) -> search_workers.Task | None:
-        task = take(job)
+    def take_and_tell(counter: parallel._Counter) -> int | None:
+        task = take(counter)
         if task is not None and threading.current_thread() is not threading.main_thread():  # a feeder's
             fed.set()
         return task
 
     here: list[str] = []
-    build = search_workers.build_here
+    build = search.build_here
 
-    def build_here(job: search_workers.Job, task: search_workers.Task) -> search_index.Segment:
-        if any(thread.name == "search-feeder" for thread in threading.enumerate()):
+    def build_here(segment: Any) -> search_index.Segment:
+        if any(thread.name == "worker-feeder" for thread in threading.enumerate()):
             assert fed.wait(60), "the worker process never took a task"
-        here.append(task.key)
-        return build(job, task)
+        here.append(segment.key)
+        return build(segment)
 
-    monkeypatch.setattr(search_workers.Job, "take", take_and_tell)
-    monkeypatch.setattr(search_workers, "build_here", build_here)
+    monkeypatch.setattr(parallel._Counter, "take", take_and_tell)
+    monkeypatch.setattr(search, "build_here", build_here)
     return here
 
 
 @pytest.fixture
-def workers_started(monkeypatch: pytest.MonkeyPatch) -> list[search_workers.Worker]:
+def workers_started(monkeypatch: pytest.MonkeyPatch) -> list[parallel.SpawnedWorker]:
     """Every worker process started, to check that they exited."""
-    started: list[search_workers.Worker] = []
+    started: list[parallel.SpawnedWorker] = []
 
-    class Recorded(search_workers.Worker):
-        def __init__(self, job: search_workers.Job, store: Path) -> None:
-            super().__init__(job, store)
+    class Recorded(parallel.SpawnedWorker):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
             started.append(self)
 
-    monkeypatch.setattr(search_workers, "Worker", Recorded)
+    monkeypatch.setattr(parallel, "SpawnedWorker", Recorded)
     return started
 
 
@@ -445,39 +451,38 @@ def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_deterministic_across_calls_order_and_workers(
     docs: list[SearchDoc], monkeypatch: pytest.MonkeyPatch, small_segments: None
 ) -> None:
-    monkeypatch.setattr(search, "PARALLEL_DOCS", 0)  # a worker process even for these few docs
-    first = build_search_files(docs, workers=1)
+    first = build_search_files(docs, parallel=IN_PROCESS)
     assert len(manifest(first)["segments"]) == 3
     shuffled = docs[:]
     random.Random(7).shuffle(shuffled)
-    assert build_search_files(shuffled, workers=2) == first
-    assert build_search_files(list(reversed(docs)), workers=1) == first
+    assert build_search_files(shuffled, parallel=SPAWNED) == first
+    assert build_search_files(list(reversed(docs)), parallel=IN_PROCESS) == first
 
 
 def test_duplicate_ids_rejected(docs: list[SearchDoc]) -> None:
     with pytest.raises(ValueError, match="duplicate"):
-        build_search_files([*docs, docs[0]], workers=1)
+        build_search_files([*docs, docs[0]], parallel=IN_PROCESS)
 
 
 def test_cache_rebuilds_only_the_changed_segment(
     docs: list[SearchDoc], tmp_path: Path, built_here: list[str], small_segments: None
 ) -> None:
     cache = tmp_path / "cache"
-    first = build_search_parts(docs, cache_dir=cache, workers=2)
+    first = build_search_parts(docs, cache_dir=cache, parallel=SPAWNED)
     # First seen: Mar 1, Apr 10, Apr 30, May 3, May 29: runs [Mar 1, Apr 10], [Apr 30, May 3] (merged), [May 29] open.
     assert first.built == ("2025-05-29", "2025-03-01", "undated")
     assert first.reused == ()
     assert 0 < len(built_here) < len(first.built)  # the worker's segments came through the cache folder
 
-    again = build_search_parts(docs, cache_dir=cache, workers=2)
+    again = build_search_parts(docs, cache_dir=cache, parallel=SPAWNED)
     assert again.built == () and again.files == first.files
 
     new_day = make_doc(7, "A New Day of Papers", "Fresh.", dt.date(2025, 5, 30))
     mtimes = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
-    third = build_search_parts([*docs, new_day], cache_dir=cache, workers=2)
+    third = build_search_parts([*docs, new_day], cache_dir=cache, parallel=SPAWNED)
     assert third.built == ("2025-05-29",)
     assert third.reused == ("2025-03-01", "undated")
-    assert third.files == build_search_files([*docs, new_day], workers=1)
+    assert third.files == build_search_files([*docs, new_day], parallel=IN_PROCESS)
     # Unchanged segments were not rewritten; the replaced open segment was pruned from the cache.
     after = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
     assert len(after) == 3
@@ -488,9 +493,9 @@ def test_cache_rebuilds_only_the_changed_segment(
 
     # A changed abstract rebuilds its own segment only.
     edited = [*docs[:3], dataclasses.replace(docs[3], abstract="Another abstract."), *docs[4:], new_day]
-    fourth = build_search_parts(edited, cache_dir=cache, workers=2)
+    fourth = build_search_parts(edited, cache_dir=cache, parallel=SPAWNED)
     assert fourth.built == ("2025-03-01",)
-    assert fourth.files == build_search_files(edited, workers=1)
+    assert fourth.files == build_search_files(edited, parallel=IN_PROCESS)
 
 
 @pytest.mark.parametrize(
@@ -509,11 +514,11 @@ def test_any_input_change_rebuilds_its_segment(
     docs: list[SearchDoc], tmp_path: Path, change: dict[str, Any], small_segments: None
 ) -> None:
     cache = tmp_path / "cache"
-    build_search_parts(docs, cache_dir=cache, workers=1)
+    build_search_parts(docs, cache_dir=cache, parallel=IN_PROCESS)
     changed = [dataclasses.replace(docs[0], **change), *docs[1:]]
-    result = build_search_parts(changed, cache_dir=cache, workers=1)
+    result = build_search_parts(changed, cache_dir=cache, parallel=IN_PROCESS)
     assert result.built == ("2025-05-29",)
-    assert result.files == build_search_files(changed, workers=1)
+    assert result.files == build_search_files(changed, parallel=IN_PROCESS)
 
 
 def test_adding_days_rebuilds_only_the_open_segment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -531,8 +536,8 @@ def test_adding_days_rebuilds_only_the_open_segment(monkeypatch: pytest.MonkeyPa
         docs = [*docs, *(make_doc(3 * n + i, f"Paper {n} {i} about graphs", date=day) for i in range(1 + n % 3))]
         if n % 7 == 3:  # an old paper seen again keeps its segment
             docs[1] = dataclasses.replace(docs[1], date=day, first_date=docs[1].seen)
-        result = build_search_parts(docs, cache_dir=cache, workers=2)
-        assert result.files == build_search_files(docs, workers=1)
+        result = build_search_parts(docs, cache_dir=cache, parallel=SPAWNED)
+        assert result.files == build_search_files(docs, parallel=IN_PROCESS)
         now = manifest(result.files)
         assert now["segments"][-1]["key"] == "undated"
         if previous is not None:
@@ -554,24 +559,25 @@ def test_adding_days_rebuilds_only_the_open_segment(monkeypatch: pytest.MonkeyPa
 
 
 def test_empty_input() -> None:
-    files = build_search_files([], workers=1)
+    files = build_search_files([], parallel=IN_PROCESS)
     assert manifest(files)["segments"] == [] and manifest(files)["count"] == 0
     assert list(files) == [search.MANIFEST_PATH]
 
 
 def test_docs_without_words() -> None:
-    files = build_search_files([make_doc(1, "", "", dt.date(2025, 1, 1), ())], workers=1)
+    files = build_search_files([make_doc(1, "", "", dt.date(2025, 1, 1), ())], parallel=IN_PROCESS)
     (segment,) = manifest(files)["segments"]
     assert segment["shards"] == [] and all_rows(files) == [["papers/2406.00001/", "", "2025-01-01", [], ""]]
 
 
 HASH_SEED_SCRIPT = """
 import datetime as dt, hashlib, json, sys
+from generator.parallel import IN_PROCESS
 from generator.search import SearchDoc, build_search_files
 docs = [SearchDoc(id=f"p{i}", url=f"papers/p{i}/", title=f"Neural {w} graph {i % 13}", abstract="alpha beta " * i,
                   date=dt.date(2025, 1 + i % 3, 1 + i % 27), topics=("A b", "C"), topic_slugs=("a", "c"))
         for i, w in enumerate(["x", "y", "zeta", "eta"] * 10)]
-files = build_search_files(docs, workers=1)
+files = build_search_files(docs, parallel=IN_PROCESS)
 print(hashlib.sha256(json.dumps({k: v.hex() for k, v in files.items()}, sort_keys=True).encode()).hexdigest())
 """
 
@@ -597,9 +603,9 @@ def test_worker_process_when_threads_run(docs: list[SearchDoc], built_here: list
     thread = threading.Thread(target=stop.wait, daemon=True)
     thread.start()
     try:
-        parallel = build_search_parts(docs, workers=2)
+        parallel = build_search_parts(docs, parallel=SPAWNED)
         assert 0 < len(built_here) < len(parallel.built)
-        assert parallel.files == build_search_files(docs, workers=1)
+        assert parallel.files == build_search_files(docs, parallel=IN_PROCESS)
     finally:
         stop.set()
         thread.join()
@@ -616,10 +622,10 @@ def test_worker_scratch_folder_is_removed(
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    files = build_search_files(docs, workers=2)
+    files = build_search_files(docs, parallel=SPAWNED)
     assert len(built_here) < 3
     assert list(scratch.iterdir()) == []
-    assert files == build_search_files(docs, workers=1)
+    assert files == build_search_files(docs, parallel=IN_PROCESS)
 
 
 class Unpicklable(str):
@@ -630,13 +636,13 @@ class Unpicklable(str):
 
 
 def test_failure_in_the_worker_fails_the_build(
-    docs: list[SearchDoc], built_here: list[str], workers_started: list[search_workers.Worker], small_segments: None
+    docs: list[SearchDoc], built_here: list[str], workers_started: list[parallel.SpawnedWorker], small_segments: None
 ) -> None:
     # Every segment has such a title, so the worker's first task fails; here they build fine.
     poisoned = [dataclasses.replace(doc, title=Unpicklable(doc.title)) for doc in docs]
     with pytest.raises(ValueError, match="invalid literal") as failure:
-        build_search_files(poisoned, workers=2)
-    assert any("in a search worker process" in note for note in getattr(failure.value, "__notes__", []))
+        build_search_files(poisoned, parallel=SPAWNED)
+    assert any("in a spawned worker process" in note for note in getattr(failure.value, "__notes__", []))
     assert [worker.process.returncode for worker in workers_started] == [1]
 
 
@@ -644,44 +650,46 @@ def test_failure_here_stops_the_worker(
     docs: list[SearchDoc],
     monkeypatch: pytest.MonkeyPatch,
     built_here: list[str],
-    workers_started: list[search_workers.Worker],
+    workers_started: list[parallel.SpawnedWorker],
     small_segments: None,
 ) -> None:
     """The worker finishes its task and exits; the error is the one raised here."""
-    build = search_workers.build_here
+    build = search.build_here
 
-    def fail(job: search_workers.Job, task: search_workers.Task) -> search_index.Segment:
-        build(job, task)  # the fixture's: waits until the worker has a task
+    def fail(segment: Any) -> search_index.Segment:
+        build(segment)  # the fixture's: waits until the worker has a task
         raise OSError("disk full")
 
-    monkeypatch.setattr(search_workers, "build_here", fail)
+    monkeypatch.setattr(search, "build_here", fail)
     with pytest.raises(OSError, match="disk full"):
-        build_search_files(docs, workers=2)
+        build_search_files(docs, parallel=SPAWNED)
     assert [worker.process.returncode for worker in workers_started] == [0]
-    assert not any(thread.name == "search-feeder" for thread in threading.enumerate())
+    assert not any(thread.name == "worker-feeder" for thread in threading.enumerate())
 
 
-def test_small_builds_stay_in_this_process(docs: list[SearchDoc], workers_started: list[search_workers.Worker]) -> None:
-    """A worker process takes a moment to start: below PARALLEL_DOCS docs to build, none is started."""
-    assert len(docs) < search.PARALLEL_DOCS
-    build_search_files(docs, workers=2)
+def test_small_builds_stay_in_this_process(
+    docs: list[SearchDoc], workers_started: list[parallel.SpawnedWorker]
+) -> None:
+    """A worker process takes a moment to start: below `search_from` docs to build, none is started."""
+    assert len(docs) < Parallelism().search_from
+    build_search_files(docs, parallel=Parallelism())
     assert workers_started == []
 
 
 def test_log_counts_the_segments(docs: list[SearchDoc], caplog: pytest.LogCaptureFixture) -> None:
     """generator/bench/worker.py reads `N docs in P parts (B built, R reused)` and expects B + R == P."""
     with caplog.at_level("INFO", logger="generator.search"):
-        build_search_parts(docs, workers=1)
+        build_search_parts(docs, parallel=IN_PROCESS)
     record = next(r for r in caplog.records if r.getMessage().startswith("search: "))
     assert record.args == (len(docs), 2, 2, 0)
 
 
 def test_a_damaged_cache_file_is_rebuilt(docs: list[SearchDoc], tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    first = build_search_parts(docs, cache_dir=cache, workers=1)
+    first = build_search_parts(docs, cache_dir=cache, parallel=IN_PROCESS)
     for path in cache.iterdir():
         path.write_bytes(path.read_bytes()[:-3])
-    again = build_search_parts(docs, cache_dir=cache, workers=1)
+    again = build_search_parts(docs, cache_dir=cache, parallel=IN_PROCESS)
     assert again.built == first.built and again.files == first.files
 
 
@@ -713,7 +721,7 @@ def corpus_docs(sources: Path) -> list[SearchDoc]:
 def test_at_most_2_kb_of_search_files_per_paper_on_the_seeds() -> None:
     docs = seed_docs()
     assert len(docs) > 100
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     assert sum(map(len, files.values())) / len(docs) <= 2048
     assert find(files, docs[0].title)[0] == docs[0].url
 
@@ -723,7 +731,7 @@ def test_at_most_2_kb_of_search_files_per_paper_on_a_bench_corpus(tmp_path: Path
 
     write_corpus(3000, tmp_path / "corpus", seed=1)
     docs = corpus_docs(tmp_path / "corpus")
-    files = build_search_files(docs, workers=1)
+    files = build_search_files(docs, parallel=IN_PROCESS)
     per_paper = sum(map(len, files.values())) / len(docs)
     assert per_paper <= 2048, per_paper
     oldest = min(docs, key=lambda d: (d.seen or dt.date.max, d.id))

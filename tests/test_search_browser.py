@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from generator import search, search_index
+from generator.parallel import IN_PROCESS
 from generator.search import build_search_files, index_words
 
 pytestmark = pytest.mark.browser
@@ -298,7 +299,7 @@ def segmented_site(
         patch.setattr(search, "SEGMENT_DOCS", SEGMENT_DOCS)
         patch.setattr(search, "MERGE_RUNS", 2)
         patch.setattr(search_index, "SHARD_BYTES", 2500)
-        files = build_search_files(corpus_docs(work / "corpus"), workers=1)
+        files = build_search_files(corpus_docs(work / "corpus"), parallel=IN_PROCESS)
     finally:
         patch.undo()
     for rel, data in files.items():

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import generator.topics as topics_module
 from generator.errors import ConfigError
 from generator.models import Appearance, Paper, Topics
+from generator.parallel import IN_PROCESS, Parallelism, in_background
 from generator.readers import read_sources
 from generator.taxonomy import OTHER, PhraseMatcher, load_taxonomy, normalise_for_matching, parse_taxonomy
 from generator.text import content_hash, title_key
@@ -317,16 +318,18 @@ def test_discovered_topics_on_tiny_corpora():
     assert empty.topics == () and empty.assignments == {}
 
 
-def test_worker_process_gives_the_same_result(seed_papers, taxonomy, seed_topics, monkeypatch):
+def test_worker_process_gives_the_same_result(seed_papers, taxonomy, seed_topics, caplog):
     import generator.discover as discover
-    import generator.topics as topics_module
 
-    monkeypatch.setattr(topics_module, "PARALLEL_MIN_PAPERS", 10)
-    assert assign_topics(seed_papers, taxonomy) == seed_topics
-    parallel = discover._hashed_tfidf([p.title + " " + p.abstract for p in seed_papers])
-    monkeypatch.setattr(topics_module, "run_in_worker", lambda *args: None)
-    monkeypatch.setattr(discover, "run_in_worker", lambda *args: None)
-    assert (discover._hashed_tfidf([p.title + " " + p.abstract for p in seed_papers]) != parallel).nnz == 0
+    # A forked worker even for these few papers (other tests may leave a thread running; the
+    # worker only matches phrases and counts words, so forking is safe here).
+    forked = Parallelism(fork=True, topics_from=10)
+    with caplog.at_level(logging.DEBUG, logger="generator.parallel"):
+        assert assign_topics(seed_papers, taxonomy, parallel=forked) == seed_topics
+        texts = [p.title + " " + p.abstract for p in seed_papers]
+        parallel = discover._hashed_tfidf(texts, forked)
+    assert not [r for r in caplog.records if "continuing in this process" in r.getMessage()]  # no worker died
+    assert (discover._hashed_tfidf(texts, IN_PROCESS) != parallel).nnz == 0
 
 
 def test_small_corpora_do_not_warn(taxonomy, caplog):
@@ -343,14 +346,21 @@ def _die(*args):
     os._exit(1)
 
 
-def test_a_dead_worker_is_replaced_by_this_process(monkeypatch):
-    import generator.topics as topics_module
+def test_a_dead_worker_is_replaced_by_this_process():
+    died = False
 
+    def work() -> int:
+        if os.getpid() != parent:
+            _die()
+        nonlocal died
+        died = True
+        return 2
+
+    parent = os.getpid()
     # Other tests may leave a thread running; this worker only exits, so forking is safe here.
-    monkeypatch.setattr(topics_module, "fork_is_safe", lambda: True)
-    pending = topics_module.run_in_worker(_die, 1)
-    assert pending is not None
-    assert topics_module.worker_result(pending, lambda x: x + 1, 1) == 2
+    pending = in_background(work, Parallelism(fork=True))
+    assert pending.in_background
+    assert pending.result() == 2 and died
 
 
 # --- the cache and the faster paths give the same result --------------------------------------

@@ -108,14 +108,14 @@ def build_step(papers: int, work: Path, seed: int = 0) -> dict[str, Any]:
     before = [d for d in docs if d.seen != newest]
     cache = work / "search-cache"
     shutil.rmtree(cache, ignore_errors=True)
-    build_search_parts(before, cache_dir=cache, workers=2)
+    build_search_parts(before, cache_dir=cache)
     rss_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     started = time.perf_counter()
-    warm = build_search_parts(docs, cache_dir=cache, workers=2)
+    warm = build_search_parts(docs, cache_dir=cache)
     warm_s = time.perf_counter() - started
     started = time.perf_counter()
-    cold = build_search_parts(docs, cache_dir=None, workers=2)
+    cold = build_search_parts(docs, cache_dir=None)
     index_s = time.perf_counter() - started
     assert cold.files == warm.files
     files = cold.files
