@@ -33,7 +33,7 @@ from typing import Any
 RESULT_PREFIX = "BENCH-RESULT "
 """Marks the line of stdout that carries the result."""
 
-PLUGIN_EVENTS = ("on_config", "on_pre_build", "on_files", "on_pre_page", "on_serve")
+PLUGIN_EVENTS = ("on_config", "on_pre_build", "on_files", "on_serve")
 """Handlers of `DigestPlugin` whose time counts as the digest's own work."""
 
 
