@@ -245,10 +245,10 @@ def write_pages(
             pages.update(rendered)
             if cache is not None:
                 for path, entry in cache.add_pickled(entries).items():
-                    pages[path] = entry[2]
+                    pages[path] = entry.page
                 for path in carried:
                     hit = cache.previous[path]
-                    pages[path] = hit[2]
+                    pages[path] = hit.page
                     cache.current[path] = hit
     return pages
 

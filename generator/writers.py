@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 from markdown.extensions.toc import slugify, unique
@@ -176,8 +176,28 @@ def render_page(spec: PageSpec, options: BuildOptions) -> tuple[bytes, RenderedP
     return head + body.encode("utf-8"), RenderedPage(escaped, toc, len(head))
 
 
-CacheEntry = tuple[str, str, RenderedPage]
-"""A page of a previous build: (key of what it shows, digest of its bytes, what the plugin needs)."""
+class CacheEntry(NamedTuple):
+    """A page of a previous build, as the page cache keeps it."""
+
+    key: str
+    """The key of everything the page showed (`KeyedPage.key`)."""
+    digest: str
+    """The digest of its bytes (the tree's index finds the bytes by it)."""
+    page: RenderedPage
+    """What the plugin needs of it."""
+
+
+class BibCacheEntry(NamedTuple):
+    """A paper's entry of a previous `papers.bib`."""
+
+    fingerprint: tuple[Any, ...]
+    """Everything the entry is made of (title, authors, first date, arXiv id, URL)."""
+    base_key: str
+    """Its citation key before a letter was added to make it unique."""
+    key: str | None
+    """The key it was written with."""
+    text: str
+    """The entry."""
 
 
 class PageCache:
@@ -202,9 +222,9 @@ class PageCache:
         self.current: dict[str, CacheEntry] = {}
         self.pickled: list[bytes] = []
         """Parts of this build's entries that a worker pickled already (`add_pickled`); not in `current`."""
-        self.previous_bib: dict[str, tuple[Any, ...]] = self._load(self.bib_path) or {}
+        self.previous_bib: dict[str, BibCacheEntry] = self._load(self.bib_path) or {}
         """BibTeX of `papers.bib` by paper id: (what the entry is made of, base key, key, entry)."""
-        self.current_bib: dict[str, tuple[Any, ...]] = {}
+        self.current_bib: dict[str, BibCacheEntry] = {}
         self._bib_stash: Path | None = None
         for stale in cache_dir.glob("bib.*.tmp"):  # stashed by a build that failed
             stale.unlink(missing_ok=True)
@@ -298,9 +318,9 @@ def carry_over(page: KeyedPage, writer: TreeWriter, cache: PageCache, rendered: 
     if page.key is None:
         return False
     hit = cache.previous.get(page.path)
-    if hit is None or hit[0] != page.key or not writer.reuse_page(page.path, hit[1]):
+    if hit is None or hit.key != page.key or not writer.reuse_page(page.path, hit.digest):
         return False
-    rendered[page.path] = hit[2]
+    rendered[page.path] = hit.page
     cache.current[page.path] = hit
     return True
 
@@ -318,7 +338,7 @@ def render_keyed(
         digest = writer.write_page(page.path, data)
         rendered[page.path] = result
         if cache is not None and page.key is not None:
-            cache.current[page.path] = (page.key, digest, result)
+            cache.current[page.path] = CacheEntry(page.key, digest, result)
 
 
 def papers_json(corpus: Corpus, options: BuildOptions) -> Iterator[tuple[str, bytes]]:
@@ -438,8 +458,8 @@ def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = No
 
     def key_for(paper: Paper) -> str:
         hit = cache.previous_bib.get(paper.id)
-        if hit is not None and hit[0] == fingerprints[paper.id]:
-            base_keys[paper.id] = str(hit[1])
+        if hit is not None and hit.fingerprint == fingerprints[paper.id]:
+            base_keys[paper.id] = hit.base_key
         else:
             base_keys[paper.id] = bibtex_key(paper)
         return base_keys[paper.id]
@@ -447,8 +467,9 @@ def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = No
     def entry(paper: Paper, *, url: str, key: str | None = None) -> str:
         hit = cache.previous_bib.get(paper.id)
         fp = fingerprints[paper.id]
-        text = hit[3] if hit is not None and hit[0] == fp and hit[2] == key else bibtex_entry(paper, url=url, key=key)
-        cache.current_bib[paper.id] = (fp, base_keys[paper.id], key, text)
+        reuse = hit is not None and hit.fingerprint == fp and hit.key == key
+        text = hit.text if hit is not None and reuse else bibtex_entry(paper, url=url, key=key)
+        cache.current_bib[paper.id] = BibCacheEntry(fp, base_keys[paper.id], key, text)
         return text
 
     text = bibtex_file(corpus.papers, url_for, entry, key_for)
