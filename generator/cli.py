@@ -16,6 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 from mkdocs.commands.build import build as mkdocs_build
@@ -225,6 +226,31 @@ def bench_corpus(n: int, out_dir: Path, seed: int, overwrite: bool) -> None:
     )
 
 
+def _bench_repo(config_file: str) -> Path:
+    """The folder of the site configuration a benchmark copies (mkdocs.yml must be there)."""
+    repo = Path(config_file).resolve().parent
+    if not (repo / Path(config_file).name).is_file():
+        raise click.ClickException(f"configuration file not found: {config_file}")
+    return repo
+
+
+def _in_work_folder(work: Path | None, prefix: str, run: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """`run(folder)` in `work`, or in a temporary folder removed afterwards; a failed child process
+    becomes a message naming the folder of its logs."""
+    import tempfile
+
+    from .bench.sites import ChildFailed
+
+    folder = work or Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return run(folder.resolve())
+    except ChildFailed as exc:
+        raise click.ClickException(f"{exc}\n(logs in {folder})") from exc
+    finally:
+        if work is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @bench.command("run")
 @click.option("-f", "--config-file", default="mkdocs.yml", show_default=True, help="The site to benchmark.")
 @click.option("--sizes", default="1000,10000", show_default=True, callback=_sizes, help="Sizes built in full.")
@@ -242,27 +268,19 @@ def bench_run(config_file: str, sizes: tuple[int, ...], generator_only_sizes: tu
               rebuild_papers: int) -> None:  # fmt: skip
     """Build synthetic digests and plain Material sites; print timings, memory and targets."""
     import json
-    import tempfile
 
     from .bench.run import BenchOptions, format_report, run_bench
-    from .bench.sites import ChildFailed
 
-    repo = Path(config_file).resolve().parent
-    if not (repo / Path(config_file).name).is_file():
-        raise click.ClickException(f"configuration file not found: {config_file}")
-    folder = work or Path(tempfile.mkdtemp(prefix="paper-digest-bench-"))
-    options = BenchOptions(
-        repo=repo, work=folder.resolve(), sizes=sizes, generator_only_sizes=generator_only_sizes,
-        search_latency=search_latency, seed=seed, say=lambda line: click.echo(line, err=True),
-        rebuild_papers=rebuild_papers,
-    )  # fmt: skip
-    try:
-        result = run_bench(options)
-    except ChildFailed as exc:
-        raise click.ClickException(f"{exc}\n(logs in {folder})") from exc
-    finally:
-        if work is None:
-            shutil.rmtree(folder, ignore_errors=True)
+    repo = _bench_repo(config_file)
+
+    def run(folder: Path) -> dict[str, Any]:
+        return run_bench(BenchOptions(
+            repo=repo, work=folder, sizes=sizes, generator_only_sizes=generator_only_sizes,
+            search_latency=search_latency, seed=seed, say=lambda line: click.echo(line, err=True),
+            rebuild_papers=rebuild_papers,
+        ))  # fmt: skip
+
+    result = _in_work_folder(work, "paper-digest-bench-", run)
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=1) + "\n", "utf-8")
         click.echo(f"JSON written to {json_out}", err=True)
@@ -288,32 +306,23 @@ def bench_hosting(config_file: str, sizes: tuple[int, ...], json_out: Path | Non
                   browser: bool, anchor: bool, link: str, timeout: float, repeat: int,
                   anchor_memory_mb: float) -> None:  # fmt: skip
     """Full builds: what the host stores (bytes by kind, largest files), what a visitor's search fetches and waits."""
-    import tempfile
-
     from .bench.hosting import HostingOptions, format_report, run_hosting, write_json
-    from .bench.sites import ChildFailed
     from .bench.visitor import Link
 
     try:
         megabits, latency = (float(v) for v in link.split(","))
     except ValueError as exc:
         raise click.BadParameter("expected megabits,latency_ms, e.g. 10,40", param_hint="--link") from exc
-    repo = Path(config_file).resolve().parent
-    if not (repo / Path(config_file).name).is_file():
-        raise click.ClickException(f"configuration file not found: {config_file}")
-    folder = work or Path(tempfile.mkdtemp(prefix="paper-digest-hosting-"))
-    options = HostingOptions(
-        repo=repo, work=folder.resolve(), sizes=sizes, seed=seed, browser=browser, anchor=anchor,
-        link=Link(megabits, latency), timeout=timeout, repeat=repeat, anchor_memory_mb=anchor_memory_mb,
-        say=lambda line: click.echo(line, err=True),
-    )  # fmt: skip
-    try:
-        result = run_hosting(options)
-    except ChildFailed as exc:
-        raise click.ClickException(f"{exc}\n(logs in {folder})") from exc
-    finally:
-        if work is None:
-            shutil.rmtree(folder, ignore_errors=True)
+    repo = _bench_repo(config_file)
+
+    def run(folder: Path) -> dict[str, Any]:
+        return run_hosting(HostingOptions(
+            repo=repo, work=folder, sizes=sizes, seed=seed, browser=browser, anchor=anchor,
+            link=Link(megabits, latency), timeout=timeout, repeat=repeat, anchor_memory_mb=anchor_memory_mb,
+            say=lambda line: click.echo(line, err=True),
+        ))  # fmt: skip
+
+    result = _in_work_folder(work, "paper-digest-hosting-", run)
     if json_out is not None:
         write_json(result, json_out)
         click.echo(f"JSON written to {json_out}", err=True)
