@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gzip
 import http.server
 import io
 import json
@@ -38,11 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.bench.visitor import gzipped
+
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking")
 """Flags for chromium in containers and CI (as in tests/conftest.py)."""
-
-GZIP_LEVEL = 6
-"""gzip level used to count "bytes as a static host serves them" (nginx and most hosts' default is 1-6)."""
 
 _ARM = """
 ([resultSelector]) => {
@@ -145,7 +143,7 @@ def time_first_result(
 
 
 class _GzipHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files as they are, gzipped (level `GZIP_LEVEL`) for clients that accept gzip; no log lines."""
+    """Serves files as they are, gzipped (`bench.visitor.gzipped`) for clients that accept gzip; no log lines."""
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -163,17 +161,6 @@ class _GzipHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         return io.BytesIO(data)
-
-
-@functools.lru_cache(maxsize=4096)
-def _gzipped(path: str, mtime_ns: int, size: int) -> bytes:
-    return gzip.compress(Path(path).read_bytes(), GZIP_LEVEL, mtime=0)
-
-
-def gzipped(path: Path) -> bytes:
-    """The file's bytes gzipped at `GZIP_LEVEL` (cached while the file is unchanged)."""
-    stat = path.stat()
-    return _gzipped(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 class _QuietServer(http.server.ThreadingHTTPServer):

@@ -191,9 +191,6 @@ class GzipHandler(http.server.SimpleHTTPRequestHandler):
 
     server: StaticServer
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
     def parse_request(self) -> bool:
         self._path: Path | None = None  # the file answering this request, once `send_head` knows it
         return super().parse_request()
