@@ -8,24 +8,29 @@ import unicodedata
 
 from slugify import slugify, smart_truncate
 
-INVISIBLE = (
+_INVISIBLE_BELOW_10000 = (
     "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # C0 controls but the whitespace collapsed anyway, DEL, C1
     # Unicode's format characters (category Cf, as of Unicode 15.1): soft hyphen, Arabic letter
     # mark, Mongolian vowel separator, zero-width and bidi controls, invisible operators,
-    # interlinear annotation, Egyptian and musical format marks, tag characters...
+    # interlinear annotation...
     "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
     # ...blank letters that only hide text (combining grapheme joiner, Hangul fillers), UTF-16
     # surrogates (a lone one cannot be written as UTF-8) and non-characters.
-    "\u034f\u115f\u1160\u3164\uffa0\ud800-\udfff\ufdd0-\ufdef"
-    + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17))
+    "\u034f\u115f\u1160\u3164\uffa0\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
 )
+_INVISIBLE_PAST_FFFF = (
+    # Egyptian and musical format marks, tag characters and the other planes' non-characters.
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f"
+    + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(1, 17))
+)
+INVISIBLE = _INVISIBLE_BELOW_10000 + _INVISIBLE_PAST_FFFF
 """The characters `normalise_text` removes, as the body of a regex class; the README lists them."""
 _CONTROL = re.compile(f"[{INVISIBLE}]")
-"""All of them: simple, but slow on long text (a class with ranges past U+FFFF is searched range by range)."""
-_INVISIBLE_BMP = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x10000) if _CONTROL.match(chr(c))) + "]")
-"""Those below U+10000, listed one by one: the regex engine makes a bitmap of them (30-60 times faster)."""
+"""All of them: slow on long text (a class with ranges past U+FFFF is searched range by range)."""
+_INVISIBLE_BMP = re.compile(f"[{_INVISIBLE_BELOW_10000}]")
+"""Those below U+10000: the regex engine makes a bitmap of them (30-60 times faster on long text)."""
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
