@@ -32,7 +32,7 @@ What was planted comes back as a `CorpusPlan` and is also written *next to* the 
 folder, as `<out_dir>.plan.json` (never inside it: a `.json` file in a sources folder would
 be read as a record file).
 
-Text comes from `generator/data/bench_pool.json` (see `generator.bench.pool`): real seed
+Text comes from `generator/data/bench_pool.json` (see `benchmarks.pool`): real seed
 sentences grouped into topics. A synthetic abstract keeps to one topic and mixes whole seed
 sentences with sentences spliced from two halves, so word statistics are realistic while
 unrelated synthetic papers stay far apart for near-duplicate detection. Each title starts
@@ -41,7 +41,7 @@ in syllables), so no two distinct papers share a title even ignoring case and pu
 
 Everything is drawn from one `random.Random(seed)` in a fixed order and never depends on
 `hash()` or set order: the same arguments give byte-identical files on any machine.
-Regenerate from the command line with `python -m generator.bench.corpus N OUT_DIR [--seed S]`.
+Regenerate from the command line with `python -m benchmarks.corpus N OUT_DIR [--seed S]`.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from generator.bench.pool import Pool, Topic, load_pool
+from benchmarks.pool import Pool, Topic, load_pool
 
 log = logging.getLogger(__name__)
 
@@ -429,7 +429,7 @@ def load_plan(path: Path) -> CorpusPlan:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m generator.bench.corpus N OUT_DIR [--seed S] [--start DATE] [--overwrite]`."""
+    """Command line: `python -m benchmarks.corpus N OUT_DIR [--seed S] [--start DATE] [--overwrite]`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("n", type=int, help="distinct papers to write")
     parser.add_argument("out_dir", type=Path)

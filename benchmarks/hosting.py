@@ -1,10 +1,10 @@
 """What the host and the visitor pay: the full build, the site's bytes, search in a browser, Pagefind as anchor.
 
-`paper-digest bench hosting` (issue 15 item 1), for each size (default 10k and 100k papers):
+`python -m benchmarks hosting` (issue 15 item 1), for each size (default 10k and 100k papers):
 
-1. writes a synthetic corpus (`generator.bench.corpus`) and a project over it
-   (`generator.bench.sites.digest_project`), and runs `paper-digest build` in a fresh process
-   (`generator.bench.worker build`): wall and CPU time, peak memory (PSS of the process tree),
+1. writes a synthetic corpus (`benchmarks.corpus`) and a project over it
+   (`benchmarks.sites.digest_project`), and runs `paper-digest build` in a fresh process
+   (`benchmarks.worker build`): wall and CPU time, peak memory (PSS of the process tree),
    the generator's stages and what is left for MkDocs;
 2. counts the built site (`site_bytes`): bytes with every hard-linked file counted once, files,
    bytes per paper by kind (`kind_of`), the largest files and any file over 25 MiB;
@@ -12,7 +12,7 @@
    `site/pagefind_anchor/` with its time and memory, and adds a small page that searches it
    through Pagefind's JS API with the same selectors as the site's search box;
 4. serves the site on 127.0.0.1, gzipped as a static host serves it
-   (`generator.bench.visitor.serve`), and times in headless chromium three queries taken from
+   (`benchmarks.visitor.serve`), and times in headless chromium three queries taken from
    the corpus (`corpus_queries`: a two-word topic query, the exact title of a paper from the
    oldest day, a word found in one or two papers only) plus the title of a paper from the
    newest day (the reference an old title is compared with): on a cold page (typed as soon as
@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.bench.corpus import plan_path, write_corpus
-from generator.bench.run import _child_summary, _commit, _fresh
-from generator.bench.sites import ChildFailed, digest_project, run_child, run_measured
-from generator.bench.visitor import ANCHOR_UI, DIGEST_UI, SLOW_LINK, Link, Query, SearchPlan
+from benchmarks.corpus import plan_path, write_corpus
+from benchmarks.run import _child_summary, _commit, _fresh
+from benchmarks.sites import ChildFailed, digest_project, run_child, run_measured
+from benchmarks.visitor import ANCHOR_UI, DIGEST_UI, SLOW_LINK, Link, Query, SearchPlan
 
 KINDS = ("paper pages", "listings", "search", "data files", "assets", "other")
 """Kinds of a site's bytes (`kind_of`)."""
@@ -454,7 +454,7 @@ def hosting_size(options: HostingOptions, n: int) -> dict[str, Any]:
 
 def measure_search_ui(site: Path, plan: SearchPlan, options: HostingOptions, anchor: dict[str, Any]) -> dict[str, Any]:
     """The site's search, and Pagefind's when its index was built, on the loopback host in chromium."""
-    from generator.bench.visitor import browser, measure_ui, serve
+    from benchmarks.visitor import browser, measure_ui, serve
 
     uis = [DIGEST_UI] + ([ANCHOR_UI] if "index" in anchor else [])
     out: dict[str, Any] = {}

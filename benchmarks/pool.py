@@ -1,10 +1,10 @@
 """The text pool behind the synthetic benchmark corpus: real sentences and title phrases by topic.
 
-The pool is extracted once from the seed listings in `content/sources/` and shipped as
-`generator/data/bench_pool.json`, so the benchmark works from an installed package without
-the seed corpus. Regenerate it (only needed when the seed corpus changes) with:
+The pool is extracted once from the seed listings in `content/sources/` and kept as
+`benchmarks/bench_pool.json`, so the benchmark does not depend on the seed corpus staying as it
+is. Regenerate it (only needed when the seed corpus changes) with:
 
-    .venv/bin/python -m generator.bench.pool
+    .venv/bin/python -m benchmarks.pool
 
 Extraction groups the seed papers into topics (TF-IDF + k-means, fixed random state), so a
 synthetic paper that draws its title and sentences from one topic reads like one subject
@@ -20,7 +20,6 @@ import random
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from generator.text import normalise_text, title_key
@@ -28,9 +27,9 @@ from generator.text import normalise_text, title_key
 log = logging.getLogger(__name__)
 
 POOL_VERSION = 1
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_DIR = REPO_ROOT / "content" / "sources"
-POOL_PATH = REPO_ROOT / "generator" / "data" / "bench_pool.json"
+POOL_PATH = Path(__file__).with_name("bench_pool.json")
 
 _LAYOUT_B_HEADER = 5  # non-blank header lines of a layout-B dump: new, Get..., Subscribe, byAK..., date
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
@@ -149,7 +148,7 @@ def save_pool(pool: Pool, path: Path = POOL_PATH) -> None:
     """Write the pool as sorted, indented JSON."""
     data = {
         "version": POOL_VERSION,
-        "about": "Text pool for generator.bench.corpus; rebuild with `python -m generator.bench.pool`.",
+        "about": "Text pool for benchmarks.corpus; rebuild with `python -m benchmarks.pool`.",
         "topics": [{"sentences": list(t.sentences), "phrases": list(t.phrases)} for t in pool.topics],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,8 +156,8 @@ def save_pool(pool: Pool, path: Path = POOL_PATH) -> None:
 
 
 def load_pool() -> Pool:
-    """The shipped pool (`generator/data/bench_pool.json`), read through importlib.resources."""
-    text = resources.files("generator").joinpath("data/bench_pool.json").read_text(encoding="utf-8")
+    """The kept pool (`benchmarks/bench_pool.json`)."""
+    text = POOL_PATH.read_text(encoding="utf-8")
     data = json.loads(text)
     if data.get("version") != POOL_VERSION:
         raise ValueError(f"bench_pool.json has version {data.get('version')!r}, expected {POOL_VERSION}")

@@ -1,6 +1,6 @@
 """The benchmark harness: the digest against a plain Material build, cold and rebuilt, at scale.
 
-One run (`paper-digest bench run`) measures, for each full size (default 1k and 10k papers):
+One run (`python -m benchmarks run`) measures, for each full size (default 1k and 10k papers):
 the synthetic corpus; the digest's `mkdocs build` in a fresh process (wall time, peak memory,
 the generator's stage timings and the plugin's own time); a plain Material build of the same
 number of small pages (the floor) and the ratio of the two; the site's size, its largest HTML
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.bench.corpus import write_corpus
-from generator.bench.sites import ChildRun, digest_project, measure_site, plain_project, run_child
+from benchmarks.corpus import write_corpus
+from benchmarks.sites import ChildRun, digest_project, measure_site, plain_project, run_child
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def generator_only(options: BenchOptions, n: int) -> dict[str, Any]:
 
 
 def _topics_file(repo: Path) -> Path | None:
-    from generator.bench.sites import _base_config, _digest_options
+    from benchmarks.sites import _base_config, _digest_options
 
     topics = _digest_options(_base_config(repo)).get("topics")
     return (repo / topics).resolve() if topics else None
@@ -218,7 +218,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def search_latency(site: Path, query: str = SEARCH_QUERY, repeat: int = SEARCH_REPEAT) -> dict[str, Any]:
     """Seconds to the first search result in chromium, the site served on 127.0.0.1 (median of `repeat`)."""
-    from generator.search_bench import time_first_result
+    from benchmarks.search_bench import time_first_result
 
     handler = functools.partial(_QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

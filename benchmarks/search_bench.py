@@ -15,8 +15,8 @@ typing). The selectors are parameters so that Material's own search can be timed
   being the first result, and the requests made (paths, raw and gzip bytes), optionally over an
   emulated link (`network=(megabits per second, latency ms)`).
 
-    python -m generator.search_bench http://127.0.0.1:8000/ "neural scaling laws"
-    python -m generator.search_bench --site site/ "language models" "graph neural" --network 10,40
+    python -m benchmarks.search_bench http://127.0.0.1:8000/ "neural scaling laws"
+    python -m benchmarks.search_bench --site site/ "language models" "graph neural" --network 10,40
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.bench.visitor import gzipped
+from benchmarks.visitor import gzipped
 
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking")
 """Flags for chromium in containers and CI (as in tests/conftest.py)."""

@@ -2,16 +2,16 @@
 
 For each size (default 10k papers) this:
 
-1. writes a synthetic corpus (`generator.bench.corpus`) and reads, merges, dates and assigns
+1. writes a synthetic corpus (`benchmarks.corpus`) and reads, merges, dates and assigns
    topics to it (the digest's own stages, minus similarity, with the repository's
    `content/topics.yml`), then times `build_search_parts` on the resulting `SearchDoc`s, cold
    and then warm after one more day of papers (how many segments it rebuilt). That stage runs
    in a fresh interpreter so its peak memory is its own;
 2. builds the seeds' digest with the repository's configuration and theme
-   (`generator.bench.sites.digest_project`) and puts the search files in its `search/`;
+   (`benchmarks.sites.digest_project`) and puts the search files in its `search/`;
 3. serves the site on 127.0.0.1, gzipped as a static host serves it
-   (`generator.search_bench.serve_site`), and measures in a fresh headless chromium each time
-   (`generator.search_bench.measure_visit`), the query entered as soon as the page has loaded:
+   (`benchmarks.search_bench.serve_site`), and measures in a fresh headless chromium each time
+   (`benchmarks.search_bench.measure_visit`), the query entered as soon as the page has loaded:
    a two-word topic query, the exact title of the oldest paper and of the newest, and a rare
    word, each on its own visit (pasted on loopback and over an emulated 10 Mbps / 40 ms link,
    and typed key by key on loopback), and one visit of five queries typed one after another.
@@ -24,7 +24,7 @@ for the visit, an old title as fast as a new one, at most 2 KB of search files p
 `--site DIR` measures an already built site instead (a full `paper-digest build`), picking
 the queries from its search files. Run it with
 
-    python -m generator.bench.search_scale --papers 10000 --work /tmp/search10k --json search.json
+    python -m benchmarks.search_scale --papers 10000 --work /tmp/search10k --json search.json
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from generator.search_bench import Typed, measure_visit, serve_site
+from benchmarks.search_bench import Typed, measure_visit, serve_site
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 """The repository: theme_overrides/ and content/topics.yml come from here."""
 
 DEFAULT_SIZES = (10_000,)
@@ -79,15 +79,15 @@ def build_step(papers: int, work: Path, seed: int = 0) -> dict[str, Any]:
 
     Returns timings, peak memory, file sizes, a warm rebuild after one more day, and the queries.
     """
-    from generator.bench.corpus import write_corpus
+    from benchmarks.corpus import write_corpus
+    from generator.analysis.taxonomy import load_taxonomy
+    from generator.analysis.topics import assign_topics
     from generator.config import BuildOptions
-    from generator.dates import resolve_dates
-    from generator.readers import read_sources
-    from generator.records import merge_records
-    from generator.search import build_search_parts
-    from generator.taxonomy import load_taxonomy
-    from generator.topics import assign_topics
-    from generator.writers import search_docs
+    from generator.ingest.dates import resolve_dates
+    from generator.ingest.readers import read_sources
+    from generator.ingest.records import merge_records
+    from generator.website.search import build_search_parts
+    from generator.website.writers import search_docs
 
     corpus_dir = work / "corpus"
     if not corpus_dir.is_dir():
@@ -154,7 +154,7 @@ def build_step(papers: int, work: Path, seed: int = 0) -> dict[str, Any]:
 
 def pick_queries(docs: Sequence[Any]) -> list[Typed]:
     """The two-word query, the exact titles of the oldest and the newest paper, and a rare word (named by `target`)."""
-    from generator.search import index_words
+    from generator.website.search import index_words
 
     dated = sorted((d for d in docs if d.seen is not None), key=lambda d: (d.seen, d.id))
     oldest, newest = dated[0], dated[-1]
@@ -174,7 +174,7 @@ def pick_queries(docs: Sequence[Any]) -> list[Typed]:
 
 def site_queries(site: Path) -> list[Typed]:
     """`pick_queries` for a built site, from its search files (doc chunks and manifest)."""
-    from generator.search import SearchDoc
+    from generator.website.search import SearchDoc
 
     manifest = json.loads((site / "search/manifest.json").read_text(encoding="utf-8"))
     docs = []
@@ -196,7 +196,7 @@ def site_queries(site: Path) -> list[Typed]:
 def build_site(project: Path, search_files: Path) -> tuple[Path, float]:
     """The seeds' digest (the repository's configuration and theme) built in `project`, its `search/`
     replaced by `search_files/search`; returns the site and the build's wall time."""
-    from generator.bench.sites import digest_project
+    from benchmarks.sites import digest_project
 
     config = digest_project(REPO, project, REPO / "content" / "sources")
     started = time.perf_counter()
@@ -221,7 +221,7 @@ def measure_queries(site: Path, queries: Sequence[Typed], repeat: int = REPEAT) 
     """Each query on its own cold visit (loopback and the slow link, `repeat` times), and one visit of five."""
     from playwright.sync_api import sync_playwright
 
-    from generator.search_bench import CHROMIUM_ARGS
+    from benchmarks.search_bench import CHROMIUM_ARGS
 
     chromium = shutil.which("chromium")
     rows = []
@@ -283,9 +283,9 @@ def run_size(papers: int, work: Path, seed: int = 0, repeat: int = REPEAT) -> di
     """Steps 1-3 for one size, under `work/<papers>/`."""
     size_dir = work / str(papers)
     size_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "generator.bench.search_scale", "--work", str(size_dir)]
+    command = [sys.executable, "-m", "benchmarks.search_scale", "--work", str(size_dir)]
     command += ["--seed", str(seed), "--build-step", str(papers)]
-    proc = subprocess.run(command, check=True, capture_output=True, text=True)
+    proc = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(_RESULT_PREFIX))
     result: dict[str, Any] = json.loads(line[len(_RESULT_PREFIX) :])
     shutil.rmtree(size_dir / "site-project", ignore_errors=True)

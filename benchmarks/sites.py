@@ -5,7 +5,7 @@
 - `plain_project` makes the floor to compare against: the same theme and Markdown extensions, no
   plugin (a hook gives `theme_overrides/` the template globals it needs), and `n` small pages (a
   title and a paragraph) outside the nav (`not_in_nav`).
-- `run_child` runs one `generator.bench.worker` build in a fresh interpreter and measures its
+- `run_child` runs one `benchmarks.worker` build in a fresh interpreter and measures its
   wall time and peak memory: the largest single process (`RUSAGE_CHILDREN`, as `/usr/bin/time`
   reports) and the whole process tree (the build's worker processes included), its PSS sampled from `/proc`.
   `run_measured` does the same for any command (Pagefind's indexer), optionally stopping it at a memory limit.
@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from generator.bench.pool import load_pool
-from generator.bench.worker import RESULT_PREFIX
+from benchmarks.pool import load_pool
+from benchmarks.worker import RESULT_PREFIX
 
 PLUGIN = "paper-digest"
 SAMPLE_SECONDS = 0.1
@@ -146,7 +146,7 @@ PLAIN_HOOKS = "bench_hooks.py"
 _PLAIN_HOOKS_CODE = '''"""The plain floor's hook: the template globals of theme_overrides/ (the plugin's on_env)."""
 
 try:
-    from generator.chrome import theme_globals
+    from generator.website.chrome import theme_globals
 except ImportError:  # an older tree: the overrides need no globals
     theme_globals = None
 
@@ -299,10 +299,17 @@ def run_measured(
     return ProcessRun(process.returncode, stdout, wall, round(cpu, 2), peak, after if after > before else None, stopped)
 
 
+def _harness_path() -> str:
+    """PYTHONPATH for a child process that imports `benchmarks` (which is not installed): the repository first."""
+    here = str(Path(__file__).resolve().parents[1])
+    rest = os.environ.get("PYTHONPATH", "")
+    return os.pathsep.join([here, rest]) if rest else here
+
+
 def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> ChildRun:
-    """Run `python -m generator.bench.worker ARGS`, its stderr going to `log_file`; raise on failure."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
-    run = run_measured([sys.executable, "-m", "generator.bench.worker", *args], log_file, cwd=cwd, env=env)
+    """Run `python -m benchmarks.worker ARGS`, its stderr going to `log_file`; raise on failure."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": _harness_path()}
+    run = run_measured([sys.executable, "-m", "benchmarks.worker", *args], log_file, cwd=cwd, env=env)
     if run.returncode != 0:
         tail = log_file.read_text("utf-8", errors="replace").splitlines()[-15:]
         raise ChildFailed(f"worker {' '.join(args)} failed ({run.returncode}):\n" + "\n".join(tail))

@@ -1,11 +1,11 @@
 """The benchmark's child processes: one build each, measured from inside, reported as JSON.
 
-The harness (`generator.bench.run`) runs every measured build in a fresh interpreter so that
+The harness (`benchmarks.run`) runs every measured build in a fresh interpreter so that
 peak memory belongs to that build alone and no import or cache is shared between runs:
 
-    python -m generator.bench.worker mkdocs PROJECT/mkdocs.yml
-    python -m generator.bench.worker build PROJECT/mkdocs.yml
-    python -m generator.bench.worker generate SOURCES CACHE_DIR [--topics FILE] [--no-write]
+    python -m benchmarks.worker mkdocs PROJECT/mkdocs.yml
+    python -m benchmarks.worker build PROJECT/mkdocs.yml
+    python -m benchmarks.worker generate SOURCES CACHE_DIR [--topics FILE] [--no-write]
 
 The last line of stdout is one JSON object (`RESULT_PREFIX` + JSON); everything else the
 build prints goes to stderr. `mkdocs` mode times the plugin's own event handlers (the
@@ -114,7 +114,7 @@ def _instrument(spent: dict[str, float]) -> tuple[list[Any], SearchStats]:
 
     DigestPlugin.on_config = on_config  # type: ignore[method-assign]
     search = SearchStats()
-    logging.getLogger("generator.search").addHandler(search)
+    logging.getLogger("generator.website.search").addHandler(search)
     return instances, search
 
 
@@ -166,7 +166,7 @@ def run_generate(sources: Path, cache_dir: Path, topics: Path | None, write: boo
     options = BuildOptions(sources=(sources,), cache_dir=cache_dir, topics_file=topics)
     timer = StageTimer(show_progress=False)
     search = SearchStats()
-    logging.getLogger("generator.search").addHandler(search)
+    logging.getLogger("generator.website.search").addHandler(search)
     start = time.perf_counter()
     generated = generate(options, timer, commit=write)
     stats = generated.stats

@@ -14,20 +14,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .cache import stage_dir
-from .config import BuildOptions
-from .dates import resolve_dates
-from .errors import DigestError, Problem
-from .models import Corpus
-from .pages import PageBuilder, PageGroup, check_page_owners
-from .parallel import DEFAULT, IN_PROCESS, Forked, Parallelism, take_in_turn
-from .processes import gc_paused, gc_thawed, release_free_memory
-from .readers import read_sources
-from .records import build_sources, merge_records
-from .similarity import find_similarity
-from .taxonomy import load_taxonomy
-from .topics import assign_topics
-from .writers import (
+from generator.analysis.similarity import find_similarity
+from generator.analysis.taxonomy import load_taxonomy
+from generator.analysis.topics import assign_topics
+from generator.config import BuildOptions
+from generator.errors import DigestError, Problem
+from generator.ingest.dates import resolve_dates
+from generator.ingest.readers import read_sources
+from generator.ingest.records import build_sources, merge_records
+from generator.models import Corpus
+from generator.runtime.cache import stage_dir
+from generator.runtime.parallel import DEFAULT, IN_PROCESS, Forked, Parallelism, take_in_turn
+from generator.runtime.processes import gc_paused, gc_thawed, release_free_memory
+from generator.website.pages import PageBuilder, PageGroup, check_page_owners
+from generator.website.writers import (
     PageCache,
     RenderedPage,
     TreeWriter,
@@ -285,7 +285,7 @@ def generate(
 ) -> GenerateResult:
     """Model the corpus, write every file into a new tree, then swap it in (or, without `commit`, drop it).
 
-    `parallel` says how many processes the stages may use and from what sizes (`generator.parallel`).
+    `parallel` says how many processes the stages may use and from what sizes (`generator.runtime.parallel`).
     """
     timer = timer or StageTimer()
     with gc_thawed():  # what the stages froze goes back to the collector when the build is over

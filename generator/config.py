@@ -14,9 +14,9 @@ from typing import Any
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 
-from .datafiles import DEFAULT_SHARD_BYTES, MIN_SHARD_BYTES
-from .dates import SourceSettings
-from .sitemaps import SITEMAP_URLS
+from generator.ingest.dates import SourceSettings
+from generator.website.datafiles import DEFAULT_SHARD_BYTES, MIN_SHARD_BYTES
+from generator.website.sitemaps import SITEMAP_URLS
 
 
 class DateOption(c.BaseConfigOption[dt.date]):

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from .text import INVISIBLE
+from generator.text import INVISIBLE
 
 
 class DigestError(Exception):

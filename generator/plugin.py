@@ -37,13 +37,13 @@ from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import get_toc
 from tqdm import tqdm
 
-from .build import GenerateResult, StageTimer, generate
-from .chrome import CHROME_SCRIPT, SharedChrome, theme_globals
-from .config import BuildOptions, DigestConfig, build_options
-from .errors import DigestError, Problem
-from .pages import HUB_PAGES  # the only generated pages that may appear in the nav
-from .sitemaps import sitemap_files
-from .writers import PACK_DIR, RenderedPage, finish_tree, restore_tree
+from generator.build import GenerateResult, StageTimer, generate
+from generator.config import BuildOptions, DigestConfig, build_options
+from generator.errors import DigestError, Problem
+from generator.website.chrome import CHROME_SCRIPT, SharedChrome, theme_globals
+from generator.website.pages import HUB_PAGES  # the only generated pages that may appear in the nav
+from generator.website.sitemaps import sitemap_files
+from generator.website.writers import PACK_DIR, RenderedPage, finish_tree, restore_tree
 
 # Under "mkdocs." so that MkDocs counts our warnings and `--strict` fails on them.
 log = logging.getLogger("mkdocs.plugins.paper_digest")
@@ -150,7 +150,7 @@ class DigestPlugin(BasePlugin[DigestConfig]):
         self._packs: dict[str, mmap.mmap] = {}
         """The page packs of this build's tree, mapped while MkDocs reads the pages."""
         self._chrome = SharedChrome("")
-        """The chrome lean pages share (generator/chrome.py), collected anew by each build."""
+        """The chrome lean pages share (generator/website/chrome.py), collected anew by each build."""
         self._progress: tqdm | None = None
         """On a terminal: MkDocs' page passes (Markdown, then HTML), the long silent part of a build."""
         self._site_pages: list[tuple[str, str]] = []

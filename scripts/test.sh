@@ -23,8 +23,8 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
-.venv/bin/ruff check generator tests
-.venv/bin/ruff format --check generator tests
+.venv/bin/ruff check generator benchmarks tests
+.venv/bin/ruff format --check generator benchmarks tests
 .venv/bin/mypy
 MYPYPATH=tests .venv/bin/mypy tests
 .venv/bin/python -m pytest "$@"

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from generator.bench.run import STAGES, add_day, evaluate_targets, format_report
-from generator.bench.sites import _base_config, _digest_options, digest_project
-from generator.cli import main
+from benchmarks.__main__ import bench as bench_cli
+from benchmarks.run import STAGES, add_day, evaluate_targets, format_report
+from benchmarks.sites import _base_config, _digest_options, digest_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,8 +29,8 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path]:
     work = tmp_path_factory.mktemp("bench")
     out = work / "bench.json"
     result = CliRunner().invoke(
-        main,
-        ["bench", "run", "-f", str(ROOT / "mkdocs.yml"), "--sizes", "200", "--generator-only-sizes", "500",
+        bench_cli,
+        ["run", "-f", str(ROOT / "mkdocs.yml"), "--sizes", "200", "--generator-only-sizes", "500",
          "--work", str(work / "work"), "--json", str(out), "--no-search-latency", "--rebuild-papers", "20"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output

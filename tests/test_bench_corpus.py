@@ -1,4 +1,4 @@
-"""Tests for the synthetic benchmark corpus (generator.bench.corpus) and its text pool."""
+"""Tests for the synthetic benchmark corpus (benchmarks.corpus) and its text pool."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.bench.corpus import HEADER, CorpusPlan, load_plan, plan_path, write_corpus
-from generator.bench.pool import POOL_PATH, SEED_DIR, load_pool, rebuild_pool, title_phrases
+from benchmarks.corpus import HEADER, CorpusPlan, load_plan, plan_path, write_corpus
+from benchmarks.pool import POOL_PATH, SEED_DIR, load_pool, rebuild_pool, title_phrases
 from generator.text import title_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def test_same_arguments_give_byte_identical_files(tmp_path: Path) -> None:
 def test_output_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
     write_corpus(300, tmp_path / "here", seed=5)
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    command = [sys.executable, "-m", "generator.bench.corpus", "300", str(tmp_path / "there"), "--seed", "5"]
+    command = [sys.executable, "-m", "benchmarks.corpus", "300", str(tmp_path / "there"), "--seed", "5"]
     subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
     assert tree(tmp_path / "here") == tree(tmp_path / "there")
 

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from generator.bench import hosting
-from generator.bench.corpus import write_corpus
-from generator.bench.hosting import (
+from benchmarks import hosting
+from benchmarks.__main__ import bench as bench_cli
+from benchmarks.corpus import write_corpus
+from benchmarks.hosting import (
     MIB,
     corpus_queries,
     evaluate_targets,
@@ -31,8 +32,7 @@ from generator.bench.hosting import (
     site_bytes,
     write_json,
 )
-from generator.bench.visitor import Query, SearchUI, Served, compressible, median_run, serve, summarize
-from generator.cli import main
+from benchmarks.visitor import Query, SearchUI, Served, compressible, median_run, serve, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -447,7 +447,7 @@ input.addEventListener("input", async () => {
 
 @pytest.mark.browser
 def test_measure_search_on_a_small_page(tmp_path: Path) -> None:
-    from generator.bench.visitor import SLOW_LINK, browser, measure_search, measure_visit
+    from benchmarks.visitor import SLOW_LINK, browser, measure_search, measure_visit
 
     site = tmp_path / "site"
     _write(site / "find.html", _FAKE_SEARCH.encode())
@@ -474,9 +474,8 @@ def test_measure_search_on_a_small_page(tmp_path: Path) -> None:
 def test_hosting_command_without_browser(tmp_path: Path) -> None:
     out = tmp_path / "hosting.json"
     result = CliRunner().invoke(
-        main,
+        bench_cli,
         [
-            "bench",
             "hosting",
             "-f",
             str(ROOT / "mkdocs.yml"),

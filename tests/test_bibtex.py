@@ -1,4 +1,4 @@
-"""Tests for generator.bibtex: escaping untrusted text, keys and whole entries."""
+"""Tests for generator.website.bibtex: escaping untrusted text, keys and whole entries."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from generator import bibtex
-from generator.bibtex import bibtex_entry, bibtex_escape, bibtex_file, bibtex_key
 from generator.models import Appearance, Paper
+from generator.website import bibtex
+from generator.website.bibtex import bibtex_entry, bibtex_escape, bibtex_file, bibtex_key
 
 
 def _balanced(text: str) -> bool:
@@ -322,7 +322,7 @@ def test_escape_property_tex_tricks(text: str) -> None:
 @given(st.text(alphabet=st.characters(max_codepoint=127)))
 def test_ascii_fast_path_maps_each_character(text: str) -> None:
     """ASCII text is escaped in one pass; the result is each character's own escape, in order."""
-    from generator import bibtex
+    from generator.website import bibtex
 
     assert bibtex._escape_text(text) == "".join(bibtex._ASCII_SPECIAL.get(c, c) for c in text)
 
@@ -530,7 +530,7 @@ def test_ascii_words_fast_path_equals_folding(text: str) -> None:
     """ASCII titles skip folding and decomposition: the words are those the full path finds."""
     import unicodedata
 
-    from generator import bibtex
+    from generator.website import bibtex
 
     folded = unicodedata.normalize("NFKD", "".join(bibtex._FOLD.get(c, c) for c in text))
     assert bibtex._ascii_words(text) == bibtex._WORD.findall(folded.encode("ascii", "ignore").decode("ascii"))

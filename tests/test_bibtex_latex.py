@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.bibtex import bibtex_file, bibtex_key
 from generator.models import Appearance, Paper
+from generator.website.bibtex import bibtex_file, bibtex_key
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("pdflatex") and shutil.which("bibtex") and shutil.which("kpsewhich")),

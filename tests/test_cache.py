@@ -1,4 +1,4 @@
-"""The one cache rule (generator/cache.py): what other code cached is never used.
+"""The one cache rule (generator/runtime/cache.py): what other code cached is never used.
 
 In a copy of the `generator` package, builds run in a subprocess that imports the copy. After
 a first build fills the cache, the copy is edited three ways (a near-duplicate threshold, a
@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import cache
 from generator.build import StageTimer, generate
 from generator.config import BuildOptions
-from generator.writers import page_cache_dir, read_tree
+from generator.runtime import cache
+from generator.website.writers import page_cache_dir, read_tree
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -38,9 +38,9 @@ from pathlib import Path
 
 import generator
 from generator.build import StageTimer, generate
-from generator.cache import code_fingerprint
+from generator.runtime.cache import code_fingerprint
 from generator.config import BuildOptions
-from generator.writers import page_cache_dir, read_tree
+from generator.website.writers import page_cache_dir, read_tree
 
 sources, cache_dir, topics = (Path(arg) for arg in sys.argv[1:4])
 options = BuildOptions(sources=(sources,), cache_dir=cache_dir, topics_file=topics)
@@ -133,7 +133,11 @@ def test_after_an_edit_a_warm_build_equals_a_cold_build(tmp_path: Path) -> None:
     assert all(len(names) == 1 and names[0].endswith("-" + before["fingerprint"]) for names in folders.values())
 
     edits = {
-        "near-duplicate threshold": (code / "neardup.py", "\nMIN_EVIDENCE = 20\n", "\nMIN_EVIDENCE = 200\n"),
+        "near-duplicate threshold": (
+            code / "analysis" / "neardup.py",
+            "\nMIN_EVIDENCE = 20\n",
+            "\nMIN_EVIDENCE = 200\n",
+        ),
         "template": (code / "templates" / "paper.html.j2", "<h2>Abstract</h2>", "<h2>Summary</h2>"),
         "text helper": (code / "text.py", 'return " ".join(text.split())', 'return " ".join(text.split()).lower()'),
     }
@@ -159,7 +163,7 @@ def test_the_fingerprint_follows_the_files_bytes(tmp_path: Path) -> None:
     original = cache.fingerprint_of(copy)
     assert original == cache.fingerprint_of(cache.PACKAGE) == cache.code_fingerprint()
     # Not a change: times, bytecode, hidden files.
-    os.utime(copy / "neardup.py", (1, 1))
+    os.utime(copy / "analysis" / "neardup.py", (1, 1))
     (copy / "__pycache__").mkdir(exist_ok=True)
     (copy / "__pycache__" / "neardup.cpython-311.pyc").write_bytes(b"\0" * 64)
     (copy / ".neardup.py.swp").write_bytes(b"editor")
@@ -172,6 +176,7 @@ def test_the_fingerprint_follows_the_files_bytes(tmp_path: Path) -> None:
         elif change == "template":
             (copy / "templates" / "day.html.j2").write_bytes((copy / "templates" / "day.html.j2").read_bytes() + b" ")
         elif change == "data":
+            (copy / "data").mkdir(exist_ok=True)
             (copy / "data" / "extra.txt").write_text("x", "utf-8")
         elif change == "new file":
             (copy / "extra.py").write_text("", "utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import xml.etree.ElementTree as ET
 
-from generator.charts import topic_bar_chart, topic_timeline_chart
+from generator.website.charts import topic_bar_chart, topic_timeline_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert("x")</script> & Co'

@@ -18,12 +18,12 @@ import pytest
 import yaml
 from conftest import ROOT, copy_project, run_cli
 
-from generator.bench.corpus import write_corpus
+from benchmarks.corpus import write_corpus
 from generator.build import StageTimer, generate
 from generator.config import BuildOptions, DigestConfig
-from generator.datafiles import DEFAULT_SHARD_BYTES, MIN_SHARD_BYTES
-from generator.sitemaps import SITEMAP_URLS
-from generator.writers import read_tree
+from generator.website.datafiles import DEFAULT_SHARD_BYTES, MIN_SHARD_BYTES
+from generator.website.sitemaps import SITEMAP_URLS
+from generator.website.writers import read_tree
 
 LIMIT = 60_000
 """`data_shard_bytes` of the sharded builds: the 400-paper corpus (about 700 KB of records) in a dozen shards."""

@@ -1,4 +1,4 @@
-"""Tests for generator.feeds: Atom/RSS output parsed back with feedparser."""
+"""Tests for generator.website.feeds: Atom/RSS output parsed back with feedparser."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import feedgen.feed
 import feedparser
 import pytest
 
-from generator.feeds import (
+from generator.models import Appearance, Paper
+from generator.website.feeds import (
     EMPTY_FEED_DATE,
     LOCAL_SITE_URL,
     FeedEntry,
@@ -21,7 +22,6 @@ from generator.feeds import (
     make_feeds,
     xml_text,
 )
-from generator.models import Appearance, Paper
 
 SITE = "https://example.org/digest/"
 
@@ -222,10 +222,10 @@ def test_per_topic_feed_is_filtered_entries() -> None:
 @pytest.mark.parametrize("feed_size", [1, 3, 50])
 def test_feed_files_take_the_newest_papers_of_each_feed(tmp_path: Path, feed_size: int) -> None:
     """Only the newest papers become entries; the feeds equal those made from every paper's entry."""
-    from generator.bench.corpus import write_corpus
+    from benchmarks.corpus import write_corpus
     from generator.build import load_corpus
     from generator.config import BuildOptions
-    from generator.writers import feed_files
+    from generator.website.writers import feed_files
 
     root = Path(__file__).resolve().parent.parent
     write_corpus(400, tmp_path / "sources", seed=5)  # several days of dated listings

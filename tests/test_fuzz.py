@@ -23,14 +23,14 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from generator import escaping
-from generator.dates import resolve_dates
 from generator.errors import Problem, SourceError
-from generator.escaping import escape_attribute, escape_text, front_matter_value, split_math
+from generator.ingest.dates import resolve_dates
+from generator.ingest.readers import ListingReader, RecordFileReader
+from generator.ingest.records import build_sources, merge_records
 from generator.models import Listing, RawRecord
-from generator.readers import ListingReader, RecordFileReader
-from generator.records import build_sources, merge_records
 from generator.text import normalise_text
+from generator.website import escaping
+from generator.website.escaping import escape_attribute, escape_text, front_matter_value, split_math
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MARKDOWN_EXTENSIONS = ["attr_list", "md_in_html", "admonition", "tables", "toc"]

@@ -17,11 +17,11 @@ from mkdocs.config import load_config
 from mkdocs.structure.pages import Page
 from test_site import check_links
 
-from generator.chrome import CHROME_SCRIPT, parts_of
-from generator.pages import page_url, relative_url
-from generator.parallel import IN_PROCESS, Parallelism
 from generator.plugin import GeneratedPage, toc_tokens
-from generator.writers import read_tree
+from generator.runtime.parallel import IN_PROCESS, Parallelism
+from generator.website.chrome import CHROME_SCRIPT, parts_of
+from generator.website.pages import page_url, relative_url
+from generator.website.writers import read_tree
 
 # A forked worker shares the pages of even these few papers. Other tests leave a server thread
 # running; the workers only render pages, so forking is safe here.
@@ -87,7 +87,7 @@ def test_generated_pages_skip_markdown_and_their_links_resolve(
     )
     assert "<title>Vision-Language Models See &lt;b&gt;Bold&lt;/b&gt; Claims" in html
     assert '<h2 id="abstract">Abstract</h2>' in html
-    # A paper page's table of contents is the same on every paper page: shared (generator/chrome.py).
+    # A paper page's table of contents is the same on every paper page: shared (generator/website/chrome.py).
     assert 'data-part="toc"' in html
     toc = parts_of((site / CHROME_SCRIPT).read_text("utf-8"))["toc"]
     toc = toc[toc.find('data-md-component="toc"') :]
@@ -147,7 +147,7 @@ def _add_day(sources: Path) -> None:
 
 def _count_renders(monkeypatch: pytest.MonkeyPatch, log: Path) -> Callable[[], list[str]]:
     """Record each page rendered from now on, also by forked workers (through the file `log`)."""
-    from generator import writers
+    from generator.website import writers
 
     render_page = writers.render_page
 
@@ -172,7 +172,7 @@ def test_pages_rendered_by_forked_workers_are_the_same_bytes(tmp_path: Path, cap
         )
 
     serial = generate(options("serial"), StageTimer(show_progress=False), parallel=IN_PROCESS)
-    with caplog.at_level(logging.DEBUG, logger="generator.parallel"):
+    with caplog.at_level(logging.DEBUG, logger="generator.runtime.parallel"):
         parallel = generate(options("parallel"), StageTimer(show_progress=False), parallel=PAGES_FORKED)
     # One forked worker shared the pages with the building process.
     shared = [r.getMessage() for r in caplog.records if "forked worker(s) shared" in r.getMessage()]
@@ -207,8 +207,8 @@ def test_unchanged_pages_are_carried_over_and_the_result_equals_a_cold_build(
 
 def test_forked_workers_carry_pages_over_like_a_serial_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers key and carry over pages themselves; the parent learns which, and the result is a cold build's."""
-    from generator import writers
     from generator.build import StageTimer, generate
+    from generator.website import writers
 
     sources, options = _seeds_and_mini(tmp_path)
     first = generate(options("warm"), StageTimer(show_progress=False), parallel=PAGES_FORKED)
@@ -233,7 +233,7 @@ def test_forked_workers_carry_pages_over_like_a_serial_build(tmp_path: Path, mon
 def test_a_damaged_page_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
     from generator.build import StageTimer, generate
     from generator.config import BuildOptions
-    from generator.writers import PAGES_INDEX, page_cache_dir
+    from generator.website.writers import PAGES_INDEX, page_cache_dir
 
     options = BuildOptions(sources=(HERE / "fixtures" / "mini",), cache_dir=tmp_path / "cache")
     first = generate(options, StageTimer(show_progress=False))
@@ -262,7 +262,7 @@ def test_stages_freeze_what_they_made_and_the_build_thaws_it(tmp_path: Path) -> 
 
     from generator.build import StageTimer, generate
     from generator.config import BuildOptions
-    from generator.processes import gc_paused, gc_thawed
+    from generator.runtime.processes import gc_paused, gc_thawed
 
     gc.unfreeze()
     with gc_thawed():
@@ -324,7 +324,7 @@ def test_topic_archive_pages_keep_their_papers_when_a_day_is_added(tmp_path: Pat
 
 
 def test_packed_pages_are_carried_over_by_link_and_sparse_packs_compacted(tmp_path: Path) -> None:
-    from generator.writers import PACK_DIR, TreeWriter, _digest
+    from generator.website.writers import PACK_DIR, TreeWriter, _digest
 
     def build(pages: dict[str, bytes], reuse: dict[str, str]) -> tuple[Any, dict[str, str]]:
         writer = TreeWriter(tmp_path)
@@ -360,9 +360,9 @@ def test_packed_pages_are_carried_over_by_link_and_sparse_packs_compacted(tmp_pa
 
 def test_bibtex_entries_are_reused_from_the_side_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """papers.bib entries are stashed to `bib.pickle` once made; an unchanged rebuild makes none."""
-    from generator import writers
     from generator.build import StageTimer, generate
     from generator.config import BuildOptions
+    from generator.website import writers
 
     options = BuildOptions(sources=(HERE / "fixtures" / "mini",), cache_dir=tmp_path / "cache")
     first = _tree_bytes(generate(options, StageTimer(show_progress=False)).tree)
@@ -386,9 +386,9 @@ def test_bibtex_entries_are_reused_from_the_side_file(tmp_path: Path, monkeypatc
 
 def test_page_cache_in_many_parts_reads_back_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The page cache is pickled a part at a time; a rebuild finds every page and BibTeX entry in it."""
-    from generator import writers
     from generator.build import StageTimer, generate
     from generator.config import BuildOptions
+    from generator.website import writers
 
     monkeypatch.setattr(writers.PageCache, "PART", 7)
     options = BuildOptions(sources=(HERE.parent / "content" / "sources",), cache_dir=tmp_path / "cache")

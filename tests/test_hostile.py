@@ -24,11 +24,11 @@ import pytest
 import yaml
 from conftest import copy_project, run_cli
 
-from generator.chrome import CHROME_SCRIPT
-from generator.escaping import split_math
-from generator.readers import read_sources
+from generator.ingest.readers import read_sources
 from generator.text import normalise_text
-from generator.writers import read_tree
+from generator.website.chrome import CHROME_SCRIPT
+from generator.website.escaping import split_math
+from generator.website.writers import read_tree
 
 FIXTURE = Path(__file__).parent / "fixtures" / "hostile"
 HOSTILE_FILE_NAME = "2025-05-30-<img src=x onerror=alert(3)>.txt"
@@ -185,7 +185,7 @@ def script_name(src: str) -> str:
 def test_built_html_has_no_live_markup(hostile_project: Path) -> None:
     site = hostile_project / "site"
     clean = parse_page(site / "about" / "index.html")
-    # Generated pages also load the chrome they share (generator/chrome.py), which holds no page's text.
+    # Generated pages also load the chrome they share (generator/website/chrome.py), which holds no page's text.
     own_scripts = {script_name(s) for s in clean.scripts} | {CHROME_SCRIPT}
     chrome = (site / CHROME_SCRIPT).read_text("utf-8")
     assert "alert" not in chrome and "7*7" not in chrome and "onerror" not in chrome
@@ -287,7 +287,7 @@ def assert_inert(found: dict[str, Any], own_scripts: set[str], where: str) -> No
 @pytest.fixture(scope="module")
 def own_scripts(browser: Any, hostile_url: str) -> set[str]:
     """The scripts of a clean page of the same site, plus lunr.js which the search loads on use and the
-    chrome generated pages share (generator/chrome.py, checked to hold no page's text above)."""
+    chrome generated pages share (generator/website/chrome.py, checked to hold no page's text above)."""
     context = browser.new_context()
     try:
         found = visit(context.new_page(), hostile_url + "about/")

@@ -30,19 +30,19 @@ from test_bad_input import (
     make_project,
 )
 
+from generator.analysis.discover import _make_topics
+from generator.analysis.taxonomy import parse_taxonomy
 from generator.build import StageTimer, generate
-from generator.charts import MAX_COLUMNS, topic_timeline_chart
 from generator.config import BuildOptions
-from generator.discover import _make_topics
 from generator.errors import ConfigError, DigestError, Problem
-from generator.meta import first_sentence
+from generator.ingest.readers import MAX_ABSTRACT_CHARS, MAX_FILE_BYTES, MAX_TITLE_CHARS, read_sources
+from generator.ingest.records import merge_records
 from generator.models import Appearance, Corpus, Paper, Similarity, Source, Topic, Topics
-from generator.pages import check_page_owners, day_md
-from generator.readers import MAX_ABSTRACT_CHARS, MAX_FILE_BYTES, MAX_TITLE_CHARS, read_sources
-from generator.records import merge_records
-from generator.taxonomy import parse_taxonomy
 from generator.text import RESERVED_SEGMENTS, abstract_key, content_hash, normalise_text, title_key, unique_segment
-from generator.writers import read_tree
+from generator.website.charts import MAX_COLUMNS, topic_timeline_chart
+from generator.website.meta import first_sentence
+from generator.website.pages import check_page_owners, day_md
+from generator.website.writers import read_tree
 
 TOPICS = ROOT / "content" / "topics.yml"
 
@@ -394,7 +394,7 @@ def test_yaml_aliases_add_a_bounded_amount_of_text(tmp_path: Path) -> None:
 def test_sentence_splitting_is_linear() -> None:
     """The old splitter copied the rest of the text at every "e.g." (300 s for 4 MB); a hang
     guard only: the subprocess has minutes for what takes milliseconds."""
-    code = "from generator.meta import first_sentence; print(len(first_sentence('e.g. ' * 800_000)))"
+    code = "from generator.website.meta import first_sentence; print(len(first_sentence('e.g. ' * 800_000)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "200", done.stderr
     assert first_sentence("We use e.g. Lean. Then more.") == "We use e.g. Lean."

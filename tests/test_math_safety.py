@@ -1,7 +1,7 @@
 """Math that cannot hurt (issue 19 item 2): `$...$` in an untrusted title or abstract reaches
 KaTeX only when it is short, shallow and uses no command that paints outside its line.
 
-Fast tests check `generator.escaping`'s limits (MATH_MAX_LENGTH, MATH_MAX_DEPTH,
+Fast tests check `generator.website.escaping`'s limits (MATH_MAX_LENGTH, MATH_MAX_DEPTH,
 MATH_DENIED_COMMANDS) and that digest.js repeats them. Browser tests build a site whose papers
 carry math nested 200 deep, `\\frac` and `\\sqrt` 150 deep, `\\rule{4000px}{4000px}`,
 `\\colorbox` and `\\Huge`, open every page in chromium, and check that no tab crashes, that the
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, copy_project, run_cli
 
-from generator.escaping import (
+from generator.website.escaping import (
     MATH_DENIED_COMMANDS,
     MATH_MAX_DEPTH,
     MATH_MAX_LENGTH,

@@ -1,4 +1,4 @@
-"""Tests for generator.meta: page descriptions from abstracts."""
+"""Tests for generator.website.meta: page descriptions from abstracts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from generator.meta import ELLIPSIS, first_sentence
+from generator.website.meta import ELLIPSIS, first_sentence
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from generator.chrome import CHROME_SCRIPT, ROOT_MARK, SharedChrome, parts_of
 from generator.plugin import compact_html
+from generator.website.chrome import CHROME_SCRIPT, ROOT_MARK, SharedChrome, parts_of
 
 PAPER_PAGE_BUDGET = 9_000
 """Bytes of a seed paper page's HTML, on average (the first seed paper: 20,118 before, 7,634 now)."""

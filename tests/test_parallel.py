@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from generator.parallel import IN_PROCESS, Forked, Parallelism, Spawned, in_background, take_in_turn
+from generator.runtime.parallel import IN_PROCESS, Forked, Parallelism, Spawned, in_background, take_in_turn
 
 # Other tests may leave a thread running; these workers only compute, so forking is safe here.
 FORKED = Parallelism(fork=True)

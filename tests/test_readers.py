@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import SourceError
-from generator.readers import ListingReader, RecordFileReader, looks_like_abstract, read_sources
+from generator.ingest.readers import ListingReader, RecordFileReader, looks_like_abstract, read_sources
 
 TITLES = [
     "Simulating the two-dimensional $t-J$ model at finite doping with neural quantum states",

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from generator.dates import SourceSettings, date_from_name, listing_date, resolve_dates, year_from_name
+from generator.ingest.dates import SourceSettings, date_from_name, listing_date, resolve_dates, year_from_name
+from generator.ingest.readers import ListingReader, read_sources
+from generator.ingest.records import build_sources, merge_records
 from generator.models import Listing, RawRecord
-from generator.readers import ListingReader, read_sources
-from generator.records import build_sources, merge_records
 from generator.text import normalise_text
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from conftest import ROOT, copy_project
 
+from generator.ingest.records import merge_records
 from generator.models import Listing, RawRecord
-from generator.records import merge_records
-from generator.writers import read_tree
+from generator.website.writers import read_tree
 
 EXTRA = Path(__file__).parent / "fixtures" / "extra"
 SEEDS = sorted((ROOT / "content" / "sources").iterdir())

@@ -1,4 +1,4 @@
-"""Tests for generator/search.py and search_index.py: segments, term shards, doc chunks, the cache.
+"""Tests for generator/website/search.py and search_index.py: segments, term shards, doc chunks, the cache.
 
 The browser side (digest-search.js) is tested in tests/test_search_browser.py; `find` here is
 a reference reader of the same files (exact words, no prefixes) that ranks as the browser does.
@@ -24,9 +24,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator import parallel, search, search_index
-from generator.parallel import IN_PROCESS, Parallelism
-from generator.search import SearchDoc, build_search_files, build_search_parts, index_words
+from generator.runtime import parallel
+from generator.runtime.parallel import IN_PROCESS, Parallelism
+from generator.website import search, search_index
+from generator.website.search import SearchDoc, build_search_files, build_search_parts, index_words
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -572,8 +573,8 @@ def test_docs_without_words() -> None:
 
 HASH_SEED_SCRIPT = """
 import datetime as dt, hashlib, json, sys
-from generator.parallel import IN_PROCESS
-from generator.search import SearchDoc, build_search_files
+from generator.runtime.parallel import IN_PROCESS
+from generator.website.search import SearchDoc, build_search_files
 docs = [SearchDoc(id=f"p{i}", url=f"papers/p{i}/", title=f"Neural {w} graph {i % 13}", abstract="alpha beta " * i,
                   date=dt.date(2025, 1 + i % 3, 1 + i % 27), topics=("A b", "C"), topic_slugs=("a", "c"))
         for i, w in enumerate(["x", "y", "zeta", "eta"] * 10)]
@@ -677,8 +678,8 @@ def test_small_builds_stay_in_this_process(
 
 
 def test_log_counts_the_segments(docs: list[SearchDoc], caplog: pytest.LogCaptureFixture) -> None:
-    """generator/bench/worker.py reads `N docs in P parts (B built, R reused)` and expects B + R == P."""
-    with caplog.at_level("INFO", logger="generator.search"):
+    """benchmarks/worker.py reads `N docs in P parts (B built, R reused)` and expects B + R == P."""
+    with caplog.at_level("INFO", logger="generator.website.search"):
         build_search_parts(docs, parallel=IN_PROCESS)
     record = next(r for r in caplog.records if r.getMessage().startswith("search: "))
     assert record.args == (len(docs), 2, 2, 0)
@@ -702,13 +703,13 @@ def seed_docs() -> list[SearchDoc]:
 
 
 def corpus_docs(sources: Path) -> list[SearchDoc]:
+    from generator.analysis.taxonomy import load_taxonomy
+    from generator.analysis.topics import assign_topics
     from generator.config import BuildOptions
-    from generator.dates import resolve_dates
-    from generator.readers import read_sources
-    from generator.records import merge_records
-    from generator.taxonomy import load_taxonomy
-    from generator.topics import assign_topics
-    from generator.writers import search_docs
+    from generator.ingest.dates import resolve_dates
+    from generator.ingest.readers import read_sources
+    from generator.ingest.records import merge_records
+    from generator.website.writers import search_docs
 
     options = BuildOptions(sources=(sources,), cache_dir=REPO / "unused", topics_file=REPO / "content" / "topics.yml")
     listings, _ = read_sources(list(options.sources))
@@ -727,7 +728,7 @@ def test_at_most_2_kb_of_search_files_per_paper_on_the_seeds() -> None:
 
 
 def test_at_most_2_kb_of_search_files_per_paper_on_a_bench_corpus(tmp_path: Path) -> None:
-    from generator.bench.corpus import write_corpus
+    from benchmarks.corpus import write_corpus
 
     write_corpus(3000, tmp_path / "corpus", seed=1)
     docs = corpus_docs(tmp_path / "corpus")

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from generator import search, search_index
-from generator.parallel import IN_PROCESS
-from generator.search import build_search_files, index_words
+from generator.runtime.parallel import IN_PROCESS
+from generator.website import search, search_index
+from generator.website.search import build_search_files, index_words
 
 pytestmark = pytest.mark.browser
 
@@ -287,7 +287,7 @@ def segmented_site(
     segments and small shards; its URL and folder. (Result links lead to no page: only search is tested.)"""
     from test_search import corpus_docs
 
-    from generator.bench.corpus import write_corpus
+    from benchmarks.corpus import write_corpus
 
     work = tmp_path_factory.mktemp("segmented")
     write_corpus(1000, work / "corpus", seed=5)

@@ -14,10 +14,10 @@ import pytest
 import yaml
 from datasketch import MinHash
 
-from generator import neardup, similarity
+from generator.analysis import neardup, similarity
+from generator.analysis.similarity import find_similarity
+from generator.analysis.similarity_text import fold_markup, tokenize, tokenize_corpus
 from generator.models import Paper, Similarity
-from generator.similarity import find_similarity
-from generator.similarity_text import fold_markup, tokenize, tokenize_corpus
 from generator.text import abstract_key, title_key
 
 FIXTURE = Path(__file__).parent / "fixtures" / "near_duplicates.yaml"
@@ -237,7 +237,7 @@ def test_result_does_not_depend_on_the_hash_seed() -> None:
         "import hashlib, sys\n"
         f"sys.path[:0] = [{str(here)!r}, {str(here.parent)!r}]\n"
         "import test_similarity as t\n"
-        "from generator import similarity\n"
+        "from generator.analysis import similarity\n"
         "similarity.EXACT_LIMIT = 300\n"
         "papers, _ = t.synthetic_corpus(800)\n"
         "print(hashlib.sha1(repr(similarity.find_similarity(papers)).encode()).hexdigest())\n"

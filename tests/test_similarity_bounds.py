@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from generator import neardup, similarity
+from generator.analysis import neardup, similarity
+from generator.analysis.similarity import find_similarity
 from generator.models import Paper
-from generator.similarity import find_similarity
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY_LIMIT = 1536 * 2**20
@@ -70,7 +70,7 @@ SCRIPT = textwrap.dedent(
     import json, resource, sys
     resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
     sys.path.insert(0, {root!r})
-    from generator import neardup, similarity
+    from generator.analysis import neardup, similarity
     from generator.models import Paper
 
     similarity.EXACT_LIMIT = {exact_limit}

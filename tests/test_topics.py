@@ -20,14 +20,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import generator.topics as topics_module
+import generator.analysis.topics as topics_module
+from generator.analysis.taxonomy import OTHER, PhraseMatcher, load_taxonomy, normalise_for_matching, parse_taxonomy
+from generator.analysis.topics import assign_topics
 from generator.errors import ConfigError
+from generator.ingest.readers import read_sources
 from generator.models import Appearance, Paper, Topics
-from generator.parallel import IN_PROCESS, Parallelism, in_background
-from generator.readers import read_sources
-from generator.taxonomy import OTHER, PhraseMatcher, load_taxonomy, normalise_for_matching, parse_taxonomy
+from generator.runtime.parallel import IN_PROCESS, Parallelism, in_background
 from generator.text import content_hash, title_key
-from generator.topics import assign_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 TAXONOMY_FILE = ROOT / "content" / "topics.yml"
@@ -319,12 +319,12 @@ def test_discovered_topics_on_tiny_corpora():
 
 
 def test_worker_process_gives_the_same_result(seed_papers, taxonomy, seed_topics, caplog):
-    import generator.discover as discover
+    import generator.analysis.discover as discover
 
     # A forked worker even for these few papers (other tests may leave a thread running; the
     # worker only matches phrases and counts words, so forking is safe here).
     forked = Parallelism(fork=True, topics_from=10)
-    with caplog.at_level(logging.DEBUG, logger="generator.parallel"):
+    with caplog.at_level(logging.DEBUG, logger="generator.runtime.parallel"):
         assert assign_topics(seed_papers, taxonomy, parallel=forked) == seed_topics
         texts = [p.title + " " + p.abstract for p in seed_papers]
         parallel = discover._hashed_tfidf(texts, forked)
@@ -336,7 +336,7 @@ def test_small_corpora_do_not_warn(taxonomy, caplog):
     # A warning fails a --strict build; five papers cannot keep every topic under a quarter.
     papers = [make_paper(f"Theorem prover {i}", "Proof search in Lean.") for i in range(3)]
     papers.append(make_paper("Zzyzx qwerty", "Blorp snarf."))
-    with caplog.at_level(logging.INFO, logger="generator.topics"):
+    with caplog.at_level(logging.INFO, logger="generator.analysis.topics"):
         topics = assign_topics(papers, taxonomy)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [a[0].slug for a in topics.assignments.values()].count("theorem-proving") == 3
@@ -370,7 +370,7 @@ def test_word_counts_give_the_vectorizer_matrix_exactly(seed_papers):
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    import generator.topics as topics_module
+    import generator.analysis.topics as topics_module
 
     extra = [make_paper("Ünïcode Straße — naïve ÆON models", "Fine_tuning of X-rays; café au lait. A b c.")]
     ordered = sorted(seed_papers, key=lambda p: p.id)
@@ -578,7 +578,7 @@ def _dated(papers: list[Paper], per_day: int, start: dt.date = dt.date(2024, 1, 
 
 
 def test_fit_set_is_the_oldest_papers_on_the_ladder(monkeypatch):
-    import generator.topics as topics_module
+    import generator.analysis.topics as topics_module
 
     assert [topics_module.fit_size(n) for n in (1, 100, 124, 125, 155, 156, 400)] == [1, 100, 100, 125, 125, 156, 378]
     monkeypatch.setattr(topics_module, "FIRST_RUNG", 8)
@@ -594,7 +594,7 @@ def test_fit_set_is_the_oldest_papers_on_the_ladder(monkeypatch):
 
 @pytest.mark.parametrize("first_rung", [100, 40])
 def test_adding_a_day_does_not_change_existing_papers(seed_papers, taxonomy, monkeypatch, tmp_path, first_rung):
-    import generator.topics as topics_module
+    import generator.analysis.topics as topics_module
 
     monkeypatch.setattr(topics_module, "FIRST_RUNG", first_rung)
     papers = _dated(sorted(seed_papers, key=lambda p: title_key(p.title)), per_day=20)
@@ -622,7 +622,7 @@ def test_adding_a_day_does_not_change_existing_papers(seed_papers, taxonomy, mon
 
 
 def test_share_limits_are_learned_on_the_fit_set(taxonomy, monkeypatch):
-    import generator.topics as topics_module
+    import generator.analysis.topics as topics_module
 
     monkeypatch.setattr(topics_module, "FIRST_RUNG", 40)
     # Provers trained by reinforcement learning, some more clearly than others: the runner-up.

@@ -6,7 +6,7 @@ the same papers give the same topics. Each cluster is named after its most disti
 found by comparing the cluster's bigram and unigram TF-IDF profile with the whole corpus and
 preferring bigrams, and written the way the papers write them (`Theorem Proving · Lean`,
 never `0_model_learning_data`). The same limits as for a taxonomy apply: 1-3 topics per paper
-and no topic listed by more than a quarter of the papers (see `generator.topics`).
+and no topic listed by more than a quarter of the papers (see `generator.analysis.topics`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from .models import Paper, Topic, TopicAssignment, Topics
-from .parallel import DEFAULT, Parallelism, in_background
-from .taxonomy import OTHER
-from .text import RESERVED_SEGMENTS, make_slug
-from .topics import enforce_share, paper_text
+from generator.analysis.taxonomy import OTHER
+from generator.analysis.topics import enforce_share, paper_text
+from generator.models import Paper, Topic, TopicAssignment, Topics
+from generator.runtime.parallel import DEFAULT, Parallelism, in_background
+from generator.text import RESERVED_SEGMENTS, make_slug
 
 log = logging.getLogger(__name__)
 

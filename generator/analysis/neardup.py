@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from .similarity_text import mix64
+from generator.analysis.similarity_text import mix64
 
 log = logging.getLogger(__name__)
 

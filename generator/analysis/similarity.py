@@ -82,8 +82,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from threadpoolctl import threadpool_limits
 
-from .models import NearDuplicate, Paper, Similarity, SimilarPaper
-from .neardup import (
+from generator.analysis.neardup import (
     PREFIX_TOKENS,
     PairChecker,
     TextCandidates,
@@ -96,8 +95,9 @@ from .neardup import (
     text_candidates,
     verify_pairs,
 )
-from .processes import gc_paused
-from .similarity_text import tokenize_corpus
+from generator.analysis.similarity_text import tokenize_corpus
+from generator.models import NearDuplicate, Paper, Similarity, SimilarPaper
+from generator.runtime.processes import gc_paused
 
 log = logging.getLogger(__name__)
 

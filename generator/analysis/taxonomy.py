@@ -24,9 +24,9 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from .errors import ConfigError
-from .models import Topic
-from .text import RESERVED_SEGMENTS
+from generator.errors import ConfigError
+from generator.models import Topic
+from generator.text import RESERVED_SEGMENTS
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The topics stage: rank one to three topics for every paper.
 
-With a taxonomy (`content/topics.yml`, see `generator.taxonomy`), evidence comes from phrases:
+With a taxonomy (`content/topics.yml`, see `generator.analysis.taxonomy`), evidence comes from phrases:
 a phrase in the title counts three times as much as in the abstract, repeated mentions in the
 abstract count a little more (capped), and each phrase carries its taxonomy weight. Papers
 whose best evidence is strong and clear are *confident*; the mean TF-IDF vectors of the
@@ -13,7 +13,7 @@ its own: a math benchmark is Mathematical Reasoning first, then Benchmarks & Eva
 Secondary topics need clear phrase evidence of their own and a fair share of the primary's score.
 
 Stable under growth. Everything computed across papers is fitted on the fit set only: the
-oldest K papers, where K is the largest step of the ladder of `generator.similarity` (FIRST_RUNG,
+oldest K papers, where K is the largest step of the ladder of `generator.analysis.similarity` (FIRST_RUNG,
 then each step a quarter larger: 100, 125, 156, ..., 8563, 10703, ...) not above the number of
 papers N (below FIRST_RUNG, K = N). That is the TF-IDF vocabulary and IDF, the topic centroids
 (from the fit set's confident papers), and the thresholds that keep the limits below. "Oldest"
@@ -54,7 +54,7 @@ and then scans the rest (the target machine has two cores); the result is the sa
 fitted anew each time from those features, so a warm run gives exactly the cold run's result.
 Floating-point sums are per row in a fixed order (TF-IDF entries sorted by column), so a paper's
 scores are bit for bit the same whichever other papers are in the corpus. Without a taxonomy,
-topics are discovered by clustering instead (`generator.discover`).
+topics are discovered by clustering instead (`generator.analysis.discover`).
 """
 
 from __future__ import annotations
@@ -77,12 +77,12 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfTransformer
 from sklearn.preprocessing import normalize
 
-from .models import Paper, TopicAssignment, Topics
-from .parallel import DEFAULT, Parallelism, in_background
-from .processes import gc_paused
-from .similarity import fit_size as similarity_fit_size
-from .similarity_text import _Vocabulary
-from .taxonomy import OTHER, PhraseMatcher, Taxonomy, normalise_for_matching
+from generator.analysis.similarity import fit_size as similarity_fit_size
+from generator.analysis.similarity_text import _Vocabulary
+from generator.analysis.taxonomy import OTHER, PhraseMatcher, Taxonomy, normalise_for_matching
+from generator.models import Paper, TopicAssignment, Topics
+from generator.runtime.parallel import DEFAULT, Parallelism, in_background
+from generator.runtime.processes import gc_paused
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -146,7 +146,7 @@ def assign_topics(
     """
     ordered = sorted(papers, key=lambda p: p.id)
     if taxonomy is None:
-        from .discover import discover_topics
+        from generator.analysis.discover import discover_topics
 
         return discover_topics(ordered, parallel=parallel)
     if not ordered:
@@ -557,7 +557,7 @@ def _keyword_scores(evidence: _Rows, n_topics: int) -> np.ndarray:
 
 
 def fit_size(n: int) -> int:
-    """Papers the model is fitted on: the ladder of `generator.similarity.fit_size` from this
+    """Papers the model is fitted on: the ladder of `generator.analysis.similarity.fit_size` from this
     module's FIRST_RUNG, so both stages change their models on the same days."""
     return similarity_fit_size(n, FIRST_RUNG)
 

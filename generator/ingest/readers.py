@@ -22,9 +22,9 @@ from typing import Any, ClassVar, Protocol
 
 import yaml
 
-from .errors import Problem, SourceError
-from .models import Listing, RawRecord
-from .text import normalise_text
+from generator.errors import Problem, SourceError
+from generator.models import Listing, RawRecord
+from generator.text import normalise_text
 
 log = logging.getLogger(__name__)
 

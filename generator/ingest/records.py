@@ -10,10 +10,18 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .dates import SourceSettings
-from .errors import Problem
-from .models import Appearance, Listing, Paper, RawRecord, Source
-from .text import RESERVED_SEGMENTS, abstract_key, content_hash, make_slug, normalise_text, title_key, unique_segment
+from generator.errors import Problem
+from generator.ingest.dates import SourceSettings
+from generator.models import Appearance, Listing, Paper, RawRecord, Source
+from generator.text import (
+    RESERVED_SEGMENTS,
+    abstract_key,
+    content_hash,
+    make_slug,
+    normalise_text,
+    title_key,
+    unique_segment,
+)
 
 log = logging.getLogger(__name__)
 

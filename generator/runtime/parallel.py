@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Generic, TypeVar, overload
 
-from .processes import release_free_memory
+from generator.runtime.processes import release_free_memory
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Process-level memory switches the stages share: pausing and freezing the cyclic garbage
-collector, and handing freed heap memory back to the system. Workers: generator/parallel.py."""
+collector, and handing freed heap memory back to the system. Workers: generator/runtime/parallel.py."""
 
 from __future__ import annotations
 

@@ -135,7 +135,7 @@ def _relative(page_url: str, path: str) -> str:
 
 
 _SCRIPT = """\
-// paper-digest: the chrome shared by generated pages (generator/chrome.py). Each page has a
+// paper-digest: the chrome shared by generated pages (generator/website/chrome.py). Each page has a
 // <script src=".../chrome.js" data-part="header|tabs|nav|footer"> where the part belongs.
 (function () {
   var parts = PARTS, s = document.currentScript, part = s.getAttribute("data-part");

@@ -21,11 +21,11 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
-from .errors import DigestError
-from .meta import first_sentence
-from .models import Corpus, Paper, Source
-from .text import RESERVED_SEGMENTS
-from .views import ListItem, NearRef, PaperTopic, SeenIn, SimilarRef, TopicLink, TopicRef
+from generator.errors import DigestError
+from generator.models import Corpus, Paper, Source
+from generator.text import RESERVED_SEGMENTS
+from generator.website.meta import first_sentence
+from generator.website.views import ListItem, NearRef, PaperTopic, SeenIn, SimilarRef, TopicLink, TopicRef
 
 MONTH_NAMES = [
     "January", "February", "March", "April", "May", "June",
@@ -597,12 +597,12 @@ class PageBuilder:
         )
 
     def topic_chart(self, counts: list[dict[str, Any]]) -> str:
-        from .charts import topic_bar_chart
+        from generator.website.charts import topic_bar_chart
 
         return topic_bar_chart([(t["slug"], t["name"], t["count"]) for t in counts], href=self._chart_href)
 
     def topic_timeline(self) -> str:
-        from .charts import topic_timeline_chart
+        from generator.website.charts import topic_timeline_chart
 
         series: dict[str, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
         for paper in self.corpus.papers:

@@ -3,7 +3,7 @@
 Material's search plugin builds its lunr index in the browser, which takes seconds at digest
 scale, and whole prebuilt lunr indexes (this module's earlier layout: month parts and title
 chunks) made a query fetch 33 MB at 10k papers and all 393 MB at 100k. Here the index is
-built once in Python with lunr's words and lunr's BM25 scores (generator/search_index.py) and
+built once in Python with lunr's words and lunr's BM25 scores (generator/website/search_index.py) and
 written in small files that the browser fetches as a query needs them
 (theme_overrides/assets/javascripts/digest-search.js):
 
@@ -17,7 +17,7 @@ written in small files that the browser fetches as a query needs them
   make segments of their own (`undated`, `undated-2`, ...). A doc's number is its position in
   its segment; a paper seen again later keeps its place (its segment is rebuilt for its newer
   date).
-- **Files of a segment** (generator/search_index.py): term shards `t<i>.json` (sorted terms
+- **Files of a segment** (generator/website/search_index.py): term shards `t<i>.json` (sorted terms
   grouped by their first two or three characters, about `SHARD_BYTES` each, with per term its
   docs, delta-coded, each with a 5-bit BM25 score and a title bit), doc metadata `m.json`
   (date and topics of each doc, for the filters) and doc chunks `d<i>.json` (`CHUNK_DOCS`
@@ -37,7 +37,7 @@ title, then the summed scores, then newest. Only then does it fetch the doc chun
 results it shows. A filter fetches `m.json` of the segments whose dates meet it.
 
 Building: each segment is built on its own (`search_index.build_segment`), in this process and,
-when there is much to build, a new worker process (`generator.parallel`, spawned: a fork would
+when there is much to build, a new worker process (`generator.runtime.parallel`, spawned: a fork would
 copy much of the corpus's heap; it writes segments with `search_segments.build_stored`), and cached in
 `cache_dir` (the stage's folder from `cache.stage_dir`: only ever this code's segments) under
 a hash of its input (its docs' payload and the constants), so a build reuses every segment
@@ -65,10 +65,10 @@ from typing import Any
 
 import numpy as np
 
-from . import search_index, search_segments
-from .parallel import DEFAULT, IN_PROCESS, Parallelism, Spawned, take_in_turn
-from .processes import gc_paused
-from .search_index import Segment, SegmentPayload, dump, excerpt, index_words, utf16_key
+from generator.runtime.parallel import DEFAULT, IN_PROCESS, Parallelism, Spawned, take_in_turn
+from generator.runtime.processes import gc_paused
+from generator.website import search_index, search_segments
+from generator.website.search_index import Segment, SegmentPayload, dump, excerpt, index_words, utf16_key
 
 __all__ = ["SearchBuild", "SearchDoc", "build_search_files", "build_search_parts", "excerpt", "index_words"]
 

@@ -1,4 +1,4 @@
-"""One search segment's files: term shards, doc metadata and doc chunks (see generator/search.py).
+"""One search segment's files: term shards, doc metadata and doc chunks (see generator/website/search.py).
 
 A segment is built from its docs alone (`build_segment`), so a sealed segment's bytes never
 change while its docs do not. Words are lunr's: the text is split into words as

@@ -1,7 +1,7 @@
 """The search segments' cache files, and building a segment into one (what a search worker does).
 
-Used by generator/search.py. A segment is cached under a hash of its input (`cache_path`);
-the worker processes `generator.parallel` spawns for search run `build_stored`: each writes
+Used by generator/website/search.py. A segment is cached under a hash of its input (`cache_path`);
+the worker processes `generator.runtime.parallel` spawns for search run `build_stored`: each writes
 its segment to the store (the cache, written anyway, or a scratch folder) and reports only
 that it did, so no segment is pickled back nor held twice on the way.
 """
@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .search_index import Segment, SegmentPayload, build_segment, pack, unpack
+from generator.website.search_index import Segment, SegmentPayload, build_segment, pack, unpack
 
 CACHE_PREFIX = "search-segment-"
 

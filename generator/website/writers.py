@@ -37,16 +37,16 @@ import jinja2
 from markdown.extensions.toc import slugify, unique
 from markupsafe import Markup
 
-from .bibtex import bibtex_entry, bibtex_file, bibtex_key
-from .cache import stage_dir
-from .config import BuildOptions
-from .datafiles import data_files
-from .escaping import escape_attribute, escape_text, front_matter_value
-from .feeds import FeedEntry, absolute_url, latest_entries, make_feeds
-from .models import Corpus, Paper, Topics
-from .pages import KeyedPage, Linker, PageSpec
-from .parallel import DEFAULT, Parallelism
-from .search import SearchDoc, build_search_files
+from generator.config import BuildOptions
+from generator.models import Corpus, Paper, Topics
+from generator.runtime.cache import stage_dir
+from generator.runtime.parallel import DEFAULT, Parallelism
+from generator.website.bibtex import bibtex_entry, bibtex_file, bibtex_key
+from generator.website.datafiles import data_files
+from generator.website.escaping import escape_attribute, escape_text, front_matter_value
+from generator.website.feeds import FeedEntry, absolute_url, latest_entries, make_feeds
+from generator.website.pages import KeyedPage, Linker, PageSpec
+from generator.website.search import SearchDoc, build_search_files
 
 log = logging.getLogger(__name__)
 
