@@ -14,6 +14,7 @@ import pytest
 import yaml
 from datasketch import MinHash
 
+from generator import corpus_order
 from generator.analysis import neardup, similarity
 from generator.analysis.similarity import find_similarity
 from generator.analysis.similarity_text import fold_markup, tokenize, tokenize_corpus
@@ -269,7 +270,7 @@ def test_cache_gives_the_same_result_and_growth_is_stable(
 ) -> None:
     monkeypatch.setattr(similarity, "EXACT_LIMIT", exact_limit)
     papers, _ = synthetic_corpus(1300, seed=5)
-    assert similarity.fit_size(1200) == similarity.fit_size(1300)
+    assert corpus_order.fit_size(1200) == corpus_order.fit_size(1300)
     old = dated(papers[:1200], 0)
     day = dated(papers[1200:], 1)
     cache = tmp_path / "cache"
@@ -315,7 +316,7 @@ def test_broken_cache_is_ignored(tmp_path: Path) -> None:
 
 
 def test_fit_size_ladder() -> None:
-    assert [similarity.fit_size(n) for n in (0, 1, 99, 100, 124, 125, 10_300, 10_400)] == [
+    assert [corpus_order.fit_size(n) for n in (0, 1, 99, 100, 124, 125, 10_300, 10_400)] == [
         0,
         1,
         99,

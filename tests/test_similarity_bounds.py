@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from generator import corpus_order
 from generator.analysis import neardup, similarity
 from generator.analysis.similarity import find_similarity
 from generator.models import Paper
@@ -311,7 +312,7 @@ def test_a_family_split_by_the_bounds_is_the_same_from_a_cache(
 
     old = on(0, base[:800] + family[:250])
     new = on(1, base[800:] + family[250:])
-    assert similarity.fit_size(len(old)) == similarity.fit_size(len(old + new))
+    assert corpus_order.fit_size(len(old)) == corpus_order.fit_size(len(old + new))
     cache = tmp_path / "cache"
     before = find_similarity(old, cache_dir=cache)
     assert before == find_similarity(old)

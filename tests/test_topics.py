@@ -579,10 +579,11 @@ def _dated(papers: list[Paper], per_day: int, start: dt.date = dt.date(2024, 1, 
 
 def test_fit_set_is_the_oldest_papers_on_the_ladder(monkeypatch):
     import generator.analysis.topics as topics_module
+    import generator.corpus_order as corpus_order
 
-    assert [topics_module.fit_size(n) for n in (1, 100, 124, 125, 155, 156, 400)] == [1, 100, 100, 125, 125, 156, 378]
-    monkeypatch.setattr(topics_module, "FIRST_RUNG", 8)
-    assert [topics_module.fit_size(n) for n in (8, 9, 10, 12, 13)] == [8, 8, 10, 12, 12]
+    assert [corpus_order.fit_size(n) for n in (1, 100, 124, 125, 155, 156, 400)] == [1, 100, 100, 125, 125, 156, 378]
+    monkeypatch.setattr(corpus_order, "FIRST_RUNG", 8)
+    assert [corpus_order.fit_size(n) for n in (8, 9, 10, 12, 13)] == [8, 8, 10, 12, 12]
     papers = _dated([make_paper(f"Paper {i}", "Text.") for i in range(12)], per_day=2)
     undated = make_paper("Undated", "Text.")
     ordered = sorted([*papers, undated], key=lambda p: p.id)
@@ -595,13 +596,14 @@ def test_fit_set_is_the_oldest_papers_on_the_ladder(monkeypatch):
 @pytest.mark.parametrize("first_rung", [100, 40])
 def test_adding_a_day_does_not_change_existing_papers(seed_papers, taxonomy, monkeypatch, tmp_path, first_rung):
     import generator.analysis.topics as topics_module
+    import generator.corpus_order as corpus_order
 
-    monkeypatch.setattr(topics_module, "FIRST_RUNG", first_rung)
+    monkeypatch.setattr(corpus_order, "FIRST_RUNG", first_rung)
     papers = _dated(sorted(seed_papers, key=lambda p: title_key(p.title)), per_day=20)
     n = 400
-    step = topics_module.fit_size(n)
+    step = corpus_order.fit_size(n)
     day = n + 20
-    assert step < n and topics_module.fit_size(day) == step  # the fit set is a strict subset, unchanged
+    assert step < n and corpus_order.fit_size(day) == step  # the fit set is a strict subset, unchanged
     before = assign_topics(papers[:n], taxonomy)
     after = assign_topics(papers[:day], taxonomy)
     assert {k: after.assignments[k] for k in before.assignments} == before.assignments  # scores and reasons too
@@ -617,14 +619,14 @@ def test_adding_a_day_does_not_change_existing_papers(seed_papers, taxonomy, mon
     alone = assign_topics([*fit_set, papers[day - 1]], taxonomy)
     assert alone.assignments[papers[day - 1].id] == after.assignments[papers[day - 1].id]
     # Crossing a step refits the model; the result is still a pure function of the input.
-    grown = papers[: topics_module.fit_size(len(papers))]
+    grown = papers[: corpus_order.fit_size(len(papers))]
     assert assign_topics(list(reversed(grown)), taxonomy) == assign_topics(grown, taxonomy)
 
 
 def test_share_limits_are_learned_on_the_fit_set(taxonomy, monkeypatch):
-    import generator.analysis.topics as topics_module
+    import generator.corpus_order as corpus_order
 
-    monkeypatch.setattr(topics_module, "FIRST_RUNG", 40)
+    monkeypatch.setattr(corpus_order, "FIRST_RUNG", 40)
     # Provers trained by reinforcement learning, some more clearly than others: the runner-up.
     provers = [
         make_paper(

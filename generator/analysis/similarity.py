@@ -8,10 +8,10 @@ thresholds on one engine: a near-duplicate is verified on exact token sequences,
 similar paper only needs cosine >= MIN_SIMILAR.
 
 Stable under growth. The model (vocabulary, IDF, and for large corpora the SVD and the
-k-means cells) is fitted on the oldest K papers only, in a fixed order (first date,
-undated last, then id), where K is the largest step of a geometric ladder
-(FIRST_RUNG, then each step a quarter larger: 100, 125, 156, 195, ..., 8563, 10703, ...)
-not above the number of papers N; below FIRST_RUNG papers K = N. Every paper is then
+k-means cells) is fitted on the oldest K papers only (`generator.corpus_order`, shared with
+topics and pages: undated first, then first date, then id), where K is the largest step of a
+geometric ladder (100, then each step a quarter larger: 100, 125, 156, 195, ..., 8563,
+10703, ...) not above the number of papers N; below 100 papers K = N. Every paper is then
 vectorised with that model, so a paper's vector depends only on its own text and the
 model, and the cosine of two papers does not change when papers are added. The model,
 and with it possibly every list, changes only when the corpus crosses the next step
@@ -62,7 +62,6 @@ seeded, and no hash depends on PYTHONHASHSEED.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import math
@@ -96,6 +95,7 @@ from generator.analysis.neardup import (
     verify_pairs,
 )
 from generator.analysis.similarity_text import tokenize_corpus
+from generator.corpus_order import fit_rows
 from generator.models import NearDuplicate, Paper, Similarity, SimilarPaper
 from generator.runtime.processes import gc_paused
 
@@ -114,8 +114,6 @@ SHORTLIST_CAP = 32
 searches hand over no more per row either (see `_best_entries`)."""
 EXACT_LIMIT = 8000
 """Up to this many fit-set papers every pair is scored; above it the inverted-file search runs."""
-FIRST_RUNG = 100
-"""The model is fitted on every paper below this many; above, on a step of the ladder."""
 SEED = 20240529
 SVD_COMPONENTS = 128
 SVD_SAMPLE = 10000
@@ -152,19 +150,6 @@ _STATE_FILE = "state.pickle"
 _STATE_HEADER = ("paper-digest-similarity",)
 _MODEL_HEADER = ("paper-digest-similarity-model",)
 """First pickles of the state and model files: a file that starts otherwise is not ours."""
-
-
-def fit_size(n: int, first_rung: int = FIRST_RUNG) -> int:
-    """Papers the model is fitted on: the largest ladder step not above n (n itself when small).
-
-    The ladder starts at `first_rung` and each step is a quarter larger; topics use it too.
-    """
-    if n <= first_rung:
-        return n
-    k = first_rung
-    while k + k // 4 <= n:
-        k += k // 4
-    return k
 
 
 @dataclass
@@ -596,19 +581,6 @@ def build_text_table(
 
 
 # --- the model ---------------------------------------------------------------------
-
-
-def fit_rows(papers: Sequence[Paper]) -> np.ndarray:
-    """Rows (papers in id order) of the fit set: the oldest `fit_size` papers by first date, then id."""
-    undated = dt.date.max.toordinal()
-
-    def first(paper: Paper) -> int:
-        dates = [a.date for a in paper.appearances if a.date is not None]
-        return min(dates).toordinal() if dates else undated
-
-    days = np.fromiter(map(first, papers), np.int64, len(papers))
-    order = np.lexsort((np.arange(len(papers)), days))  # rows are in id order: ties by id
-    return order[: fit_size(len(papers))]
 
 
 def _approximate(k: int) -> bool:

@@ -13,12 +13,12 @@ its own: a math benchmark is Mathematical Reasoning first, then Benchmarks & Eva
 Secondary topics need clear phrase evidence of their own and a fair share of the primary's score.
 
 Stable under growth. Everything computed across papers is fitted on the fit set only: the
-oldest K papers, where K is the largest step of the ladder of `generator.analysis.similarity` (FIRST_RUNG,
-then each step a quarter larger: 100, 125, 156, ..., 8563, 10703, ...) not above the number of
-papers N (below FIRST_RUNG, K = N). That is the TF-IDF vocabulary and IDF, the topic centroids
+oldest K papers (`generator.corpus_order`: the order and the ladder every stage shares; K is the
+largest step of 100, 125, 156, ..., 8563, 10703, ... not above the number of papers N, K = N
+below 100). That is the TF-IDF vocabulary and IDF, the topic centroids
 (from the fit set's confident papers), and the thresholds that keep the limits below. "Oldest"
 is by first appearance: undated papers first (an undated seed corpus stays the base when dated
-daily files are added), then by date, then source file name and position, then id. The fitted
+daily files are added), then by date, then id. The fitted
 model is then applied to every paper on its own, so a paper's topics, scores and reasons depend
 only on its own title and abstract and the model. Adding a day of papers changes no existing
 paper's topics until N crosses the next step (about every 25% of growth), when the model is
@@ -59,7 +59,6 @@ topics are discovered by clustering instead (`generator.analysis.discover`).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import math
@@ -77,7 +76,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfTransformer
 from sklearn.preprocessing import normalize
 
-from generator.analysis.similarity import fit_size as similarity_fit_size
+from generator import corpus_order
 from generator.analysis.similarity_text import _Vocabulary
 from generator.analysis.taxonomy import OTHER, PhraseMatcher, Taxonomy, normalise_for_matching
 from generator.models import Paper, TopicAssignment, Topics
@@ -110,8 +109,6 @@ MAX_OTHER_SHARE = 0.05
 MAX_TOPIC_SHARE = 0.25
 MIN_PAPERS_FOR_PRIMARY_CAP = 20
 """Below this many papers, the 25% limit only drops extras; it never moves a primary topic."""
-FIRST_RUNG = 100
-"""The model is fitted on every paper below this many; above, on a step of the ladder (`fit_size`)."""
 CACHE_FILE = "topics.npz"
 """The cache file in the stage's folder (`cache.stage_dir`, which only ever holds this code's files)."""
 
@@ -556,29 +553,9 @@ def _keyword_scores(evidence: _Rows, n_topics: int) -> np.ndarray:
     return flat.reshape(n_papers, n_topics)
 
 
-def fit_size(n: int) -> int:
-    """Papers the model is fitted on: the ladder of `generator.analysis.similarity.fit_size` from this
-    module's FIRST_RUNG, so both stages change their models on the same days."""
-    return similarity_fit_size(n, FIRST_RUNG)
-
-
 def fit_rows(papers: Sequence[Paper]) -> np.ndarray:
-    """Rows of the fit set, ascending: the oldest `fit_size` papers; `papers` are in id order.
-
-    Oldest by first appearance: undated first, then by date, then by source file name and the
-    position in it, then id (see the module docstring).
-    """
-    oldest = dt.date.min
-
-    def first_seen(i: int) -> tuple[dt.date, str, int, str]:
-        paper = papers[i]
-        if not paper.appearances:
-            return (oldest, "", 0, paper.id)
-        first = min(paper.appearances, key=lambda a: (a.date or oldest, a.source, a.position))
-        return (first.date or oldest, first.source, first.position, paper.id)
-
-    order = sorted(range(len(papers)), key=first_seen)
-    return np.sort(np.array(order[: fit_size(len(papers))], dtype=np.int64))
+    """Rows of the fit set (`corpus_order.fit_rows`), ascending: `papers` are in id order."""
+    return np.sort(corpus_order.fit_rows(papers))
 
 
 def _tfidf(words: _Words, fit: np.ndarray) -> Any:

@@ -22,8 +22,8 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from generator.corpus_order import first_seen_order
 from generator.models import Corpus
-from generator.website.pages import first_seen_order
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from generator.corpus_order import first_seen_order
 from generator.errors import DigestError
 from generator.models import Corpus, Paper, Source
 from generator.text import RESERVED_SEGMENTS
@@ -85,15 +86,6 @@ def paper_md(paper_id: str) -> str:
 def topic_md(slug: str, chunk: int | None = None) -> str:
     """Path of a topic's newest papers (`topics/<slug>/`), or of one of its archive pages (`topics/<slug>/<chunk>/`)."""
     return f"topics/{slug}.md" if chunk is None else f"topics/{slug}/{chunk}.md"
-
-
-def first_seen_order(paper: Paper) -> tuple[int, int, str]:
-    """Sort key, oldest first: undated papers, then by the day a paper was first seen, then id.
-
-    A paper seen again later keeps its place, so adding a day only appends to this order.
-    """
-    first = paper.first_date
-    return (1 if first else 0, first.toordinal() if first else 0, paper.id)
 
 
 def day_md(day: dt.date | None) -> str:
