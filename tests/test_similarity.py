@@ -15,7 +15,7 @@ import yaml
 from datasketch import MinHash
 
 from generator import corpus_order
-from generator.analysis import neardup, similarity
+from generator.analysis import neardup, shortlists, textmodel
 from generator.analysis.similarity import find_similarity
 from generator.analysis.similarity_text import fold_markup, tokenize, tokenize_corpus
 from generator.models import Paper, Similarity
@@ -110,13 +110,13 @@ def check_invariants(papers: list[Paper], result: Similarity) -> None:
             back = [d for d in result.near_duplicates[link.id] if d.id == paper_id]
             assert len(back) == 1 and back[0].score == link.score and back[0].kind == link.kind
     for paper_id, similar in result.similar.items():
-        assert len(similar) <= similarity.TOP_K
+        assert len(similar) <= shortlists.TOP_K
         assert [(-s.score, s.id) for s in similar] == sorted((-s.score, s.id) for s in similar)
         near = {d.id for d in result.near_duplicates[paper_id]}
         assert len({s.id for s in similar}) == len(similar)
         for item in similar:
             assert item.id != paper_id and item.id in ids and item.id not in near
-            assert similarity.MIN_SIMILAR <= item.score <= 1.0 and round(item.score, 3) == item.score
+            assert shortlists.MIN_SIMILAR <= item.score <= 1.0 and round(item.score, 3) == item.score
 
 
 def test_fixture_result_keeps_the_invariants(fixture_result) -> None:
@@ -222,7 +222,7 @@ def synthetic_corpus(size: int, seed: int = 3) -> tuple[list[Paper], set[tuple[s
 
 @pytest.mark.parametrize("exact_limit", [10**9, 500], ids=["exact", "inverted-file"])
 def test_scale_smoke(monkeypatch: pytest.MonkeyPatch, exact_limit: int) -> None:
-    monkeypatch.setattr(similarity, "EXACT_LIMIT", exact_limit)
+    monkeypatch.setattr(textmodel, "EXACT_LIMIT", exact_limit)
     papers, planted = synthetic_corpus(2000)
     result = find_similarity(papers)
     check_invariants(papers, result)
@@ -238,8 +238,8 @@ def test_result_does_not_depend_on_the_hash_seed() -> None:
         "import hashlib, sys\n"
         f"sys.path[:0] = [{str(here)!r}, {str(here.parent)!r}]\n"
         "import test_similarity as t\n"
-        "from generator.analysis import similarity\n"
-        "similarity.EXACT_LIMIT = 300\n"
+        "from generator.analysis import similarity, textmodel\n"
+        "textmodel.EXACT_LIMIT = 300\n"
         "papers, _ = t.synthetic_corpus(800)\n"
         "print(hashlib.sha1(repr(similarity.find_similarity(papers)).encode()).hexdigest())\n"
     )
@@ -268,7 +268,7 @@ def dated(papers: list[Paper], day: int) -> list[Paper]:
 def test_cache_gives_the_same_result_and_growth_is_stable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, exact_limit: int
 ) -> None:
-    monkeypatch.setattr(similarity, "EXACT_LIMIT", exact_limit)
+    monkeypatch.setattr(textmodel, "EXACT_LIMIT", exact_limit)
     papers, _ = synthetic_corpus(1300, seed=5)
     assert corpus_order.fit_size(1200) == corpus_order.fit_size(1300)
     old = dated(papers[:1200], 0)

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from generator import corpus_order
-from generator.analysis import neardup, similarity
+from generator.analysis import neardup, shortlists, similarity, textmodel
 from generator.analysis.similarity import find_similarity
 from generator.models import Paper
 
@@ -71,10 +71,10 @@ SCRIPT = textwrap.dedent(
     import json, resource, sys
     resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
     sys.path.insert(0, {root!r})
-    from generator.analysis import neardup, similarity
+    from generator.analysis import neardup, similarity, textmodel
     from generator.models import Paper
 
-    similarity.EXACT_LIMIT = {exact_limit}
+    textmodel.EXACT_LIMIT = {exact_limit}
     checked = []
     verify = similarity.verify_pairs
 
@@ -102,7 +102,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def run_bounded(case: str, exact_limit: int = similarity.EXACT_LIMIT) -> dict:
+def run_bounded(case: str, exact_limit: int = textmodel.EXACT_LIMIT) -> dict:
     count, template = CASES[case]
     script = SCRIPT.format(limit=MEMORY_LIMIT, root=str(ROOT), exact_limit=exact_limit, count=count, template=template)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
@@ -119,7 +119,7 @@ def test_templated_family_is_bounded(case: str) -> None:
     assert stats["checked"] <= cap * n // 2
     assert stats["most links"] <= cap
     # Every paper still gets its similar papers (a full list: the family is alike).
-    assert stats["similar"] == [similarity.TOP_K] * n
+    assert stats["similar"] == [shortlists.TOP_K] * n
     if case in ("long template", "identical abstract"):
         # Real near-duplicates: found for (nearly) every member, up to the cap each.
         assert stats["linked papers"] >= n - 1
@@ -134,7 +134,7 @@ def test_templated_family_in_the_inverted_file_is_bounded() -> None:
     assert stats["checked"] <= cap * n // 2
     assert stats["most links"] <= cap
     assert stats["linked papers"] >= n - 1
-    assert stats["similar"] == [similarity.TOP_K] * n
+    assert stats["similar"] == [shortlists.TOP_K] * n
 
 
 # --- each bound against a plain reference ---------------------------------------------
@@ -204,7 +204,7 @@ def reference_best(scores: np.ndarray, mask: np.ndarray, labels: np.ndarray) -> 
     out: set[tuple[int, int]] = set()
     for r in range(len(scores)):
         columns = sorted(np.flatnonzero(mask[r]).tolist(), key=lambda c: (-scores[r, c], labels[c]))
-        out.update((r, c) for c in columns[: similarity.SHORTLIST_CAP])
+        out.update((r, c) for c in columns[: shortlists.SHORTLIST_CAP])
     return out
 
 
@@ -216,7 +216,7 @@ def test_best_entries_keep_a_shortlist_worth_per_row() -> None:
         mask = scores > 0
         labels = rng.permutation(width)
         for given in (None, labels):
-            rows, columns = similarity._best_entries(scores, mask.copy(), given)
+            rows, columns = shortlists._best_entries(scores, mask.copy(), given)
             expected = reference_best(scores, mask, np.arange(width) if given is None else labels)
             assert set(zip(rows.tolist(), columns.tolist(), strict=True)) == expected
 
@@ -225,21 +225,21 @@ def test_cell_parts() -> None:
     probes = np.array([[0, 1], [1, 0], [0, 2], [2, 0], [0, 1]])
     fit = np.ones(5, bool)
     salt = np.arange(5)
-    same, cells = similarity._cell_parts(probes, 3, fit, salt)
+    same, cells = shortlists._cell_parts(probes, 3, fit, salt)
     assert cells == 3 and same is probes  # no cell over MAX_CELL: the cells themselves
     many = np.zeros((10_000, 2), np.int64)
     many[:, 1] = 1
     many[:5] = [[1, 0]] * 5
     salt = np.arange(10_000) * 7
-    parts, count = similarity._cell_parts(many, 2, np.ones(10_000, bool), salt)
-    split = -(-9995 // similarity.MAX_CELL)
+    parts, count = shortlists._cell_parts(many, 2, np.ones(10_000, bool), salt)
+    split = -(-9995 // shortlists.MAX_CELL)
     assert count == split + 1
     assert (parts[5:, 0] == salt[5:] % split).all() and (parts[5:, 1] == split).all()
     assert (parts[:5, 0] == split).all()
     # Only the fit set decides the parts: more papers (not in it) split nothing further.
     grown = np.concatenate([many, np.zeros((5000, 2), np.int64)])
     fit = np.concatenate([np.ones(10_000, bool), np.zeros(5000, bool)])
-    again, _ = similarity._cell_parts(grown, 2, fit, np.concatenate([salt, np.arange(5000)]))
+    again, _ = shortlists._cell_parts(grown, 2, fit, np.concatenate([salt, np.arange(5000)]))
     assert np.array_equal(again[:10_000], parts)
 
 
@@ -269,7 +269,7 @@ def ordinary_corpus(size: int, seed: int) -> list[Paper]:
 
 @pytest.mark.parametrize("exact_limit", [10**9, 400], ids=["exact", "inverted-file"])
 def test_bounds_do_not_bind_on_an_ordinary_corpus(monkeypatch: pytest.MonkeyPatch, exact_limit: int) -> None:
-    monkeypatch.setattr(similarity, "EXACT_LIMIT", exact_limit)
+    monkeypatch.setattr(textmodel, "EXACT_LIMIT", exact_limit)
     papers = ordinary_corpus(1500, seed=11)
     bounded = find_similarity(papers)
     monkeypatch.setattr(neardup, "MAX_CANDIDATES", 10**6)
@@ -288,7 +288,7 @@ def test_a_family_split_by_the_bounds_is_the_same_from_a_cache(
 
     from generator.models import Appearance
 
-    monkeypatch.setattr(similarity, "EXACT_LIMIT", exact_limit)
+    monkeypatch.setattr(textmodel, "EXACT_LIMIT", exact_limit)
     monkeypatch.setattr(similarity, "MAX_CELL", 40)
     monkeypatch.setattr(neardup, "MAX_CANDIDATES", 6)
     base = ordinary_corpus(850, seed=4)
