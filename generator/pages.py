@@ -24,6 +24,7 @@ from markupsafe import Markup
 from .errors import DigestError
 from .meta import first_sentence
 from .models import Corpus, Paper, Source
+from .paper_metadata import key_fields, metadata_links, page_metadata
 from .text import RESERVED_SEGMENTS
 from .views import ListItem, NearRef, PaperTopic, SeenIn, SimilarRef, TopicLink, TopicRef
 
@@ -382,7 +383,7 @@ class PageBuilder:
                     source.slug if source else None,
                 )
             )
-        fields = (paper.id, paper.title, paper.arxiv_id, paper.url, paper.authors)
+        fields = (paper.id, paper.title, paper.arxiv_id, paper.url, paper.authors, key_fields(paper))
         return content_key(("paper", fields, appearances, self._topic_key(paper), near, similar), paper.abstract)
 
     def item_key(self, paper: Paper) -> tuple[Any, ...]:
@@ -449,6 +450,7 @@ class PageBuilder:
             ]
         if paper.url:
             links.insert(0, ("Source page", quote(paper.url, safe=":/?&=#%+@,;~")))
+        links += metadata_links(paper)
         return PageSpec(
             paper_md(paper.id),
             "paper.html.j2",
@@ -457,6 +459,7 @@ class PageBuilder:
                 "title": paper.title,
                 "abstract": paper.abstract,
                 "authors": paper.authors,
+                "metadata": page_metadata(paper),
                 "appearances": appearances,
                 "topics": topics,
                 "near": near,
