@@ -33,6 +33,26 @@ class RawRecord:
     """The record's own date, when given (highest priority when dating an appearance)."""
     normalised: bool = False
     """True when `title` and `abstract` already went through `normalise_text` (listing lines do)."""
+    categories: tuple[str, ...] = ()
+    """arXiv categories (`cs.CL`), primary first when known; empty when the format has none."""
+    primary_category: str | None = None
+    """arXiv primary category, when the format says which."""
+    upvotes: int | None = None
+    """Hugging Face Daily Papers upvotes, when known."""
+    code_url: str | None = None
+    """A code repository (http(s)) given by the source (Hugging Face `githubRepo`)."""
+    doi: str | None = None
+    """DOI of the published version, when given."""
+    journal_ref: str | None = None
+    """Journal reference, when given (untrusted text)."""
+    comment: str | None = None
+    """The authors' arXiv comment (pages, conference), when given (untrusted text)."""
+    published: dt.date | None = None
+    """Day of the paper's first arXiv version, when given (metadata, not the appearance's date)."""
+    updated: dt.date | None = None
+    """Day of the paper's latest arXiv version, when given."""
+    announce_type: str | None = None
+    """arXiv RSS announce type: `new`, `cross`, `replace` or `replace-cross`."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +103,22 @@ class Paper:
     """External URL given by a record file, when known."""
     authors: tuple[str, ...] = ()
     """Author names, when given."""
+    categories: tuple[str, ...] = ()
+    """arXiv categories, primary first (see `ingest/merge.py` for which appearance gives them)."""
+    primary_category: str | None = None
+    """arXiv primary category, when known."""
+    upvotes: int | None = None
+    """Hugging Face Daily Papers upvotes (the most any appearance gave), when known."""
+    code_url: str | None = None
+    """A code repository link, when a source gave one."""
+    doi: str | None = None
+    """DOI of the published version, when known."""
+    journal_ref: str | None = None
+    """Journal reference, when known (untrusted text)."""
+    comment: str | None = None
+    """The authors' arXiv comment, when known (untrusted text)."""
+    published: dt.date | None = None
+    """Day of the first arXiv version, when known (metadata; appearances carry the listing days)."""
 
     @property
     def path(self) -> str:

@@ -2,7 +2,7 @@
 
 Hypothesis makes records whose fields are text with lone surrogates, non-characters, format and
 control characters, math and markup, or values of the wrong type (numbers, lists, mappings,
-nothing), and writes them as JSON, JSON Lines, YAML and a text listing. The whole build
+nothing), and writes them as JSON, JSON Lines, YAML, a text listing and the real formats. The whole build
 (`generate`: read, merge, similarity, topics, pages, search, writing) must end with problems
 reported, never an exception, and everything it writes must be UTF-8 that can be served.
 """
@@ -15,6 +15,7 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 import yaml
 from conftest import ROOT
@@ -88,6 +89,37 @@ def _yaml(items: list[Any]) -> str:
         return "[]\n"
 
 
+def write_real_formats(sources: Path, items: list[Any]) -> None:
+    """The same fuzzed values in the real formats (generator/ingest/): Hugging Face Daily Papers,
+    the arXiv snapshot and an arXiv API Atom answer (values as XML text, escaped or not)."""
+    records = [item if isinstance(item, dict) else {"title": item} for item in items]
+    hf = [
+        {"paper": {"id": r.get("arxiv_id"), "title": r.get("title"), "summary": r.get("abstract"),
+                   "authors": [{"name": r.get("authors")}, r.get("id")], "upvotes": r.get("id"),
+                   "githubRepo": r.get("url"), "publishedAt": r.get("date")},
+         "publishedAt": r.get("date")}
+        for r in records
+    ]  # fmt: skip
+    (sources / "hf.json").write_text(json.dumps(hf, ensure_ascii=True), "utf-8")
+    snapshot = [
+        {"id": r.get("arxiv_id"), "title": r.get("title"), "abstract": r.get("abstract"), "authors": r.get("authors"),
+         "authors_parsed": r.get("authors"), "categories": r.get("source"), "versions": r.get("date"),
+         "update_date": r.get("date"), "doi": r.get("url")}
+        for r in records
+    ]  # fmt: skip
+    (sources / "snapshot.jsonl").write_text(
+        "\n".join(json.dumps(line, ensure_ascii=True) for line in snapshot), "utf-8"
+    )
+    entries = "".join(
+        f"<entry><id>{escape(str(r.get('arxiv_id')))}</id><title>{escape(str(r.get('title')))}</title>"
+        f"<summary>{r.get('abstract')!s}</summary><author><name>{escape(str(r.get('authors')))}</name></author>"
+        f"<category term={quoteattr(str(r.get('source')))}/><published>{escape(str(r.get('date')))}</published></entry>"
+        for r in records
+    )
+    feed = f'<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom">{entries}</feed>'
+    (sources / "answer.xml").write_bytes(feed.encode("utf-8", "surrogatepass"))
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(items=records, listing=st.lists(texts, min_size=1, max_size=6), name=texts)
 def test_random_records_through_every_reader_and_stage(items: list[Any], listing: list[str], name: str) -> None:
@@ -98,6 +130,7 @@ def test_random_records_through_every_reader_and_stage(items: list[Any], listing
         (sources / "r.json").write_text(json.dumps(items, ensure_ascii=True), "utf-8")
         (sources / "r.jsonl").write_text("\n".join(json.dumps(item, ensure_ascii=True) for item in items), "utf-8")
         (sources / "r.yaml").write_text(_yaml(items), "utf-8")
+        write_real_formats(sources, items)
         body = "\n\n".join(listing).encode("utf-8", "surrogatepass")  # a lone surrogate makes it not UTF-8
         (sources / "2025-06-01-x.txt").write_bytes(LISTING_HEADER.encode() + b"June 1\n\n" + body + b"\n")
         file_name = re.sub(r"[/\x00]", "_", name)[:40] or "_"

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Protocol
 import yaml
 
 from generator.errors import Problem, SourceError
+from generator.ingest.sniff import ContentReader
 from generator.models import Listing, RawRecord
 from generator.text import normalise_text
 
@@ -529,11 +530,16 @@ class RecordFileReader:
 
 
 READERS: dict[str, Reader] = {
-    ".txt": ListingReader(),
+    ".txt": ContentReader(ListingReader()),
     ".yaml": RecordFileReader(),
     ".yml": RecordFileReader(),
-    ".json": RecordFileReader(),
-    ".jsonl": RecordFileReader(),
+    ".json": ContentReader(RecordFileReader()),
+    ".jsonl": ContentReader(RecordFileReader()),
+    # Real API formats (arXiv Atom and RSS, Hugging Face, arXiv snapshot) are chosen by content:
+    # generator/ingest/sniff.py.
+    ".xml": ContentReader(None),
+    ".atom": ContentReader(None),
+    ".rss": ContentReader(None),
 }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from generator.errors import Problem
 from generator.ingest.dates import SourceSettings
+from generator.ingest.merge import by_richness, id_entries, merged_metadata, title_links
 from generator.models import Appearance, Listing, Paper, RawRecord, Source
 from generator.text import (
     RESERVED_SEGMENTS,
@@ -41,6 +42,8 @@ class _Entry:
     abstract: str
     title_key: str
     abstract_key: str
+    layout: str = ""
+    """The format of the entry's listing (`ingest/merge.py` ranks formats by it)."""
 
     @property
     def order(self) -> tuple[dt.date, str, int]:
@@ -90,6 +93,7 @@ def merge_records(
                     abstract,
                     title_key(title, normalised=True),
                     abstract_key(abstract, normalised=True),
+                    listing.layout,
                 )
             )
     # Input order must not matter: sort before grouping so every choice below is stable.
@@ -116,6 +120,18 @@ def merge_records(
                     )
                 )
             sets.union(first, index)
+    # A paper without an arXiv id joins the one arXiv paper of the same title (ingest/merge.py).
+    links, ambiguous = title_links([(e.record.arxiv_id, e.title_key) for e in entries])
+    for first, index in links:
+        sets.union(first, index)
+    for index, ids in ambiguous:
+        entry = entries[index]
+        problems.append(
+            Problem(
+                "warning", entry.path, entry.record.line,
+                f"the title {entry.title[:60]!r} is also that of arXiv papers {', '.join(ids)}; not merged with them",
+            )
+        )  # fmt: skip
     groups: dict[int, list[_Entry]] = defaultdict(list)
     for index, entry in enumerate(entries):
         groups[sets.find(index)].append(entry)
@@ -132,11 +148,13 @@ def paper_order(paper: Paper) -> tuple[int, int, str]:
 
 
 def _paper(group: list[_Entry]) -> Paper:
-    """Build one paper from its merged entries (already in appearance order)."""
-    first = group[0]
+    """Build one paper from its merged entries (already in appearance order); see ingest/merge.py
+    for which entries decide the id and which give the metadata."""
     arxiv_ids = sorted({e.record.arxiv_id for e in group if e.record.arxiv_id})
-    given_ids = sorted({e.record.id for e in group if e.record.id})
-    if arxiv_ids:
+    deciding = id_entries(group)  # a text dump's id stays when the paper also arrives with an arXiv id
+    first = deciding[0]
+    given_ids = sorted({e.record.id for e in deciding if e.record.id})
+    if arxiv_ids and deciding is group:
         paper_id = make_slug(arxiv_ids[0], max_length=40)
     elif given_ids and make_slug(given_ids[0], max_length=60):
         paper_id = make_slug(given_ids[0], max_length=60)
@@ -146,14 +164,16 @@ def _paper(group: list[_Entry]) -> Paper:
         stem = make_slug(_PUNCTUATION.sub("", first.title), max_length=60) or "paper"
         paper_id = f"{stem}-{content_hash(first.title_key, first.abstract_key)}"
     appearances = tuple(Appearance(e.record.source, e.date, e.record.position, e.record.line) for e in group)
+    richest = by_richness(group, [e.layout for e in group])
     return Paper(
         id=paper_id,
-        title=first.title,
-        abstract=next((e.abstract for e in group if e.abstract), ""),
+        title=richest[0].title,
+        abstract=next((e.abstract for e in richest if e.abstract), ""),
         appearances=appearances,
         arxiv_id=arxiv_ids[0] if arxiv_ids else None,
         url=next((e.record.url for e in group if e.record.url), None),
-        authors=next((e.record.authors for e in group if e.record.authors), ()),
+        authors=next((e.record.authors for e in richest if e.record.authors), ()),
+        **merged_metadata([e.record for e in richest]),
     )
 
 

@@ -561,7 +561,8 @@ def bibtex_entry(paper: Paper, *, url: str, key: str | None = None) -> str:
 
     Fields: `title` (double-braced so styles keep its capitalisation), `author` (joined with
     ` and `, when known), `year` (of the first date; omitted when undated), `eprint`,
-    `archivePrefix = {arXiv}` and `note = {arXiv:<id>}` (when the paper has an arXiv id),
+    `archivePrefix = {arXiv}` and `note = {arXiv:<id>}` (when the paper has an arXiv id; then
+    `primaryClass` too, when its primary category is known),
     and `url` (the paper's page). `key` defaults to `bibtex_key(paper)`; a given key must be
     ASCII letters, digits, `.` and `-` (ValueError otherwise). Every field is checked with
     `_safe_field` (`_URL_SAFE` for the url) before it is written.
@@ -582,6 +583,8 @@ def bibtex_entry(paper: Paper, *, url: str, key: str | None = None) -> str:
     arxiv = _arxiv_id(paper)
     if arxiv:
         fields += [("eprint", arxiv), ("archivePrefix", "arXiv"), ("note", f"arXiv:{arxiv}")]
+        if paper.primary_category:
+            fields.append(("primaryClass", paper.primary_category))
     if url:
         fields.append(("url", _url_field(url)))
     for name, value in list(fields):

@@ -26,6 +26,7 @@ from generator.errors import DigestError
 from generator.models import Corpus, Paper, Source
 from generator.text import RESERVED_SEGMENTS
 from generator.website.meta import first_sentence
+from generator.website.paper_metadata import key_fields, metadata_links, page_metadata
 from generator.website.views import ListItem, NearRef, PaperTopic, SeenIn, SimilarRef, TopicLink, TopicRef
 
 MONTH_NAMES = [
@@ -374,7 +375,7 @@ class PageBuilder:
                     source.slug if source else None,
                 )
             )
-        fields = (paper.id, paper.title, paper.arxiv_id, paper.url, paper.authors)
+        fields = (paper.id, paper.title, paper.arxiv_id, paper.url, paper.authors, key_fields(paper))
         return content_key(("paper", fields, appearances, self._topic_key(paper), near, similar), paper.abstract)
 
     def item_key(self, paper: Paper) -> tuple[Any, ...]:
@@ -441,6 +442,7 @@ class PageBuilder:
             ]
         if paper.url:
             links.insert(0, ("Source page", quote(paper.url, safe=":/?&=#%+@,;~")))
+        links += metadata_links(paper)
         return PageSpec(
             paper_md(paper.id),
             "paper.html.j2",
@@ -449,6 +451,7 @@ class PageBuilder:
                 "title": paper.title,
                 "abstract": paper.abstract,
                 "authors": paper.authors,
+                "metadata": page_metadata(paper),
                 "appearances": appearances,
                 "topics": topics,
                 "near": near,

@@ -113,6 +113,14 @@ class SearchDoc:
     """Topic slugs parallel to `topics`, used by the topic filter."""
     first_date: dt.date | None = None
     """The day the paper was first seen, which places it in a segment; None: `date` (or undated)."""
+    words: str = ""
+    """More searchable text, indexed with the topic names: the authors' names and arXiv categories."""
+
+    @property
+    def field_text(self) -> str:
+        """The text of the third indexed field: topic names, then `words`."""
+        topics = " ".join(self.topics)
+        return f"{topics} {self.words}" if self.words else topics
 
     @property
     def seen(self) -> dt.date | None:
@@ -307,7 +315,7 @@ def split_segments(docs: Iterable[SearchDoc]) -> list[_Segment]:
 def _payload(segment: _Segment) -> SegmentPayload:
     """Plain data to build a segment from: (title, abstract, url, date, topics text, slugs) per doc."""
     return [
-        (d.title, d.abstract, d.url, d.date.isoformat() if d.date else None, " ".join(d.topics), list(d.topic_slugs))
+        (d.title, d.abstract, d.url, d.date.isoformat() if d.date else None, d.field_text, list(d.topic_slugs))
         for d in segment.docs
     ]
 
@@ -322,7 +330,7 @@ def _segment_hash(segment: _Segment) -> str:
     """
     strings: list[str] = []
     for d in segment.docs:
-        strings += (d.title, d.abstract, d.url, d.date.isoformat() if d.date else "-", " ".join(d.topics))
+        strings += (d.title, d.abstract, d.url, d.date.isoformat() if d.date else "-", d.field_text)
         strings += (str(len(d.topic_slugs)), *d.topic_slugs)
     lengths = np.fromiter(map(len, strings), np.int64, len(strings))
     digest = hashlib.sha256(lengths.tobytes())

@@ -46,6 +46,7 @@ from generator.website.datafiles import data_files
 from generator.website.escaping import escape_attribute, escape_text, front_matter_value
 from generator.website.feeds import FeedEntry, absolute_url, latest_entries, make_feeds
 from generator.website.pages import KeyedPage, Linker, PageSpec
+from generator.website.paper_metadata import category_filters
 from generator.website.search import SearchDoc, build_search_files
 
 log = logging.getLogger(__name__)
@@ -450,7 +451,8 @@ def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = No
 
     def fingerprint(paper: Paper) -> tuple[Any, ...]:
         # Everything an entry is made of (bibtex.py: title, authors, first date, arXiv id, URL).
-        return (paper.id, paper.title, paper.authors, paper.first_date, paper.arxiv_id, url_for(paper))
+        return (paper.id, paper.title, paper.authors, paper.first_date, paper.arxiv_id, paper.primary_category,
+                url_for(paper))  # fmt: skip
 
     fingerprints = {paper.id: fingerprint(paper) for paper in corpus.papers}
 
@@ -483,6 +485,8 @@ def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:
     docs = []
     for paper in papers:
         slugs = tuple(a.slug for a in topics.assignments.get(paper.id, ()) if a.slug in names)
+        # arXiv categories join the topic filter (paper_metadata.py); authors are searchable words.
+        extra_names, extra_slugs, words = category_filters(paper)
         docs.append(
             SearchDoc(
                 id=paper.id,
@@ -490,9 +494,10 @@ def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:
                 title=paper.title,
                 abstract=paper.abstract,
                 date=paper.last_date,
-                topics=tuple(names[s] for s in slugs),
-                topic_slugs=slugs,
+                topics=tuple(names[s] for s in slugs) + extra_names,
+                topic_slugs=slugs + extra_slugs,
                 first_date=paper.first_date,
+                words=words,
             )
         )
     return docs

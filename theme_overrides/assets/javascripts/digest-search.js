@@ -888,7 +888,7 @@
     } else if (!plan || (!plan.query && !plan.filters)) {
       text = ui.input.value.trim()
         ? "Type a little more…"
-        : "Search " + data.manifest.count + " papers by words of their title, abstract or topics, or pick a topic or dates.";
+        : "Search " + data.manifest.count + " papers by words of their title, abstract, authors or topics, or pick a topic, an arXiv category or dates.";
     } else if (!ui.ranking || ui.ranking.key !== plan.key) {
       text = "Searching…";
     } else {
