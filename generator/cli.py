@@ -1,4 +1,4 @@
-"""The `paper-digest` command: `check` the sources, `build` the site, `bench` the pipeline.
+"""The `paper-digest` command: `check` the sources, `build` the site, `fetch` new papers, `bench` the pipeline.
 
 A thin shell: it parses options and calls the same build as the MkDocs plugin; errors
 become `click.ClickException`s only here, at the edge.
@@ -25,6 +25,7 @@ from mkdocs.exceptions import Abort, ConfigurationError, PluginError
 
 from .build import StageTimer, load_corpus
 from .errors import DigestError
+from .fetch.command import fetch
 from .models import Corpus
 from .plugin import DigestPlugin
 
@@ -94,6 +95,9 @@ def _input_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.version_option(package_name="paper-digest")
 def main() -> None:
     """paper-digest: turn research-paper listing dumps into a browsable, searchable static site."""
+
+
+main.add_command(fetch)
 
 
 @main.command()

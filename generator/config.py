@@ -16,6 +16,7 @@ from mkdocs.config import config_options as c
 
 from .datafiles import DEFAULT_SHARD_BYTES, MIN_SHARD_BYTES
 from .dates import SourceSettings
+from .fetch.specs import FeedsOption
 from .sitemaps import SITEMAP_URLS
 
 
@@ -70,6 +71,8 @@ class DigestConfig(base.Config):
     """The most bytes of a data file: above it, papers.json becomes an index of `data/papers-NNNN.json` shards."""
     sitemap_urls = c.Type(int, default=SITEMAP_URLS)
     """The most URLs of one sitemap file (the protocol allows 50,000)."""
+    feeds = FeedsOption()
+    """What `paper-digest fetch` fetches: a list such as `[{hf: daily}, {arxiv: "cat:cs.LG", max: 200}]`."""
 
     def validate(self) -> tuple[list[Any], list[Any]]:
         failed, warnings = super().validate()
