@@ -4,6 +4,7 @@ on 429/5xx/broken connections with Retry-After honoured, giving up, size limits,
 from __future__ import annotations
 
 import email.utils
+import itertools
 import re
 
 import pytest
@@ -136,5 +137,5 @@ def test_requests_to_one_host_are_an_interval_apart() -> None:
         client.get(server.url + "/y")
     times = [r.at for r in server.requests]
     assert len(times) == 4
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert all(gap >= interval for gap in gaps), gaps
