@@ -4,8 +4,8 @@ Each kind says what its items are (a key and the item's canonical bytes, so two 
 compared item by item) and how answers combine into one (`union`: the first answer's items,
 then every item of the later ones whose key is new; the first answer's bytes unchanged when
 nothing is added). The arXiv API's pages, and a re-fetch of a day already on disk, are combined
-this way. XML is parsed with entities and the network off (no external entity, no billion
-laughs); an answer that does not parse, or is not the kind expected, is an `InvalidAnswer`.
+this way. XML is parsed with entities and the network off, and a DOCTYPE is refused (no external
+entity, no billion laughs); an answer that does not parse, or is not the kind expected, is an `InvalidAnswer`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def _parse_xml(body: bytes) -> Any:
         raise InvalidAnswer(f"not valid XML ({' '.join(str(exc).split())[:200]})") from None
     if root is None:
         raise InvalidAnswer("not valid XML (no document element)")
+    if root.getroottree().docinfo.doctype:
+        raise InvalidAnswer("has a DOCTYPE (entity declarations), which these APIs never send")
     return root
 
 
@@ -48,7 +50,7 @@ def _text(element: Any, path: str) -> str:
 
 
 def _canonical(element: Any) -> bytes:
-    return bytes(etree.tostring(element, method="c14n"))
+    return bytes(etree.tostring(element, encoding="UTF-8", with_tail=False))
 
 
 def _key_or_digest(key: str, canonical: bytes) -> str:
