@@ -119,7 +119,6 @@ class Client:
 
     def __post_init__(self) -> None:
         self._session.headers["User-Agent"] = user_agent()
-        self._session.trust_env = False  # no proxies or .netrc credentials picked up from the environment
 
     def close(self) -> None:
         """Close the connections kept open."""
@@ -202,8 +201,10 @@ class Client:
 
 
 def _reason(exc: BaseException) -> str:
-    """The innermost cause of a requests error, as one short line (no addresses of objects)."""
-    while exc.__context__ is not None and not isinstance(exc, OSError):
-        exc = exc.__context__
-    text = str(exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc) or type(exc).__name__
+    """The innermost cause of a requests error (`[Errno 111] Connection refused`), as one short line."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    text = str(exc) or type(exc).__name__
     return " ".join(text.split())[:200]
