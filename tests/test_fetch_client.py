@@ -85,7 +85,8 @@ def test_a_dead_server_is_retried_then_fails() -> None:
     with pytest.raises(FetchError) as caught:
         make_client(waits, attempts=2).get(url + "/x")
     message = str(caught.value)
-    assert message.startswith(f"{url}/x: connection failed ([Errno 111] Connection refused)")
+    assert message.startswith(f"{url}/x: connection failed (")
+    assert "Connection refused" in message
     assert message.endswith("(gave up after 2 attempts)")
     assert "\n" not in message
     assert waits == [1.0]
