@@ -1,4 +1,4 @@
-"""The `paper-digest` command: `check` the sources, `build` the site.
+"""The `paper-digest` command: `check` the sources, `build` the site, `fetch` new papers.
 
 A thin shell: it parses options and calls the same build as the MkDocs plugin; errors
 become `click.ClickException`s only here, at the edge.
@@ -24,6 +24,7 @@ from mkdocs.exceptions import Abort, ConfigurationError, PluginError
 
 from generator.build import StageTimer, load_corpus
 from generator.errors import DigestError
+from generator.fetch.command import fetch
 from generator.models import Corpus
 from generator.plugin import DigestPlugin
 
@@ -93,6 +94,9 @@ def _input_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.version_option(package_name="paper-digest")
 def main() -> None:
     """paper-digest: turn research-paper listing dumps into a browsable, searchable static site."""
+
+
+main.add_command(fetch)
 
 
 @main.command()

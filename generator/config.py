@@ -14,6 +14,7 @@ from typing import Any
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 
+from generator.fetch.specs import FeedsOption
 from generator.ingest.dates import SourceSettings
 from generator.website.datafiles import DEFAULT_SHARD_BYTES, MIN_SHARD_BYTES
 from generator.website.sitemaps import SITEMAP_URLS
@@ -70,6 +71,8 @@ class DigestConfig(base.Config):
     """The most bytes of a data file: above it, papers.json becomes an index of `data/papers-NNNN.json` shards."""
     sitemap_urls = c.Type(int, default=SITEMAP_URLS)
     """The most URLs of one sitemap file (the protocol allows 50,000)."""
+    feeds = FeedsOption()
+    """What `paper-digest fetch` fetches: a list such as `[{hf: daily}, {arxiv: "cat:cs.LG", max: 200}]`."""
 
     def validate(self) -> tuple[list[Any], list[Any]]:
         failed, warnings = super().validate()
