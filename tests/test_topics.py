@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import generator.analysis.topics as topics_module
+from generator.analysis import topic_features
 from generator.analysis.taxonomy import OTHER, PhraseMatcher, load_taxonomy, normalise_for_matching, parse_taxonomy
 from generator.analysis.topics import assign_topics
 from generator.errors import ConfigError
@@ -377,9 +378,9 @@ def test_word_counts_give_the_vectorizer_matrix_exactly(seed_papers):
     cases = [(ordered, np.arange(len(ordered))), (ordered, np.arange(0, len(ordered), 3))]
     cases += [([*ordered[:30], *extra], np.arange(31)), ([*ordered[:30], *extra], np.arange(20)), (extra, np.arange(1))]
     for papers, fit in cases:
-        texts = [topics_module.paper_text(p) for p in papers]
+        texts = [topic_features.paper_text(p) for p in papers]
         terms: list[str] = []
-        words = topics_module._Words(topics_module._count_words(texts, {}, terms), terms)
+        words = topic_features._Words(topic_features._count_words(texts, {}, terms), terms)
         ours = topics_module._tfidf(words, fit)
         small = len(fit) < 50
         theirs = TfidfVectorizer(
@@ -407,7 +408,7 @@ _ASCII_WORDS = str.maketrans(
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
-def _count_words_reference(texts: list[str], vocabulary: dict[str, int], terms: list[str]) -> topics_module._Rows:
+def _count_words_reference(texts: list[str], vocabulary: dict[str, int], terms: list[str]) -> topic_features._Rows:
     """The former `topics._count_words` (a `Counter` per text), unchanged: the reference the numpy
     one must match exactly (vocabulary and its order, terms, rows and their order and dtypes)."""
     first_new = len(vocabulary)
@@ -426,7 +427,7 @@ def _count_words_reference(texts: list[str], vocabulary: dict[str, int], terms: 
         placeholders = np.fromiter((v for _, v in new_words), dtype=np.int64, count=len(new_words))
         numbers = np.empty(len(new_words), dtype=np.int64)
         for k, (word, _) in enumerate(new_words):
-            if len(word) < 2 or word in topics_module._STOP_WORDS:
+            if len(word) < 2 or word in topic_features._STOP_WORDS:
                 numbers[k] = -1
             else:
                 numbers[k] = len(terms)
@@ -439,7 +440,7 @@ def _count_words_reference(texts: list[str], vocabulary: dict[str, int], terms: 
     row_of = np.repeat(np.arange(len(lengths), dtype=np.int64), np.frombuffer(lengths, dtype=np.int64))
     indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_of[keep], minlength=len(lengths)), out=indptr[1:])
-    return topics_module._Rows(
+    return topic_features._Rows(
         indptr, (id_array[keep].astype(np.int32), np.frombuffer(counts, dtype=np.int64)[keep].astype(np.int32))
     )
 
@@ -449,7 +450,7 @@ def _assert_counts_like_reference(texts: list[str], vocabulary: dict[str, int], 
     the same vocabulary (keys, values, order), terms and rows; `vocabulary` and `terms` are then
     updated as both updated theirs."""
     ours_vocabulary, ours_terms = dict(vocabulary), list(terms)
-    ours = topics_module._count_words(texts, ours_vocabulary, ours_terms)
+    ours = topic_features._count_words(texts, ours_vocabulary, ours_terms)
     theirs = _count_words_reference(texts, vocabulary, terms)
     assert list(ours_vocabulary.items()) == list(vocabulary.items())
     assert ours_terms == terms
@@ -459,10 +460,10 @@ def _assert_counts_like_reference(texts: list[str], vocabulary: dict[str, int], 
 
 
 def test_word_counts_match_the_counter_reference_on_the_seeds(seed_papers, monkeypatch):
-    texts = [topics_module.paper_text(p) for p in sorted(seed_papers, key=lambda p: p.id)]
+    texts = [topic_features.paper_text(p) for p in sorted(seed_papers, key=lambda p: p.id)]
     texts.append("Ünïcode Straße — naïve ÆON models; Fine_tuning of X-rays, café au lait. A b c. İi \u212a")
-    for chunk in (topics_module._WORDS_CHUNK, 7):
-        monkeypatch.setattr(topics_module, "_WORDS_CHUNK", chunk)
+    for chunk in (topic_features._WORDS_CHUNK, 7):
+        monkeypatch.setattr(topic_features, "_WORDS_CHUNK", chunk)
         _assert_counts_like_reference(texts, {}, [])
         # Half, then the rest with the vocabulary as it was left (stop words at -1) ...
         vocabulary: dict[str, int] = {}
@@ -507,7 +508,7 @@ _TEXTS = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(first=_TEXTS, then=_TEXTS, cached=st.booleans(), chunk=st.sampled_from([1, 3, 4096]))
 def test_word_counts_match_the_counter_reference(first, then, cached, chunk):
-    with mock.patch.object(topics_module, "_WORDS_CHUNK", chunk):
+    with mock.patch.object(topic_features, "_WORDS_CHUNK", chunk):
         vocabulary: dict[str, int] = {}
         terms: list[str] = []
         _assert_counts_like_reference(first, vocabulary, terms)

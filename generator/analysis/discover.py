@@ -26,7 +26,8 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer,
 from sklearn.preprocessing import normalize
 
 from generator.analysis.taxonomy import OTHER
-from generator.analysis.topics import enforce_share, paper_text
+from generator.analysis.topic_features import paper_text
+from generator.analysis.topic_limits import enforce_share
 from generator.models import Paper, Topic, TopicAssignment, Topics
 from generator.runtime.parallel import DEFAULT, Parallelism, in_background
 from generator.text import RESERVED_SEGMENTS, make_slug
