@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from generator.errors import Problem, SourceError
 from generator.ingest.dates import resolve_dates
-from generator.ingest.readers import ListingReader, RecordFileReader
+from generator.ingest.listing import ListingReader
+from generator.ingest.record_files import RecordFileReader
 from generator.ingest.records import build_sources, merge_records
 from generator.models import Listing, RawRecord
 from generator.text import normalise_text

@@ -35,8 +35,9 @@ from generator.analysis.taxonomy import parse_taxonomy
 from generator.build import StageTimer, generate
 from generator.config import BuildOptions
 from generator.errors import ConfigError, DigestError, Problem
-from generator.ingest.readers import MAX_ABSTRACT_CHARS, MAX_FILE_BYTES, MAX_TITLE_CHARS, read_sources
+from generator.ingest.readers import read_sources
 from generator.ingest.records import merge_records
+from generator.ingest.source_text import MAX_ABSTRACT_CHARS, MAX_FILE_BYTES, MAX_TITLE_CHARS
 from generator.models import Appearance, Corpus, Paper, Similarity, Source, Topic, Topics
 from generator.text import RESERVED_SEGMENTS, abstract_key, content_hash, normalise_text, title_key, unique_segment
 from generator.website.charts import MAX_COLUMNS, topic_timeline_chart

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from generator.errors import SourceError
-from generator.ingest.readers import ListingReader, RecordFileReader, looks_like_abstract, read_sources
+from generator.ingest.listing import ListingReader, looks_like_abstract
+from generator.ingest.readers import read_sources
+from generator.ingest.record_files import RecordFileReader
 
 TITLES = [
     "Simulating the two-dimensional $t-J$ model at finite doping with neural quantum states",

@@ -11,7 +11,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from generator.ingest.dates import SourceSettings, date_from_name, listing_date, resolve_dates, year_from_name
-from generator.ingest.readers import ListingReader, read_sources
+from generator.ingest.listing import ListingReader
+from generator.ingest.readers import read_sources
 from generator.ingest.records import build_sources, merge_records
 from generator.models import Listing, RawRecord
 from generator.text import normalise_text

@@ -371,8 +371,6 @@ def test_word_counts_give_the_vectorizer_matrix_exactly(seed_papers):
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    import generator.analysis.topics as topics_module
-
     extra = [make_paper("Ünïcode Straße — naïve ÆON models", "Fine_tuning of X-rays; café au lait. A b c.")]
     ordered = sorted(seed_papers, key=lambda p: p.id)
     cases = [(ordered, np.arange(len(ordered))), (ordered, np.arange(0, len(ordered), 3))]
@@ -579,7 +577,6 @@ def _dated(papers: list[Paper], per_day: int, start: dt.date = dt.date(2024, 1, 
 
 
 def test_fit_set_is_the_oldest_papers_on_the_ladder(monkeypatch):
-    import generator.analysis.topics as topics_module
     import generator.corpus_order as corpus_order
 
     assert [corpus_order.fit_size(n) for n in (1, 100, 124, 125, 155, 156, 400)] == [1, 100, 100, 125, 125, 156, 378]
@@ -596,7 +593,6 @@ def test_fit_set_is_the_oldest_papers_on_the_ladder(monkeypatch):
 
 @pytest.mark.parametrize("first_rung", [100, 40])
 def test_adding_a_day_does_not_change_existing_papers(seed_papers, taxonomy, monkeypatch, tmp_path, first_rung):
-    import generator.analysis.topics as topics_module
     import generator.corpus_order as corpus_order
 
     monkeypatch.setattr(corpus_order, "FIRST_RUNG", first_rung)

@@ -163,7 +163,7 @@ class RecordMaker:
         `line` is the record's line when the format has lines, `number` its 1-based number in
         the file; `metadata` are further `RawRecord` fields, already cleaned.
         """
-        from generator.ingest.readers import limit_lengths  # readers imports this package's readers
+        from generator.ingest.source_text import limit_lengths  # readers imports this package's readers
 
         place = (line, None if line else number)
         title_text, abstract_text = clean_text(title), clean_text(abstract)

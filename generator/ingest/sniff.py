@@ -23,7 +23,7 @@ from generator.ingest.xmlparse import parse_xml
 from generator.models import Listing
 
 if TYPE_CHECKING:
-    from generator.ingest.readers import Reader
+    from generator.ingest.source_text import Reader
 
 XML_SUFFIXES = frozenset({".xml", ".atom", ".rss"})
 """Extensions whose files must be XML (an arXiv API answer or an RSS feed)."""
@@ -40,7 +40,7 @@ class ContentReader:
 
     def read(self, path: Path, name: str) -> tuple[Listing, list[Problem]]:
         """Read `path` with the reader its content calls for (see the module docstring)."""
-        from generator.ingest.readers import decode_text  # readers imports this module
+        from generator.ingest.source_text import decode_text  # readers imports this module
 
         data = path.read_bytes()
         head = data[:4096].removeprefix(b"\xef\xbb\xbf").lstrip()

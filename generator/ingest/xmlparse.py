@@ -1,7 +1,7 @@
 """Safe XML parsing for source files: defusedxml's ElementTree, so entity expansion (the
 "billion laughs"), external entities and DTD tricks are refused instead of followed.
 
-The file's size is already bounded by `readers.MAX_FILE_BYTES`; a document that is cut short or
+The file's size is already bounded by `source_text.MAX_FILE_BYTES`; a document that is cut short or
 not well-formed is a `SourceError` naming the file and the line where parsing stopped.
 """
 
