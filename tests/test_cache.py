@@ -134,7 +134,7 @@ def test_after_an_edit_a_warm_build_equals_a_cold_build(tmp_path: Path) -> None:
 
     edits = {
         "near-duplicate threshold": (
-            code / "analysis" / "neardup.py",
+            code / "analysis" / "neardup_verify.py",
             "\nMIN_EVIDENCE = 20\n",
             "\nMIN_EVIDENCE = 200\n",
         ),

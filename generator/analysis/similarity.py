@@ -76,13 +76,12 @@ from generator.analysis.neardup import (
     PREFIX_TOKENS,
     TextCandidates,
     TextTable,
-    Verdict,
     combine_candidates,
     segment_keys,
     shingle_hashes,
     text_candidates,
-    verify_pairs,
 )
+from generator.analysis.neardup_verify import Verdict, verify_pairs
 from generator.analysis.shortlists import (
     MAX_CELL,
     MIN_SIMILAR,

@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from generator.analysis.neardup import (
-    PairChecker,
     TextTable,
-    Verdict,
     minhash_signatures,
 )
+from generator.analysis.neardup_verify import PairChecker, Verdict
 from generator.analysis.textmodel import Model, _gather
 
 log = logging.getLogger(__name__)
