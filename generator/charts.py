@@ -164,8 +164,8 @@ def topic_timeline_chart(series: Mapping[str, Sequence[tuple[dt.date, int]]], na
                 )
             else:
                 parts.append(f'<rect class="pd-empty" {shape}><title>{escape(tooltip)}</title></rect>')
-    # Label every n-th column so that labels never overlap (about 6.5 px a character at 11 px).
-    widest = max(len(text) for text in grid.columns) * 6.5 + 8
+    # Label every n-th column so that labels never overlap (about 6 px a character at 11 px, 6 px apart).
+    widest = max(len(text) for text in grid.columns) * 6 + 6
     step = max(1, math.ceil(widest / cell))
     for c in range(0, len(grid.columns), step):
         x = label_width + c * cell + cell / 2
