@@ -39,7 +39,7 @@ class _Refs(html.parser.HTMLParser):
             self.scripts.append(found)
         if tag == "link" and found.get("rel") == "stylesheet" and found.get("href"):
             self.styles.append(str(found["href"]))
-        self._in_title = tag == "title"
+        self._in_title = tag == "title" and not self.title  # the page's, not a chart's <title>
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
