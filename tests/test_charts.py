@@ -48,9 +48,9 @@ def test_charts_are_shown_at_their_own_size():
     """Never scaled down below their size (text stays 13 px on a phone); the bar chart fits 390 px."""
     for svg in (topic_bar_chart(COUNTS), topic_timeline_chart(SERIES, NAMES)):
         root = ET.fromstring(svg)
-        assert root.get("width") == root.get("viewBox").split()[2]
-        assert root.get("height") == root.get("viewBox").split()[3]
-    assert float(ET.fromstring(topic_bar_chart(COUNTS)).get("width")) <= 360
+        box = str(root.get("viewBox")).split()
+        assert [root.get("width"), root.get("height")] == box[2:]
+    assert float(str(ET.fromstring(topic_bar_chart(COUNTS)).get("width"))) <= 360
 
 
 def test_ticks_are_round_and_few():
@@ -125,7 +125,8 @@ def test_many_columns_get_thinned_labels():
     root = ET.fromstring(topic_timeline_chart(series, {"a": "A"}))
     labels = [t for t in _texts(root) if t[:3] in {"Jan", "Feb", "Mar"} and "," not in t]
     # 60 columns of 9.3 px; "Jan 10" is 6 characters, 42 px with its gap: every fifth column.
-    assert labels == [f"{(first + dt.timedelta(days=i)):%b} {(first + dt.timedelta(days=i)).day}" for i in range(0, 60, 5)]
+    days = [first + dt.timedelta(days=i) for i in range(0, 60, 5)]
+    assert labels == [f"{day:%b} {day.day}" for day in days]
 
 
 def test_timeline_grid_holds_the_numbers():
