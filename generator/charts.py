@@ -69,7 +69,7 @@ def topic_bar_chart(counts: Sequence[tuple[str, str, int]]) -> str:
         x = left + tick * scale
         parts.append(f'<line class="pd-axis" x1="{_n(x)}" x2="{_n(x)}" y1="{axis_y}" y2="{axis_y + 4}"/>')
         anchor = "start" if tick == 0 else "middle"
-        parts.append(f'<text x="{_n(x)}" y="{axis_y + 16}" text-anchor="{anchor}" font-size="11">{tick}</text>')
+        parts.append(f'<text x="{_n(x)}" y="{axis_y + 16}" text-anchor="{anchor}" font-size="12">{tick}</text>')
     parts.append(f'<text x="{left + bar_width // 2}" y="{axis_y + 32}" text-anchor="middle">Papers</text>')
     parts.append("</svg>")
     return "\n".join(parts)
@@ -170,7 +170,7 @@ def topic_timeline_chart(series: Mapping[str, Sequence[tuple[dt.date, int]]], na
     for c in range(0, len(grid.columns), step):
         x = label_width + c * cell + cell / 2
         text = escape(grid.columns[c])
-        parts.append(f'<text x="{_n(x)}" y="{_n(axis_y + 14)}" text-anchor="middle" font-size="11">{text}</text>')
+        parts.append(f'<text x="{_n(x)}" y="{_n(axis_y + 14)}" text-anchor="middle" font-size="12">{text}</text>')
     centre = label_width + cell * len(grid.columns) / 2
     parts.append(f'<text x="{_n(centre)}" y="{_n(axis_y + 30)}" text-anchor="middle">{grid.axis_title}</text>')
     parts.extend(_legend(legend_y, largest))
@@ -188,7 +188,7 @@ def _legend(y: float, largest: int) -> list[str]:
     ]
     for value, opening in swatches:
         parts.append(f'{opening} x="{_n(x)}" y="{_n(y + 2)}" width="16" height="14" rx="2"/>')
-        parts.append(f'<text x="{_n(x + 20)}" y="{_n(y + 13)}" font-size="11">{value}</text>')
+        parts.append(f'<text x="{_n(x + 20)}" y="{_n(y + 13)}" font-size="12">{value}</text>')
         x += 30 + 7 * len(str(value))
     return parts
 
