@@ -20,6 +20,15 @@ if ! command -v pdflatex >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq texlive-latex-base texlive-binaries >/dev/null
 fi
 
+if ! command -v npm >/dev/null 2>&1; then
+  echo "Installing Debian's npm for axe-core (the accessibility test)..."
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm >/dev/null
+fi
+# axe-core (package.json, package-lock.json) into node_modules/, git-ignored.
+[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --loglevel=error
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 

@@ -186,7 +186,8 @@ def test_built_html_has_no_live_markup(hostile_project: Path) -> None:
     site = hostile_project / "site"
     clean = parse_page(site / "about" / "index.html")
     # Generated pages also load the chrome they share (generator/website/chrome.py), which holds no page's text.
-    own_scripts = {script_name(s) for s in clean.scripts} | {CHROME_SCRIPT}
+    # KaTeX (vendored) is loaded only by pages with math, which about/ is not.
+    own_scripts = {script_name(s) for s in clean.scripts} | {CHROME_SCRIPT, "assets/vendor/katex/katex.min.js"}
     chrome = (site / CHROME_SCRIPT).read_text("utf-8")
     assert "alert" not in chrome and "7*7" not in chrome and "onerror" not in chrome
     pages = html_pages(site)
@@ -286,15 +287,17 @@ def assert_inert(found: dict[str, Any], own_scripts: set[str], where: str) -> No
 
 @pytest.fixture(scope="module")
 def own_scripts(browser: Any, hostile_url: str) -> set[str]:
-    """The scripts of a clean page of the same site, plus lunr.js which the search loads on use and the
-    chrome generated pages share (generator/website/chrome.py, checked to hold no page's text above)."""
+    """The scripts of a clean page of the same site, plus lunr.js which the search loads on use, KaTeX
+    (vendored), which pages with math and the search load, and the chrome generated pages share
+    (generator/website/chrome.py, checked to hold no page's text above)."""
     context = browser.new_context()
     try:
         found = visit(context.new_page(), hostile_url + "about/")
     finally:
         context.close()
     assert len(found["scripts"]) >= 3
-    return {*found["scripts"], "/assets/javascripts/vendor/lunr.min.js", "/" + CHROME_SCRIPT}
+    katex = "/assets/vendor/katex/katex.min.js"
+    return {*found["scripts"], "/assets/javascripts/vendor/lunr.min.js", katex, "/" + CHROME_SCRIPT}
 
 
 @pytest.mark.browser
@@ -330,8 +333,13 @@ def test_pages_run_no_hostile_script_and_show_titles_literally(
     assert errors == []
 
 
-RESULT_TAGS = {"li", "a", "div", "time", "span", "p", "mark"}
-"""What digest-search.js builds a result from; titles and abstracts are text inside it."""
+RESULT_TAGS = {"li", "a", "div", "time", "span", "p", "mark"} | {
+    *("math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "mtext", "mspace", "msup", "msub"),
+    *("msubsup", "mfrac", "msqrt", "mroot", "mover", "munder", "munderover", "mpadded", "mstyle"),
+    *("menclose", "mtable", "mtr", "mtd", "svg", "path", "line"),
+}
+"""What digest-search.js builds a result from (titles and abstracts are text inside it), and what KaTeX
+typesets safe math into (its HTML and MathML: digest.js renders it with `trust: false`)."""
 SEARCHES = {
     "script": "<script>alert(1)</script> Script tags for theorem proving",
     "include templates": '{{ 7*7 }} {% include "x" %} {# c #} templates in theorem proving',

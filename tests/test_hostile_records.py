@@ -263,7 +263,7 @@ def test_a_corpus_ending_in_year_9999_builds(tmp_path: Path) -> None:
 def test_timeline_has_a_bounded_number_of_columns(first: dt.date, last: dt.date, columns: int) -> None:
     series = {"a": [(first, 1), (last, 2)], "b": [(last, 1)]}
     svg = topic_timeline_chart(series, {"a": "A", "b": "B"})
-    assert svg.count("<rect") == 2 * columns
+    assert svg.count("</rect>") == 2 * columns  # cells (with a tooltip), not the legend's swatches
     assert columns <= MAX_COLUMNS
 
 

@@ -191,6 +191,10 @@ def human_date(day: dt.date | None) -> str:
     return "undated" if day is None else f"{MONTH_NAMES[day.month - 1]} {day.day}, {day.year}"
 
 
+HOME_NEWEST = 10
+"""Papers of the newest digest on the home page (the rest are a link away, on the digest's page)."""
+
+
 class PageBuilder:
     """Builds every page spec from a corpus; lookups are computed once."""
 
@@ -494,10 +498,12 @@ class PageBuilder:
                 "topics": self.topic_counts(),
                 "digests": [self.source_summary(s) for s in self.corpus.sources[:10]],
                 "site_name": self.site_name,
+                "newest_count": HOME_NEWEST,
             },
             {
                 "title": self.site_name,
                 "description": f"A browsable, searchable digest of {len(self.corpus.papers)} research papers.",
+                "hide": ["navigation", "toc"],
             },
         )
 
@@ -525,6 +531,7 @@ class PageBuilder:
                 "topics": counts,
                 "chart": Markup(self.topic_chart(counts)),
                 "timeline": Markup(self.topic_timeline()),
+                "timeline_table": self.timeline_table(),
             },
             {"title": "Topics", "description": "Papers grouped by topic."},
         )
@@ -594,24 +601,35 @@ class PageBuilder:
     def topic_chart(self, counts: list[dict[str, Any]]) -> str:
         from generator.website.charts import topic_bar_chart
 
-        return topic_bar_chart([(t["slug"], t["name"], t["count"]) for t in counts], href=self._chart_href)
+        return topic_bar_chart([(t["slug"], t["name"], t["count"]) for t in counts])
 
     def topic_timeline(self) -> str:
         from generator.website.charts import topic_timeline_chart
 
+        return topic_timeline_chart(*self.timeline_series())
+
+    def timeline_table(self) -> dict[str, Any] | None:
+        """The timeline's numbers for the table under it: column labels and a row per topic (name, md, counts)."""
+        from .charts import timeline_grid
+
+        grid = timeline_grid(*self.timeline_series())
+        if grid is None:
+            return None
+        rows = [
+            {"name": name, "md": topic_md(slug), "counts": counts, "total": sum(counts)}
+            for slug, name, counts in zip(grid.slugs, grid.names, grid.counts, strict=True)
+        ]
+        return {"axis": grid.axis_title, "columns": grid.long_columns, "rows": rows}
+
+    def timeline_series(self) -> tuple[dict[str, list[tuple[dt.date, int]]], dict[str, str]]:
+        """Papers per primary topic and day first seen, and the topic names (the timeline's input)."""
         series: dict[str, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
         for paper in self.corpus.papers:
             assignments = self.corpus.topics.assignments.get(paper.id, ())
             if assignments and paper.first_date:
                 series[assignments[0].slug][paper.first_date] += 1
         names = {t.slug: t.name for t in self.corpus.topics.topics}
-        return topic_timeline_chart(
-            {slug: sorted(days.items()) for slug, days in sorted(series.items())}, names, href=self._chart_href
-        )
-
-    def _chart_href(self, slug: str) -> str:
-        """The link from the topics overview page to a topic's page."""
-        return str(relative_url("topics/index.md", topic_md(slug), self.directory_urls))
+        return {slug: sorted(days.items()) for slug, days in sorted(series.items())}, names
 
     def dates_index(self) -> PageSpec:
         days = self.days

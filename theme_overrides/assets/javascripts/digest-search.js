@@ -110,6 +110,7 @@
       status: root.querySelector("[data-ds-status]"),
       list: root.querySelector("[data-ds-results]"),
       more: root.querySelector("[data-ds-more]"),
+      toggle: root.querySelector("[data-ds-toggle]"),
       plan: null, // what the current text and filters need
       ranking: null, // {key, list, best, partial, incomplete} once every piece of the plan is in
       rows: [], // the results shown: {key, doc}
@@ -138,6 +139,13 @@
       scheduleSearch();
     });
     ui.input.addEventListener("keydown", onInputKey);
+    ui.list.addEventListener("keydown", onResultKey);
+    if (ui.toggle) {
+      ui.toggle.addEventListener("click", function () {
+        openPanel();
+        ui.input.focus();
+      });
+    }
     [ui.topic, ui.from, ui.to].forEach(function (el) {
       el.addEventListener("change", function () {
         ui.shown = PAGE_SIZE;
@@ -153,7 +161,7 @@
     });
     ui.list.addEventListener("mousemove", function (event) {
       var item = event.target.closest && event.target.closest("[data-ds-index]");
-      if (item) setActive(Number(item.getAttribute("data-ds-index")), false);
+      if (item) setActive(Number(item.getAttribute("data-ds-index")), false, false);
     });
     root.addEventListener("focusout", function (event) {
       if (event.relatedTarget && !root.contains(event.relatedTarget)) closePanel(false);
@@ -178,6 +186,7 @@
     if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
     event.preventDefault();
     event.stopPropagation();
+    openPanel(); // on a narrow screen, the box shows only once open
     ui.input.focus();
     ui.input.select();
   }
@@ -730,6 +739,48 @@
     return out;
   }
 
+  /* ---------- results shown as the pages show papers ---------- */
+
+  var MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December"];
+  /* $...$ and $$...$$ as generator/escaping.py reads them (pandoc's rules: no space inside the
+     dollars, no digit after the closing one, so "$5 or $10" is money). */
+  var MATH = /(?<![\\$])\$(\$?)(?=\S)(?!\$)([^$]+?)(?<=\S)(?<!\\)\$\1(?!\d)(?!\$)/g;
+
+  /* `May 28, 2025` as pages write it (pages.human_date), or "Undated". */
+  function dateElement(iso) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
+    if (!m) return el("span", "ds__when ds__when--undated", "Undated");
+    var time = el("time", "ds__when", MONTHS[Number(m[2]) - 1] + " " + Number(m[3]) + ", " + Number(m[1]));
+    time.dateTime = iso;
+    return time;
+  }
+
+  /* Appends `text` like appendMarked, with each piece of math that escaping.py would typeset as a
+     <span class="math"> holding its TeX as text (digest.js typesets it with KaTeX, within the same
+     bounds); math refused by those bounds stays literal text, `$` included. */
+  function appendText(parent, text, match) {
+    var safe = window.digestMath && window.digestMath.isSafe;
+    if (!safe || text.indexOf("$") < 0) return appendMarked(parent, text, match);
+    var last = 0;
+    text.replace(MATH, function (piece, display, tex, offset) {
+      if (!safe(tex)) return piece;
+      if (offset > last) appendMarked(parent, text.slice(last, offset), match);
+      parent.appendChild(el("span", display ? "math math-display" : "math", tex));
+      last = offset + piece.length;
+      return piece;
+    });
+    if (last < text.length) appendMarked(parent, text.slice(last), match);
+  }
+
+  /* Why a result is there when none of its shown words is highlighted: its topic matched, or words
+     further into the abstract than the snippet shows. */
+  function matchReason(link, meta, query) {
+    if (!query || link.querySelector(".ds__title mark, .ds__snippet mark")) return null;
+    var text = meta.querySelector(".ds__topic mark") ? "matched topic" : "matched further in the abstract";
+    return el("span", "ds__why", text);
+  }
+
   /* ---------- rendering ---------- */
 
   function isOpen() {
@@ -739,15 +790,14 @@
   function openPanel() {
     ui.panel.hidden = false;
     ui.root.classList.add("ds--open");
-    ui.input.setAttribute("aria-expanded", "true");
+    if (ui.toggle) ui.toggle.setAttribute("aria-expanded", "true");
   }
 
   function closePanel(blur) {
     if (!ui) return;
     ui.panel.hidden = true;
     ui.root.classList.remove("ds--open");
-    ui.input.setAttribute("aria-expanded", "false");
-    ui.input.removeAttribute("aria-activedescendant");
+    if (ui.toggle) ui.toggle.setAttribute("aria-expanded", "false");
     if (blur && ui.root.contains(document.activeElement)) document.activeElement.blur();
   }
 
@@ -835,27 +885,22 @@
     var current = plan && ui.ranking && ui.ranking.key === plan.key;
     var match = current ? highlighter(plan.query) : null;
     var rows = current ? ui.rows : [];
+    var hadFocus = list.contains(document.activeElement);
     ui.active = -1;
     rows.forEach(function (row, i) {
       var doc = row.doc;
       if (row.key === ui.activeKey) ui.active = i;
       var item = el("li", "ds__result");
-      item.id = "ds-option-" + i;
-      item.setAttribute("role", "option");
+      item.id = "ds-result-" + i;
       item.setAttribute("data-ds-index", String(i));
-      item.setAttribute("aria-selected", row.key === ui.activeKey ? "true" : "false");
+      if (row.key === ui.activeKey) item.classList.add("ds__result--active");
       var link = el("a", "ds__link");
       link.href = docHref(doc[0]);
-      link.tabIndex = -1;
       var title = el("div", "ds__title");
-      appendMarked(title, doc[1], match);
+      appendText(title, doc[1], match);
       link.appendChild(title);
       var meta = el("div", "ds__meta");
-      if (doc[2]) {
-        var time = el("time", "ds__when", doc[2]);
-        time.dateTime = doc[2];
-        meta.appendChild(time);
-      }
+      meta.appendChild(dateElement(doc[2]));
       doc[3].forEach(function (slug) {
         var name = data.topicNames[slug] || slug;
         var topic = el("span", "ds__topic");
@@ -865,15 +910,17 @@
       link.appendChild(meta);
       if (doc[4]) {
         var snippet = el("p", "ds__snippet");
-        appendMarked(snippet, snippetText(doc[4], match), match);
+        appendText(snippet, snippetText(doc[4], match), match);
         link.appendChild(snippet);
       }
+      var why = matchReason(link, meta, plan.query);
+      if (why) meta.appendChild(why);
       item.appendChild(link);
       list.appendChild(item);
     });
     ui.more.hidden = !current || ui.ranking.total <= ui.shown;
-    if (ui.active >= 0) ui.input.setAttribute("aria-activedescendant", "ds-option-" + ui.active);
-    else ui.input.removeAttribute("aria-activedescendant");
+    if (hadFocus && ui.active >= 0) focusResult(ui.active);
+    if (window.digestMath && list.querySelector("span.math")) window.digestMath.render(list);
     updateStatus();
   }
 
@@ -900,19 +947,39 @@
     ui.status.textContent = text;
   }
 
-  function setActive(index, scroll) {
+  /* The active result is marked (class ds__result--active); with `focus`, its link takes the
+     focus (arrow keys), as in Material's search; -1 gives the focus back to the box. */
+  function setActive(index, scroll, focus) {
     var items = ui.list.children;
     if (!items.length) return;
     index = Math.max(-1, Math.min(index, items.length - 1));
-    if (ui.active >= 0 && items[ui.active]) items[ui.active].setAttribute("aria-selected", "false");
+    if (ui.active >= 0 && items[ui.active]) items[ui.active].classList.remove("ds__result--active");
     ui.active = index;
     ui.activeKey = index >= 0 ? ui.rows[index].key : null;
     if (index >= 0) {
-      items[index].setAttribute("aria-selected", "true");
-      ui.input.setAttribute("aria-activedescendant", items[index].id);
+      items[index].classList.add("ds__result--active");
+      if (focus) focusResult(index);
       if (scroll) items[index].scrollIntoView({ block: "nearest" });
-    } else {
-      ui.input.removeAttribute("aria-activedescendant");
+    } else if (focus) {
+      ui.input.focus();
+    }
+  }
+
+  function focusResult(index) {
+    var link = ui.list.children[index] && ui.list.children[index].querySelector("a");
+    if (link) link.focus({ preventScroll: true });
+  }
+
+  /* Keys while a result has the focus: arrows move, Escape closes, typing goes back to the box. */
+  function onResultKey(event) {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      setActive(ui.active + (event.key === "ArrowDown" ? 1 : -1), true, true);
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      closePanel(true);
+    } else if (event.key.length === 1 && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      ui.input.focus();
     }
   }
 
@@ -921,11 +988,7 @@
       case "ArrowDown":
         event.preventDefault();
         if (!isOpen()) openPanel();
-        setActive(ui.active + 1, true);
-        break;
-      case "ArrowUp":
-        event.preventDefault();
-        setActive(ui.active - 1, true);
+        setActive(0, true, true);
         break;
       case "Enter": {
         event.preventDefault();

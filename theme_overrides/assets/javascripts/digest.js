@@ -77,6 +77,42 @@
     });
   }
 
+  /* KaTeX is on a page only when the page has math (partials/digest-scripts.html). Whatever adds
+     math later (the search results) calls `digestMath.render(element)`: KaTeX's script and
+     stylesheet are loaded then, once, from beside this script. */
+  var KATEX_DIR = document.currentScript && document.currentScript.src
+    ? new URL("../vendor/katex/", document.currentScript.src).href
+    : null;
+  var katexLoading = null;
+
+  function loadKatex() {
+    if (typeof katex !== "undefined") return Promise.resolve();
+    if (katexLoading) return katexLoading;
+    if (!KATEX_DIR) return Promise.reject(new Error("KaTeX's folder is unknown"));
+    katexLoading = new Promise(function (resolve, reject) {
+      if (!document.querySelector("link[href$='katex.min.css']")) {
+        var css = document.createElement("link");
+        css.rel = "stylesheet";
+        css.href = KATEX_DIR + "katex.min.css";
+        document.head.appendChild(css);
+      }
+      var script = document.createElement("script");
+      script.src = KATEX_DIR + "katex.min.js";
+      script.onload = function () { resolve(); };
+      script.onerror = function () { katexLoading = null; reject(new Error("KaTeX could not be loaded")); };
+      document.head.appendChild(script);
+    });
+    return katexLoading;
+  }
+
+  /* Typesets the math spans under `root`, loading KaTeX first if it is not on the page yet. */
+  function renderLater(root) {
+    if (!root.querySelector("span.math:not([data-rendered])")) return Promise.resolve();
+    return loadKatex().then(function () { renderMath(root); }, function () { /* math stays as its TeX */ });
+  }
+
+  window.digestMath = { render: renderLater, isSafe: mathIsSafe };
+
   function copyText(text, button) {
     var done = function () {
       var label = button.textContent;
