@@ -686,7 +686,7 @@ class PageBuilder:
             digest_md(source.slug),
             "digest.html.j2",
             {"source": view},
-            {"title": source.title, "description": f"Papers of the listing {source.name}"},
+            {"title": source.title, "description": f"The papers of {source.title}, in the listing's own order."},
         )
 
     def week(self) -> PageSpec:

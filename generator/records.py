@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .dates import SourceSettings
 from .errors import Problem
 from .models import Appearance, Listing, Paper, RawRecord, Source
+from .source_names import source_title
 from .text import RESERVED_SEGMENTS, abstract_key, content_hash, make_slug, normalise_text, title_key, unique_segment
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,7 @@ def build_sources(
             Source(
                 name=name,
                 slug=slug,
-                title=configured or name,
+                title=configured or source_title(name, day, layout.get(name, "records")),
                 date=day,
                 layout=layout.get(name, "records"),
                 paper_ids=tuple(dict.fromkeys(paper_id for _, paper_id, _ in items)),
