@@ -15,8 +15,9 @@ import datetime as dt
 import re
 
 MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
 """English month names, January first."""
 
 KINDS = {

@@ -112,10 +112,9 @@ def test_new_day_is_named_everywhere_and_keeps_its_url(tmp_path: Path) -> None:
     warnings = [p for p in result.problems if "disagrees" in p.message]
     assert len(warnings) == 1 and "May 28" in warnings[0].message and "2025-06-01" in warnings[0].message
     tree = {rel: data.decode("utf-8") for rel, data in read_tree(result.tree).items() if not rel.startswith("search/")}
-    name = "Daily papers, June 1, 2025"
     shown = "Daily papers, June 1, 2025"
     assert "digests/2025-06-01.md" in tree  # the URL comes from the file name, as before
-    assert name in tree["digests/2025-06-01.md"].split("---", 2)[1]  # the page's title
+    assert shown in tree["digests/2025-06-01.md"].split("---", 2)[1]  # the page's title
     for rel in ("index.md", "digests/index.md", "digests/2025-06-01.md"):
         assert shown in tree[rel], rel
     paper_pages = [rel for rel in tree if rel.startswith("papers/") and rel.endswith(".md")]
