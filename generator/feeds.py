@@ -32,6 +32,7 @@ from urllib.parse import urljoin, urlsplit
 
 from feedgen.feed import FeedGenerator
 
+from generator.latex_text import display_text
 from generator.models import Paper
 
 log = logging.getLogger(__name__)
@@ -115,8 +116,8 @@ def latest_entries(
     entries = [
         FeedEntry(
             id=paper.id,
-            title=paper.title,
-            abstract=paper.abstract,
+            title=display_text(paper.title),
+            abstract=display_text(paper.abstract),
             url=absolute_url(site_url, paper.path),
             date=paper.last_date,
             categories=tuple(dict.fromkeys(topic_names_by_paper.get(paper.id, ()))),

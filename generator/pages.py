@@ -22,6 +22,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from .errors import DigestError
+from .latex_text import display_text
 from .meta import first_sentence
 from .models import Corpus, Paper, Source
 from .text import RESERVED_SEGMENTS
@@ -466,8 +467,8 @@ class PageBuilder:
                 "id": paper.id,
             },
             {
-                "title": paper.title,
-                "description": first_sentence(paper.abstract) or paper.title,
+                "title": display_text(paper.title),
+                "description": first_sentence(display_text(paper.abstract)) or display_text(paper.title),
                 "og_type": "article",
                 "hide": ["navigation"],
             },

@@ -43,6 +43,7 @@ from .config import BuildOptions
 from .datafiles import data_files
 from .escaping import escape_attribute, escape_text, front_matter_value
 from .feeds import FeedEntry, absolute_url, latest_entries, make_feeds
+from .latex_text import display_text
 from .models import Corpus, Paper, Topics
 from .pages import KeyedPage, Linker, PageSpec
 from .parallel import DEFAULT, Parallelism
@@ -487,8 +488,8 @@ def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:
             SearchDoc(
                 id=paper.id,
                 url=paper.path,
-                title=paper.title,
-                abstract=paper.abstract,
+                title=display_text(paper.title),
+                abstract=display_text(paper.abstract),
                 date=paper.last_date,
                 topics=tuple(names[s] for s in slugs),
                 topic_slugs=slugs,
