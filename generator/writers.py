@@ -385,6 +385,7 @@ def feed_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
         description=f"The newest papers of {options.site_name}",
         limit=options.feed_size,
         updated=newest,
+        author=options.site_author or options.site_name,
     )
     files = {"feed.xml": atom, "rss.xml": rss}
     for topic in corpus.topics.topics:
@@ -397,6 +398,7 @@ def feed_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
             description=topic.description,
             limit=options.feed_size,
             updated=newest,
+            author=options.site_author or options.site_name,
         )
         files[f"topics/{topic.slug}/feed.xml"] = topic_atom
     return files
