@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from .citekeys import citation_keys
 from .errors import DigestError
 from .latex_text import display_text
 from .meta import first_sentence
@@ -220,6 +221,8 @@ class PageBuilder:
         self.papers = {paper.id: paper for paper in corpus.papers}
         self.topics = {topic.slug: topic for topic in corpus.topics.topics}
         self.sources = {source.name: source for source in corpus.sources}
+        self.cite_keys = citation_keys(corpus.papers)
+        """Each paper's BibTeX key, the same on its page as in papers.bib (generator/citekeys.py)."""
 
     # -- shared pieces -------------------------------------------------------------------
 
@@ -383,7 +386,7 @@ class PageBuilder:
                     source.slug if source else None,
                 )
             )
-        fields = (paper.id, paper.title, paper.arxiv_id, paper.url, paper.authors)
+        fields = (paper.id, paper.title, paper.arxiv_id, paper.url, paper.authors, self.cite_keys[paper.id])
         return content_key(("paper", fields, appearances, self._topic_key(paper), near, similar), paper.abstract)
 
     def item_key(self, paper: Paper) -> tuple[Any, ...]:
@@ -465,6 +468,7 @@ class PageBuilder:
                 "links": [(label, Markup(url)) for label, url in links],
                 "arxiv_id": paper.arxiv_id or "",
                 "id": paper.id,
+                "cite_key": self.cite_keys[paper.id],
             },
             {
                 "title": display_text(paper.title),

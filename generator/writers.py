@@ -28,7 +28,7 @@ import re
 import shutil
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -164,7 +164,9 @@ def render_page(spec: PageSpec, options: BuildOptions) -> tuple[bytes, RenderedP
     context = {"link": link, **spec.context}
     if spec.template == "paper.html.j2":
         paper: Paper = spec.context["paper"]
-        context["bibtex"] = bibtex_entry(paper, url=absolute_url(options.site_url, paper.path))
+        context["bibtex"] = bibtex_entry(
+            paper, url=absolute_url(options.site_url, paper.path), key=spec.context.get("cite_key")
+        )
     body, toc = _add_heading_ids(template.render(context))
     meta = {key: value for key, value in spec.meta.items() if value}
     head = _front_matter(meta).encode("utf-8")
@@ -194,7 +196,7 @@ class BibCacheEntry(NamedTuple):
     fingerprint: tuple[Any, ...]
     """Everything the entry is made of (title, authors, first date, arXiv id, URL)."""
     base_key: str
-    """Its citation key before a letter was added to make it unique."""
+    """Its citation key before a disambiguator was added to make it unique ("" when not made here)."""
     key: str | None
     """The key it was written with."""
     text: str
@@ -408,7 +410,9 @@ BIB_SHARD = "data/papers-{:04d}.bib"
 """Name of the n-th part of papers.bib when it is split (1-based)."""
 
 
-def bib_files(corpus: Corpus, options: BuildOptions, cache: PageCache | None = None) -> dict[str, bytes]:
+def bib_files(
+    corpus: Corpus, options: BuildOptions, cache: PageCache | None = None, keys: Mapping[str, str] | None = None
+) -> dict[str, bytes]:
     """`papers.bib`, or, when it would pass `data_shard_bytes`, its entries in parts of at most that size.
 
     Static hosts refuse big files (Cloudflare Pages: 25 MiB; papers.bib is 23.6 MB at 100k
@@ -416,7 +420,7 @@ def bib_files(corpus: Corpus, options: BuildOptions, cache: PageCache | None = N
     into `data/papers-0001.bib`, ... each with the file's header, and `papers.bib` is then a short
     BibTeX file of `@comment` lines naming the parts (BibTeX ignores it; a person reads it).
     """
-    text = bib_file(corpus, options, cache)
+    text = bib_file(corpus, options, cache, keys)
     limit = options.data_shard_bytes
     if len(text) <= limit:
         return {"papers.bib": text}
@@ -442,14 +446,19 @@ def bib_files(corpus: Corpus, options: BuildOptions, cache: PageCache | None = N
     return files
 
 
-def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = None) -> bytes:
-    """`papers.bib` whole: a BibTeX entry per paper (keys and entries of unchanged papers reused from `cache`)."""
+def bib_file(
+    corpus: Corpus, options: BuildOptions, cache: PageCache | None = None, keys: Mapping[str, str] | None = None
+) -> bytes:
+    """`papers.bib` whole: a BibTeX entry per paper (keys and entries of unchanged papers reused from `cache`).
+
+    `keys`: each paper's citation key (the pages' `PageBuilder.cite_keys`); made here when not given.
+    """
 
     def url_for(paper: Paper) -> str:
         return absolute_url(options.site_url, paper.path)
 
     if cache is None:
-        return bibtex_file(corpus.papers, url_for).encode("utf-8")
+        return bibtex_file(corpus.papers, url_for, keys=keys).encode("utf-8")
 
     def fingerprint(paper: Paper) -> tuple[Any, ...]:
         # Everything an entry is made of (bibtex.py: title, authors, first date, arXiv id, URL).
@@ -461,7 +470,7 @@ def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = No
 
     def key_for(paper: Paper) -> str:
         hit = cache.previous_bib.get(paper.id)
-        if hit is not None and hit.fingerprint == fingerprints[paper.id]:
+        if hit is not None and hit.fingerprint == fingerprints[paper.id] and hit.base_key:
             base_keys[paper.id] = hit.base_key
         else:
             base_keys[paper.id] = bibtex_key(paper)
@@ -472,10 +481,10 @@ def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = No
         fp = fingerprints[paper.id]
         reuse = hit is not None and hit.fingerprint == fp and hit.key == key
         text = hit.text if hit is not None and reuse else bibtex_entry(paper, url=url, key=key)
-        cache.current_bib[paper.id] = BibCacheEntry(fp, base_keys[paper.id], key, text)
+        cache.current_bib[paper.id] = BibCacheEntry(fp, base_keys.get(paper.id, ""), key, text)
         return text
 
-    text = bibtex_file(corpus.papers, url_for, entry, key_for)
+    text = bibtex_file(corpus.papers, url_for, entry, key_for, keys)
     cache.stash_bib()
     return text.encode("utf-8")
 
