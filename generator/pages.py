@@ -691,7 +691,10 @@ class PageBuilder:
             digest_md(source.slug),
             "digest.html.j2",
             {"source": view},
-            {"title": source.title, "description": f"The papers of {source.title}, in the listing's own order."},
+            {
+                "title": source.title,
+                "description": f"{source.title}: {len(source.paper_ids)} papers in the listing's own order.",
+            },
         )
 
     def week(self) -> PageSpec:
