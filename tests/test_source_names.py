@@ -127,3 +127,22 @@ def test_new_day_is_named_everywhere_and_keeps_its_url(tmp_path: Path) -> None:
     assert len(file_name.findall(tree["digests/2025-06-01.md"])) == 1
     assert "source file 2025&#45;06&#45;01&#46;txt" in tree["digests/2025-06-01.md"]
     assert json.loads(tree["papers.json"])["papers"][0]["appearances"][0][:2] == ["2025-06-01.txt", "2025-06-01"]
+
+
+def test_check_shows_each_source_title_and_warns_on_disagreeing_dates(project: Path) -> None:
+    """`paper-digest check` on the shipped project plus a new day whose header says another day."""
+    from test_bad_input import invoke_cli_in
+
+    (project / "content" / "sources" / "2025-06-01.txt").write_text(_day_page("May 28"), "utf-8")
+    checked = invoke_cli_in(project, "check")
+    assert checked.exit_code == 0, checked.output[-3000:]
+    assert (
+        "2025-06-01.txt: 3 papers, listing-b, date 2025-06-01, shown as 'Daily papers, June 1, 2025'" in checked.output
+    )
+    assert "shown as 'Daily papers, May 29, 2025'" in checked.output  # mkdocs.yml dates it; no title configured
+    assert "000_11d3534cccb3f465.txt: 119 papers, listing-a, date undated, shown as 'Trending listing 000'" in (
+        checked.output  # a configured title wins
+    )
+    assert "the header date May 28 disagrees with the date 2025-06-01 in the file name" in checked.output
+    strict = invoke_cli_in(project, "check", "--strict")
+    assert strict.exit_code == 1
