@@ -534,7 +534,7 @@ _NAME_BREAKER = re.compile(r"[()\[\]]|(?<!\S)and(?!\S)", re.IGNORECASE)
 def _author(name: str) -> str:
     """One author `name` (untrusted) as BibTeX reads one name (see the module docstring);
     "" when the name has no text."""
-    escaped = _escape_text(_clean(name), name=True)
+    escaped = _SPACE.sub(" ", _escape_text(_clean(name), name=True)).strip()  # transliterations end in spaces
     if not _safe_field(escaped):
         log.warning("BibTeX: author %r could not be escaped safely; written as plain ASCII", name)
         plain = _plain(name)
