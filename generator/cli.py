@@ -138,7 +138,7 @@ def _print_summary(corpus: Corpus) -> None:
     for source in sorted(corpus.sources, key=lambda s: s.name):
         click.echo(
             f"  {source.name}: {len(source.paper_ids)} papers, {source.layout}, "
-            f"date {source.date.isoformat() if source.date else 'undated'}"
+            f"date {source.date.isoformat() if source.date else 'undated'}, shown as {source.title!r}"
         )
 
 

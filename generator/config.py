@@ -107,6 +107,8 @@ class BuildOptions:
     """Site title (for feeds)."""
     site_url: str = ""
     """Public URL of the site, when configured (for feeds, sitemap and BibTeX URLs)."""
+    site_author: str = ""
+    """MkDocs' `site_author`: the Atom feeds' author (the site name when empty)."""
     feed_size: int = 50
     """Number of newest papers per feed."""
     similar_count: int = 5
@@ -140,6 +142,7 @@ def build_options(
     site_url: str,
     directory_urls: bool = True,
     site_dir: Path | None = None,
+    site_author: str = "",
 ) -> BuildOptions:
     """Resolve validated plugin options against the directory of mkdocs.yml."""
     return BuildOptions(
@@ -152,6 +155,7 @@ def build_options(
         topics_file=(config_dir / config.topics).resolve() if config.topics else None,
         site_name=site_name,
         site_url=site_url or "",
+        site_author=site_author or "",
         feed_size=config.feed_size,
         similar_count=config.similar_count,
         page_size=config.page_size,

@@ -163,6 +163,7 @@ class DigestPlugin(BasePlugin[DigestConfig]):
             config_dir,
             site_name=config.site_name,
             site_url=config.site_url or "",
+            site_author=config.site_author or "",
             directory_urls=config.use_directory_urls,
             site_dir=Path(config.site_dir),
         )

@@ -254,6 +254,7 @@ def test_feed_files_take_the_newest_papers_of_each_feed(tmp_path: Path, feed_siz
         description=f"The newest papers of {options.site_name}",
         limit=feed_size,
         updated=newest,
+        author=options.site_name,
     )
     for topic in corpus.topics.topics:
         expected[f"topics/{topic.slug}/feed.xml"], _ = make_feeds(
@@ -265,5 +266,6 @@ def test_feed_files_take_the_newest_papers_of_each_feed(tmp_path: Path, feed_siz
             description=topic.description,
             limit=feed_size,
             updated=newest,
+            author=options.site_name,
         )
     assert feed_files(corpus, options) == expected

@@ -353,10 +353,11 @@ def test_escaped_text_never_makes_live_markup(text: str, context: str) -> None:
 
 
 def visible(value: str) -> str:
-    """What a reader should see for normalised text: everything, math without its `$` delimiters."""
+    """What a reader should see for normalised text: everything, math without its `$` delimiters,
+    LaTeX's text escapes outside math (`\\%`, `\\&`, `\\_`, `\\#`, `\\$`) as their characters."""
     out = []
     for is_math, piece in split_math(value):
-        out.append(piece.strip("$") if is_math else piece)
+        out.append(piece.strip("$") if is_math else re.sub(r"\\([%&_#$])", r"\1", piece))
     return "".join(out)
 
 

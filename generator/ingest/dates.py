@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from generator.errors import Problem
+from generator.ingest.source_names import MONTHS
 from generator.models import Listing, RawRecord
 
 _ISO_IN_NAME = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
@@ -48,13 +49,14 @@ def listing_date(listing: Listing, settings: SourceSettings, year: int | None) -
 
     Order: the configured date; an ISO date in the file name; the header date (`May 29`)
     with the year from the file name, the source's `year` or the global `year`.
-    A header date with no year available is a warning, never a silent guess.
+    A header date with no year available is a warning, never a silent guess; so is a header
+    date that disagrees with the file name's (the file name's wins).
     """
     if settings.date is not None:
         return settings.date, []
     from_name = date_from_name(listing.source)
     if from_name is not None:
-        return from_name, []
+        return from_name, header_disagrees(listing, from_name)
     name_problems: list[Problem] = []
     if match := _ISO_IN_NAME.search(listing.source):
         name_problems.append(
@@ -81,6 +83,25 @@ def listing_date(listing: Listing, settings: SourceSettings, year: int | None) -
             *name_problems,
             Problem("warning", listing.path, None, f"impossible header date {header_year}-{month:02d}-{day:02d}"),
         ]
+
+
+def header_disagrees(listing: Listing, from_name: dt.date) -> list[Problem]:
+    """A warning naming both dates when the page's header date (`May 28`) is not the day of
+    the ISO date in the file name, which wins: the name is what the person saving the page
+    chose, and it already decides the digest's URL."""
+    if listing.header_date is None or listing.header_date == (from_name.month, from_name.day):
+        return []
+    month, day = listing.header_date
+    header = f"{MONTHS[month - 1]} {day}" if 1 <= month <= 12 else f"{month:02d}-{day:02d}"
+    return [
+        Problem(
+            "warning",
+            listing.path,
+            None,
+            f"the header date {header} disagrees with the date {from_name.isoformat()} in the file name; "
+            f"dated {from_name.isoformat()} (rename the file, or set `date` for this source in `overrides`)",
+        )
+    ]
 
 
 def resolve_dates(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from generator.errors import Problem
 from generator.ingest.dates import SourceSettings
 from generator.ingest.merge import by_richness, id_entries, merged_metadata, title_links
+from generator.ingest.source_names import source_title
 from generator.models import Appearance, Listing, Paper, RawRecord, Source
 from generator.text import (
     RESERVED_SEGMENTS,
@@ -255,7 +256,7 @@ def build_sources(
             Source(
                 name=name,
                 slug=slug,
-                title=configured or name,
+                title=configured or source_title(name, day, layout.get(name, "records")),
                 date=day,
                 layout=layout.get(name, "records"),
                 paper_ids=tuple(dict.fromkeys(paper_id for _, paper_id, _ in items)),

@@ -22,10 +22,15 @@ Choices:
 - **Accents become BibTeX accent macros** (`é` -> `{\\'e}`, `ü` -> `{\\"u}`, `ñ` -> `{\\~n}`,
   `ç` -> `{\\c c}`, `í` -> `{\\'\\i}`, `ø` -> `{\\o}`, `ß` -> `{\\ss}`), so entries work with
   classic 8-bit BibTeX and sort and purify correctly.
-- **Greek letters and common math symbols become math** (`α` -> `$\\alpha$`, `≤` -> `$\\le$`;
-  capitals that look Latin, `Α`, become `A`), so pdflatex reads them without a Greek font. Any
-  other non-ASCII character (CJK, rarer symbols) is kept as UTF-8: the file is UTF-8, which
-  biber, XeLaTeX and LuaLaTeX read (pdflatex needs a package that sets the character up).
+- **Greek letters and common math symbols become math** (`α` -> `$\\alpha$`, `ε` ->
+  `$\\varepsilon$`, `≤` -> `$\\le$`; capitals that look Latin, `Α`, become `A`), so pdflatex
+  reads them without a Greek font. Any other non-ASCII character (CJK, rarer symbols) is
+  transliterated to ASCII (text-unidecode: `注意` -> `Zhu Yi`, `©` -> `(c)`; a character
+  without a transliteration, an emoji, is left out), so **the file is plain ASCII** and
+  pdflatex and 8-bit BibTeX read it without any package.
+- **LaTeX's text escapes outside math** (`98.5\\%`, `R\\&D`, `top\\_k`, `\\#1`, `\\$5`) are
+  the characters they stand for, escaped as above (`98.5{\\%}`), not a printed backslash; a
+  `\\$` never opens or closes math.
 - **Inline math `$...$` is kept** when it is safe: balanced braces (both as BibTeX and as
   LaTeX count them), no raw `% # &`, no `^^`, every `^` and `_` followed by its argument,
   `\\left`/`\\right` paired, only control sequences from `_MATH_WORDS` and `_MATH_SYMBOLS`,
@@ -44,7 +49,10 @@ Choices:
   three-letter labels: `{P{\\'e}rez, ...}` would give `{P{\\'}}`); `\\relax` does nothing in
   LaTeX. `Smith, John` stays BibTeX's "Last, First". Names never hold math: `$` is escaped
   and Greek letters become `{\\ensuremath{\\alpha}}`.
-- **Keys** are ASCII letters, digits, `.` and `-`; the **url** is percent-encoded to the
+- **Keys** are ASCII letters, digits, `.` and `-`, made by generator/website/citekeys.py
+  (`smith2025scaling`, `scaling2025`, a hash of the paper id only when two would be equal);
+  an entry without authors has a `key` field (a short title), so that every style can sort it
+  ("to sort, need author or key"). The **url** is percent-encoded to the
   characters a URI may hold, without `\\`, `{`, `}`, `^` or spaces (read it with the `url` or
   `hyperref` package, as `plainnat` expects).
 """
@@ -55,10 +63,13 @@ import functools
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+
+from text_unidecode import unidecode
 
 from generator.models import Paper
-from generator.text import content_hash
+from generator.website.citekeys import citation_keys, key_base, sort_label
+from generator.website.escaping import unescape_plain
 
 log = logging.getLogger(__name__)
 
@@ -230,12 +241,6 @@ _ENDS_IN_WORD = re.compile(r"\\[A-Za-z]+\Z")
 _ARXIV_ID = re.compile(r"[A-Za-z0-9.\-/]+")
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]*")
 _WORD = re.compile(r"[A-Za-z0-9]+")
-_STOPWORDS = _word_set(
-    """
-    a an the on of in for to and or with from by at as is are be via into onto about over under
-    towards toward beyond between using through what why how when where do does can we our
-    """
-)
 
 
 def _clean(text: str) -> str:
@@ -318,7 +323,7 @@ def _non_ascii(char: str) -> tuple[bool, str]:
         return False, _GREEK_LATIN[char]
     if char in _MATH_CHARS:
         return True, _MATH_CHARS[char]
-    return False, _accented(char) or char
+    return False, _accented(char) or unidecode(char).translate(_ASCII_TABLE)
 
 
 def _balanced(chars: Iterable[str]) -> bool:
@@ -380,7 +385,7 @@ def _split_math(text: str) -> list[tuple[bool, str]]:
     plain: list[str] = []
     i = 0
     while i < len(text):
-        if text[i] == "$":
+        if text[i] == "$" and not (i and text[i - 1] == "\\"):  # `\$` is a dollar sign, not math
             delimiter = "$$" if text.startswith("$$", i) else "$"
             end = text.find(delimiter, i + len(delimiter))
             if end >= 0:
@@ -411,9 +416,11 @@ def bibtex_escape(text: str) -> str:
     special characters are escaped and accented Latin letters become accent macros (see
     the module docstring). The result always passes `_safe_field`.
     """
-    return "".join(
-        f"${segment}$" if is_math else _escape_text(segment) for is_math, segment in _split_math(_clean(text))
+    text = _clean(text)
+    escaped = "".join(
+        f"${segment}$" if is_math else _escape_text(unescape_plain(segment)) for is_math, segment in _split_math(text)
     )
+    return escaped if text.isascii() else _SPACE.sub(" ", escaped).strip()  # transliterations end in spaces
 
 
 # Tokens `_safe_field` looks at: control sequences, braces, math shifts and TeX's specials.
@@ -506,19 +513,12 @@ def _ascii_words(text: str) -> list[str]:
 
 
 def bibtex_key(paper: Paper) -> str:
-    """A stable ASCII citation key: first significant title word, year and a short id.
-
-    For example `attention2024-2406.20015` (arXiv papers) or `attention2024-3f9a1c` (the
-    first 6 hex digits of a hash of the paper id); the year is left out for undated papers.
-    Keys hold only ASCII letters, digits, `.` and `-`.
+    """The paper's citation key when no other paper of the digest has the same one: first
+    author's surname, year and first significant title word (`smith2025scaling`), or without
+    authors the title word and year (`scaling2025`); see generator/website/citekeys.py, which also
+    says how keys that would be equal are told apart (`bibtex_file`, `citation_keys`).
     """
-    words = [word.lower() for word in _ascii_words(paper.title)]
-    significant = [word for word in words if word not in _STOPWORDS and not word.isdigit()]
-    word = (significant or words or ["paper"])[0][:20]
-    year = str(paper.first_date.year) if paper.first_date else ""
-    arxiv = _arxiv_id(paper)
-    suffix = arxiv.replace("/", "") if arxiv else content_hash(paper.id, length=6)
-    return f"{word}{year}-{suffix}"
+    return key_base(paper)
 
 
 def _arxiv_id(paper: Paper) -> str | None:
@@ -534,7 +534,7 @@ _NAME_BREAKER = re.compile(r"[()\[\]]|(?<!\S)and(?!\S)", re.IGNORECASE)
 def _author(name: str) -> str:
     """One author `name` (untrusted) as BibTeX reads one name (see the module docstring);
     "" when the name has no text."""
-    escaped = _escape_text(_clean(name), name=True)
+    escaped = _SPACE.sub(" ", _escape_text(_clean(name), name=True)).strip()  # transliterations end in spaces
     if not _safe_field(escaped):
         log.warning("BibTeX: author %r could not be escaped safely; written as plain ASCII", name)
         plain = _plain(name)
@@ -560,7 +560,8 @@ def bibtex_entry(paper: Paper, *, url: str, key: str | None = None) -> str:
     """One `@misc` entry for `paper`, ending with a newline.
 
     Fields: `title` (double-braced so styles keep its capitalisation), `author` (joined with
-    ` and `, when known), `year` (of the first date; omitted when undated), `eprint`,
+    ` and `, when known; else `key`, a short title to sort by), `year` (of the first date;
+    `n.d.` when undated), `eprint`,
     `archivePrefix = {arXiv}` and `note = {arXiv:<id>}` (when the paper has an arXiv id; then
     `primaryClass` too, when its primary category is known),
     and `url` (the paper's page). `key` defaults to `bibtex_key(paper)`; a given key must be
@@ -578,8 +579,10 @@ def bibtex_entry(paper: Paper, *, url: str, key: str | None = None) -> str:
     authors = [author for author in map(_author, paper.authors) if author]
     if authors:
         fields.append(("author", " and ".join(authors)))
-    if paper.first_date:
-        fields.append(("year", str(paper.first_date.year)))
+    else:  # what styles sort and label an entry without authors by
+        fields.append(("key", sort_label(paper.title)))
+    # "n.d." (no date), as APA writes it: plainnat and apalike warn about an entry without a year.
+    fields.append(("year", str(paper.first_date.year) if paper.first_date else "n.d."))
     arxiv = _arxiv_id(paper)
     if arxiv:
         fields += [("eprint", arxiv), ("archivePrefix", "arXiv"), ("note", f"arXiv:{arxiv}")]
@@ -605,35 +608,20 @@ def bibtex_file(
     url_for: Callable[[Paper], str],
     entry: Callable[..., str] | None = None,
     key_for: Callable[[Paper], str] | None = None,
+    keys: Mapping[str, str] | None = None,
 ) -> str:
     """The whole digest as one BibTeX file: entries sorted by paper id, keys made unique.
 
-    When two papers would get the same key, the later ones (by id) get `a`, `b`, ... appended.
-    The output depends only on the papers and `url_for`. `entry` makes one entry, called like
-    `bibtex_entry`, and `key_for` the base key, like `bibtex_key` (a caller may pass cached versions).
+    Keys are `keys` (by paper id) when given, else `citekeys.citation_keys` of the papers: when
+    two papers would get the same key, the one seen first keeps it and the others get a hash of
+    their id appended. The output depends only on the papers and `url_for`. `entry` makes one
+    entry, called like `bibtex_entry`, and `key_for` the base key, like `bibtex_key` (a caller
+    may pass cached versions).
     """
     entry = entry or bibtex_entry
-    key_for = key_for or bibtex_key
     ordered = sorted(papers, key=lambda paper: paper.id)
-    used: set[str] = set()
-    entries = []
-    for paper in ordered:
-        key = base = key_for(paper)
-        n = 0
-        while key in used:
-            key = base + _letters(n)
-            n += 1
-        used.add(key)
-        entries.append(entry(paper, url=url_for(paper), key=key))
+    if keys is None:
+        keys = citation_keys(ordered, key_for or bibtex_key)
+    entries = [entry(paper, url=url_for(paper), key=keys[paper.id]) for paper in ordered]
     header = f"% BibTeX of the paper digest: {len(entries)} entries, generated by paper-digest.\n"
     return header + "".join("\n" + entry for entry in entries)
-
-
-def _letters(n: int) -> str:
-    """0 -> `a`, 25 -> `z`, 26 -> `aa`, ..."""
-    out = ""
-    n += 1
-    while n:
-        n, rest = divmod(n - 1, 26)
-        out = chr(ord("a") + rest) + out
-    return out

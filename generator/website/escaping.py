@@ -8,6 +8,7 @@ text KaTeX renders in the browser; a `$` that does not delimit math ("$5 or $10"
 literal dollar. Math that could hurt the reader's browser (nested deeper than
 `MATH_MAX_DEPTH`, longer than `MATH_MAX_LENGTH`, or using a command of
 `MATH_DENIED_COMMANDS`) is not math: it shows as literal text, `$` delimiters included.
+LaTeX's text escapes outside math (`\\%`, `\\&`, `\\_`, `\\#`, `\\$`) show as their characters.
 `theme_overrides/assets/javascripts/digest.js` applies the same limits and disables the same
 commands in KaTeX as a second line of defence. Jinja2 templates call this for every value
 that is not `Markup`.
@@ -173,7 +174,7 @@ def escape_text(text: str) -> Markup:
 
 def _escape_uncached(text: str) -> Markup:
     if "$" not in text:  # the common case: no math to look for
-        return Markup(_escape_plain(text))
+        return Markup(_escape_plain(unescape_plain(text)))
     out: list[str] = []
     for is_math, piece in split_math(text):
         if is_math:
@@ -182,8 +183,18 @@ def _escape_uncached(text: str) -> Markup:
             css = "math math-display" if display else "math"
             out.append(f'<span class="{css}">{_escape_plain(tex)}</span>')
         else:
-            out.append(_escape_plain(piece))
+            out.append(_escape_plain(unescape_plain(piece)))
     return Markup("".join(out))
+
+
+_TEXT_ESCAPE = re.compile(r"\\([%&_#$])")
+
+
+def unescape_plain(text: str) -> str:
+    """`text`, holding no math, with LaTeX's text escapes `\\%`, `\\&`, `\\_`, `\\#` and `\\$` as
+    the characters they stand for (generator/website/latex_text.py): outside math a page shows `98.5%`,
+    and every `$` of it is still written as a character reference, never math."""
+    return _TEXT_ESCAPE.sub(r"\1", text) if "\\" in text else text
 
 
 def escape_attribute(text: str) -> Markup:

@@ -12,6 +12,10 @@ Untrusted text (titles, abstracts, topic names) is plain text everywhere:
   before feedgen XML-escapes it: a reader decoding the description as HTML shows the
   literal text. RSS titles are plain text by the specification and are left as they are.
 
+Atom feeds are valid by RFC 4287: the feed has an `author` (the site's `site_author`, else its
+name) and an entry whose paper has known authors names each of them; RSS 2.0's `author` is an
+email address, which the digest has none of, so RSS has none (the element is optional there).
+
 Characters that XML 1.0 forbids (C0 controls other than tab, newline and carriage return,
 lone surrogates, U+FFFE/U+FFFF), plus DEL and the C1 controls, are removed from all text.
 
@@ -33,6 +37,7 @@ from urllib.parse import urljoin, urlsplit
 from feedgen.feed import FeedGenerator
 
 from generator.models import Paper
+from generator.website.latex_text import display_text
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,8 @@ class FeedEntry:
     """The appearance date used for ordering (a paper's newest date)."""
     categories: tuple[str, ...] = ()
     """Topic names, primary topic first."""
+    authors: tuple[str, ...] = ()
+    """The paper's author names (untrusted), when known: each is an Atom `author` of the entry."""
 
 
 def xml_text(text: str) -> str:
@@ -115,11 +122,12 @@ def latest_entries(
     entries = [
         FeedEntry(
             id=paper.id,
-            title=paper.title,
-            abstract=paper.abstract,
+            title=display_text(paper.title),
+            abstract=display_text(paper.abstract),
             url=absolute_url(site_url, paper.path),
             date=paper.last_date,
             categories=tuple(dict.fromkeys(topic_names_by_paper.get(paper.id, ()))),
+            authors=paper.authors,
         )
         for paper in papers
         if paper.last_date is not None
@@ -140,10 +148,13 @@ def _generator(
     description: str,
     updated: dt.date,
     rss: bool,
+    author: str,
 ) -> FeedGenerator:
     fg = FeedGenerator()
     fg.id(self_url)
     fg.title(_one_line(title) or "Papers")
+    if not rss:  # RFC 4287 4.1.1: a feed has an author unless every entry has one (RSS needs an email)
+        fg.author({"name": _one_line(author) or _one_line(title) or "Papers"})
     fg.description(_one_line(description) or _one_line(title) or "Papers")
     # feedgen takes the RSS <link> from the last link added: the self link goes first.
     fg.link(href=self_url, rel="self", type="application/rss+xml" if rss else "application/atom+xml")
@@ -155,6 +166,9 @@ def _generator(
         fe = fg.add_entry(order="append")
         fe.guid(entry.url, permalink=True)
         fe.title(_one_line(entry.title) or entry.id)
+        names = [name for name in map(_one_line, entry.authors) if name]
+        if names and not rss:
+            fe.author([{"name": name} for name in names])
         fe.link(href=entry.url, rel="alternate", type="text/html")
         when = _midnight_utc(entry.date)
         fe.updated(when)
@@ -180,6 +194,7 @@ def make_feeds(
     description: str,
     limit: int,
     updated: dt.date | None = None,
+    author: str = "",
 ) -> tuple[bytes, bytes]:
     """The Atom and RSS feeds (UTF-8 XML bytes) of the `limit` newest entries.
 
@@ -188,6 +203,8 @@ def make_feeds(
     feed without entries it is `updated` when given, else `EMPTY_FEED_DATE`. Feed URLs may
     be relative to the site root; they are made absolute against `site_url` (or
     `LOCAL_SITE_URL` when that is empty). Per-topic feeds: pass the topic's entries.
+    The Atom feed's `author` is `author` (the site's author; the title when empty), each entry's
+    the paper's authors when known (RFC 4287 wants an author for the feed or every entry).
     """
     chosen = _newest_first(entries, limit)
     newest = chosen[0].date if chosen else (updated or EMPTY_FEED_DATE)
@@ -201,6 +218,7 @@ def make_feeds(
             description=description,
             updated=newest,
             rss=rss,
+            author=author,
         )
         xml = fg.rss_str(pretty=True) if rss else fg.atom_str(pretty=True)
         feeds.append(bytes(xml))

@@ -25,6 +25,8 @@ from generator.corpus_order import first_seen_order
 from generator.errors import DigestError
 from generator.models import Corpus, Paper, Source
 from generator.text import RESERVED_SEGMENTS
+from generator.website.citekeys import citation_keys
+from generator.website.latex_text import display_text
 from generator.website.meta import first_sentence
 from generator.website.paper_metadata import key_fields, metadata_links, page_metadata
 from generator.website.views import ListItem, NearRef, PaperTopic, SeenIn, SimilarRef, TopicLink, TopicRef
@@ -216,6 +218,8 @@ class PageBuilder:
         self.papers = {paper.id: paper for paper in corpus.papers}
         self.topics = {topic.slug: topic for topic in corpus.topics.topics}
         self.sources = {source.name: source for source in corpus.sources}
+        self.cite_keys = citation_keys(corpus.papers)
+        """Each paper's BibTeX key, the same on its page as in papers.bib (generator/website/citekeys.py)."""
 
     # -- shared pieces -------------------------------------------------------------------
 
@@ -379,7 +383,15 @@ class PageBuilder:
                     source.slug if source else None,
                 )
             )
-        fields = (paper.id, paper.title, paper.arxiv_id, paper.url, paper.authors, key_fields(paper))
+        fields = (
+            paper.id,
+            paper.title,
+            paper.arxiv_id,
+            paper.url,
+            paper.authors,
+            key_fields(paper),
+            self.cite_keys[paper.id],
+        )
         return content_key(("paper", fields, appearances, self._topic_key(paper), near, similar), paper.abstract)
 
     def item_key(self, paper: Paper) -> tuple[Any, ...]:
@@ -463,10 +475,11 @@ class PageBuilder:
                 "links": [(label, Markup(url)) for label, url in links],
                 "arxiv_id": paper.arxiv_id or "",
                 "id": paper.id,
+                "cite_key": self.cite_keys[paper.id],
             },
             {
-                "title": paper.title,
-                "description": first_sentence(paper.abstract) or paper.title,
+                "title": display_text(paper.title),
+                "description": first_sentence(display_text(paper.abstract)) or display_text(paper.title),
                 "og_type": "article",
                 "hide": ["navigation"],
             },
@@ -699,7 +712,10 @@ class PageBuilder:
             digest_md(source.slug),
             "digest.html.j2",
             {"source": view},
-            {"title": source.title, "description": f"Papers of the listing {source.name}"},
+            {
+                "title": source.title,
+                "description": f"{source.title}: {len(source.paper_ids)} papers in the listing's own order.",
+            },
         )
 
     def week(self) -> PageSpec:

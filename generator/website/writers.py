@@ -28,7 +28,7 @@ import re
 import shutil
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -45,6 +45,7 @@ from generator.website.bibtex import bibtex_entry, bibtex_file, bibtex_key
 from generator.website.datafiles import data_files
 from generator.website.escaping import escape_attribute, escape_text, front_matter_value
 from generator.website.feeds import FeedEntry, absolute_url, latest_entries, make_feeds
+from generator.website.latex_text import display_text
 from generator.website.pages import KeyedPage, Linker, PageSpec
 from generator.website.paper_metadata import category_filters
 from generator.website.search import SearchDoc, build_search_files
@@ -164,7 +165,9 @@ def render_page(spec: PageSpec, options: BuildOptions) -> tuple[bytes, RenderedP
     context = {"link": link, **spec.context}
     if spec.template == "paper.html.j2":
         paper: Paper = spec.context["paper"]
-        context["bibtex"] = bibtex_entry(paper, url=absolute_url(options.site_url, paper.path))
+        context["bibtex"] = bibtex_entry(
+            paper, url=absolute_url(options.site_url, paper.path), key=spec.context.get("cite_key")
+        )
     body, toc = _add_heading_ids(template.render(context))
     meta = {key: value for key, value in spec.meta.items() if value}
     head = _front_matter(meta).encode("utf-8")
@@ -194,7 +197,7 @@ class BibCacheEntry(NamedTuple):
     fingerprint: tuple[Any, ...]
     """Everything the entry is made of (title, authors, first date, arXiv id, URL)."""
     base_key: str
-    """Its citation key before a letter was added to make it unique."""
+    """Its citation key before a disambiguator was added to make it unique ("" when not made here)."""
     key: str | None
     """The key it was written with."""
     text: str
@@ -385,6 +388,7 @@ def feed_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
         description=f"The newest papers of {options.site_name}",
         limit=options.feed_size,
         updated=newest,
+        author=options.site_author or options.site_name,
     )
     files = {"feed.xml": atom, "rss.xml": rss}
     for topic in corpus.topics.topics:
@@ -397,6 +401,7 @@ def feed_files(corpus: Corpus, options: BuildOptions) -> dict[str, bytes]:
             description=topic.description,
             limit=options.feed_size,
             updated=newest,
+            author=options.site_author or options.site_name,
         )
         files[f"topics/{topic.slug}/feed.xml"] = topic_atom
     return files
@@ -406,7 +411,9 @@ BIB_SHARD = "data/papers-{:04d}.bib"
 """Name of the n-th part of papers.bib when it is split (1-based)."""
 
 
-def bib_files(corpus: Corpus, options: BuildOptions, cache: PageCache | None = None) -> dict[str, bytes]:
+def bib_files(
+    corpus: Corpus, options: BuildOptions, cache: PageCache | None = None, keys: Mapping[str, str] | None = None
+) -> dict[str, bytes]:
     """`papers.bib`, or, when it would pass `data_shard_bytes`, its entries in parts of at most that size.
 
     Static hosts refuse big files (Cloudflare Pages: 25 MiB; papers.bib is 23.6 MB at 100k
@@ -414,7 +421,7 @@ def bib_files(corpus: Corpus, options: BuildOptions, cache: PageCache | None = N
     into `data/papers-0001.bib`, ... each with the file's header, and `papers.bib` is then a short
     BibTeX file of `@comment` lines naming the parts (BibTeX ignores it; a person reads it).
     """
-    text = bib_file(corpus, options, cache)
+    text = bib_file(corpus, options, cache, keys)
     limit = options.data_shard_bytes
     if len(text) <= limit:
         return {"papers.bib": text}
@@ -440,14 +447,19 @@ def bib_files(corpus: Corpus, options: BuildOptions, cache: PageCache | None = N
     return files
 
 
-def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = None) -> bytes:
-    """`papers.bib` whole: a BibTeX entry per paper (keys and entries of unchanged papers reused from `cache`)."""
+def bib_file(
+    corpus: Corpus, options: BuildOptions, cache: PageCache | None = None, keys: Mapping[str, str] | None = None
+) -> bytes:
+    """`papers.bib` whole: a BibTeX entry per paper (keys and entries of unchanged papers reused from `cache`).
+
+    `keys`: each paper's citation key (the pages' `PageBuilder.cite_keys`); made here when not given.
+    """
 
     def url_for(paper: Paper) -> str:
         return absolute_url(options.site_url, paper.path)
 
     if cache is None:
-        return bibtex_file(corpus.papers, url_for).encode("utf-8")
+        return bibtex_file(corpus.papers, url_for, keys=keys).encode("utf-8")
 
     def fingerprint(paper: Paper) -> tuple[Any, ...]:
         # Everything an entry is made of (bibtex.py: title, authors, first date, arXiv id, URL).
@@ -460,7 +472,7 @@ def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = No
 
     def key_for(paper: Paper) -> str:
         hit = cache.previous_bib.get(paper.id)
-        if hit is not None and hit.fingerprint == fingerprints[paper.id]:
+        if hit is not None and hit.fingerprint == fingerprints[paper.id] and hit.base_key:
             base_keys[paper.id] = hit.base_key
         else:
             base_keys[paper.id] = bibtex_key(paper)
@@ -471,10 +483,10 @@ def bib_file(corpus: Corpus, options: BuildOptions, cache: PageCache | None = No
         fp = fingerprints[paper.id]
         reuse = hit is not None and hit.fingerprint == fp and hit.key == key
         text = hit.text if hit is not None and reuse else bibtex_entry(paper, url=url, key=key)
-        cache.current_bib[paper.id] = BibCacheEntry(fp, base_keys[paper.id], key, text)
+        cache.current_bib[paper.id] = BibCacheEntry(fp, base_keys.get(paper.id, ""), key, text)
         return text
 
-    text = bibtex_file(corpus.papers, url_for, entry, key_for)
+    text = bibtex_file(corpus.papers, url_for, entry, key_for, keys)
     cache.stash_bib()
     return text.encode("utf-8")
 
@@ -491,8 +503,8 @@ def search_docs(papers: Sequence[Paper], topics: Topics) -> list[SearchDoc]:
             SearchDoc(
                 id=paper.id,
                 url=paper.path,
-                title=paper.title,
-                abstract=paper.abstract,
+                title=display_text(paper.title),
+                abstract=display_text(paper.abstract),
                 date=paper.last_date,
                 topics=tuple(names[s] for s in slugs) + extra_names,
                 topic_slugs=slugs + extra_slugs,
