@@ -26,21 +26,11 @@ from generator.models import Corpus
 from generator.runtime.cache import stage_dir
 from generator.runtime.parallel import DEFAULT, IN_PROCESS, Forked, Parallelism, take_in_turn
 from generator.runtime.processes import gc_paused, gc_thawed, release_free_memory
-from generator.website.pages import PageBuilder, PageGroup, check_page_owners
-from generator.website.writers import (
-    PageCache,
-    RenderedPage,
-    TreeWriter,
-    WriterPart,
-    WriteStats,
-    bib_files,
-    carry_over,
-    feed_files,
-    page_cache_dir,
-    papers_json,
-    render_keyed,
-    search_files,
-)
+from generator.website.page_cache import PageCache, carry_over, page_cache_dir, render_keyed
+from generator.website.pages import PageBuilder, PageGroup, check_page_owners, spec_key
+from generator.website.render import RenderedPage
+from generator.website.tree import TreeWriter, WriterPart, WriteStats
+from generator.website.writers import bib_files, feed_files, papers_json, search_files
 
 log = logging.getLogger(__name__)
 
@@ -192,13 +182,16 @@ def write_group(
     rendered: dict[str, RenderedPage],
     cache: PageCache | None = None,
 ) -> list[str]:
-    """Write one group's pages: carried over when the key is unchanged, else rendered; returns those carried over."""
+    """Write one group's pages: carried over when what a page renders from is unchanged
+    (`pages.spec_key`), else rendered; returns those carried over."""
     carried = []
-    for page in builder.keyed_pages(group):
-        if cache is not None and carry_over(page, writer, cache, rendered):
+    for page in builder.lazy_pages(group):
+        spec = page.make()
+        key = spec_key(spec) if cache is not None and page.reusable else None
+        if cache is not None and key is not None and carry_over(page.path, key, writer, cache, rendered):
             carried.append(page.path)
         else:
-            render_keyed((page,), options, writer, rendered, cache)
+            render_keyed(((spec, key),), options, writer, rendered, cache)
     return carried
 
 

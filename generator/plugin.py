@@ -42,8 +42,9 @@ from generator.config import BuildOptions, DigestConfig, build_options
 from generator.errors import DigestError, Problem
 from generator.website.chrome import CHROME_SCRIPT, SharedChrome, theme_globals
 from generator.website.pages import HUB_PAGES  # the only generated pages that may appear in the nav
+from generator.website.render import RenderedPage
 from generator.website.sitemaps import sitemap_files
-from generator.website.writers import PACK_DIR, RenderedPage, finish_tree, restore_tree
+from generator.website.tree import PACK_DIR, finish_tree, restore_tree
 
 # Under "mkdocs." so that MkDocs counts our warnings and `--strict` fails on them.
 log = logging.getLogger("mkdocs.plugins.paper_digest")

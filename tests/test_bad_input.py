@@ -333,7 +333,7 @@ FAILURES: dict[str, tuple[Callable[[Path, pytest.MonkeyPatch], object], tuple[st
     "crash assigning topics": (lambda p, m: m.setattr("generator.build.assign_topics", boom), ()),
     "crash rendering pages": (lambda p, m: m.setattr("generator.build.render_keyed", boom), ()),
     "crash building the search index": (lambda p, m: m.setattr("generator.build.search_files", boom), ()),
-    "crash writing the tree": (lambda p, m: m.setattr("generator.website.writers._digest", boom), ()),
+    "crash writing the tree": (lambda p, m: m.setattr("generator.website.tree._digest", boom), ()),
     "crash in MkDocs after generating": (lambda p, m: m.setattr("mkdocs.commands.build._build_page", boom), ()),
     "Ctrl-C in MkDocs after generating": (
         lambda p, m: m.setattr("mkdocs.commands.build._build_page", interrupt),
@@ -365,7 +365,7 @@ def test_build_after_failures_recovers_and_cleans_up(
 ) -> None:
     project, _ = built
     with monkeypatch.context() as patch:
-        patch.setattr("generator.website.writers._digest", boom)
+        patch.setattr("generator.website.tree._digest", boom)
         assert invoke_cli("build").exit_code != 0
     with monkeypatch.context() as patch:
         patch.setattr("mkdocs.commands.build._build_page", boom)

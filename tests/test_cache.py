@@ -25,7 +25,8 @@ import yaml
 from generator.build import StageTimer, generate
 from generator.config import BuildOptions
 from generator.runtime import cache
-from generator.website.writers import page_cache_dir, read_tree
+from generator.website.page_cache import page_cache_dir
+from generator.website.tree import read_tree
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -40,7 +41,8 @@ import generator
 from generator.build import StageTimer, generate
 from generator.runtime.cache import code_fingerprint
 from generator.config import BuildOptions
-from generator.website.writers import page_cache_dir, read_tree
+from generator.website.page_cache import page_cache_dir
+from generator.website.tree import read_tree
 
 sources, cache_dir, topics = (Path(arg) for arg in sys.argv[1:4])
 options = BuildOptions(sources=(sources,), cache_dir=cache_dir, topics_file=topics)

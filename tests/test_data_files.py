@@ -23,7 +23,7 @@ from generator.build import StageTimer, generate
 from generator.config import BuildOptions, DigestConfig
 from generator.website.datafiles import DEFAULT_SHARD_BYTES, MIN_SHARD_BYTES
 from generator.website.sitemaps import SITEMAP_URLS
-from generator.website.writers import read_tree
+from generator.website.tree import read_tree
 
 LIMIT = 60_000
 """`data_shard_bytes` of the sharded builds: the 400-paper corpus (about 700 KB of records) in a dozen shards."""

@@ -21,7 +21,7 @@ from generator.plugin import GeneratedPage, toc_tokens
 from generator.runtime.parallel import IN_PROCESS, Parallelism
 from generator.website.chrome import CHROME_SCRIPT, parts_of
 from generator.website.pages import page_url, relative_url
-from generator.website.writers import read_tree
+from generator.website.tree import read_tree
 
 # A forked worker shares the pages of even these few papers. Other tests leave a server thread
 # running; the workers only render pages, so forking is safe here.
@@ -147,16 +147,16 @@ def _add_day(sources: Path) -> None:
 
 def _count_renders(monkeypatch: pytest.MonkeyPatch, log: Path) -> Callable[[], list[str]]:
     """Record each page rendered from now on, also by forked workers (through the file `log`)."""
-    from generator.website import writers
+    from generator.website import page_cache
 
-    render_page = writers.render_page
+    render_page = page_cache.render_page
 
     def counted(spec: Any, options: Any) -> Any:
         with log.open("a", encoding="utf-8") as handle:
             handle.write(spec.path + "\n")
         return render_page(spec, options)
 
-    monkeypatch.setattr(writers, "render_page", counted)
+    monkeypatch.setattr(page_cache, "render_page", counted)
     return lambda: log.read_text("utf-8").split() if log.exists() else []
 
 
@@ -208,16 +208,16 @@ def test_unchanged_pages_are_carried_over_and_the_result_equals_a_cold_build(
 def test_forked_workers_carry_pages_over_like_a_serial_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers key and carry over pages themselves; the parent learns which, and the result is a cold build's."""
     from generator.build import StageTimer, generate
-    from generator.website import writers
+    from generator.website import page_cache
 
     sources, options = _seeds_and_mini(tmp_path)
     first = generate(options("warm"), StageTimer(show_progress=False), parallel=PAGES_FORKED)
     _add_day(sources)
     warm = generate(options("warm"), StageTimer(show_progress=False), parallel=PAGES_FORKED)
-    render_page = writers.render_page
+    render_page = page_cache.render_page
     rendered = _count_renders(monkeypatch, tmp_path / "renders.log")  # the workers report through the file
     again = generate(options("warm"), StageTimer(show_progress=False), parallel=PAGES_FORKED)
-    monkeypatch.setattr(writers, "render_page", render_page)
+    monkeypatch.setattr(page_cache, "render_page", render_page)
     cold = generate(options("cold"), StageTimer(show_progress=False), parallel=IN_PROCESS)
 
     assert _tree_bytes(warm.tree) == _tree_bytes(cold.tree) == _tree_bytes(again.tree)
@@ -233,7 +233,8 @@ def test_forked_workers_carry_pages_over_like_a_serial_build(tmp_path: Path, mon
 def test_a_damaged_page_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
     from generator.build import StageTimer, generate
     from generator.config import BuildOptions
-    from generator.website.writers import PAGES_INDEX, page_cache_dir
+    from generator.website.page_cache import page_cache_dir
+    from generator.website.tree import PAGES_INDEX
 
     options = BuildOptions(sources=(HERE / "fixtures" / "mini",), cache_dir=tmp_path / "cache")
     first = generate(options, StageTimer(show_progress=False))
@@ -324,7 +325,7 @@ def test_topic_archive_pages_keep_their_papers_when_a_day_is_added(tmp_path: Pat
 
 
 def test_packed_pages_are_carried_over_by_link_and_sparse_packs_compacted(tmp_path: Path) -> None:
-    from generator.website.writers import PACK_DIR, TreeWriter, _digest
+    from generator.website.tree import PACK_DIR, TreeWriter, _digest
 
     def build(pages: dict[str, bytes], reuse: dict[str, str]) -> tuple[Any, dict[str, str]]:
         writer = TreeWriter(tmp_path)
@@ -362,11 +363,11 @@ def test_bibtex_entries_are_reused_from_the_side_file(tmp_path: Path, monkeypatc
     """papers.bib entries are stashed to `bib.pickle` once made; an unchanged rebuild makes none."""
     from generator.build import StageTimer, generate
     from generator.config import BuildOptions
-    from generator.website import writers
+    from generator.website import page_cache, writers
 
     options = BuildOptions(sources=(HERE / "fixtures" / "mini",), cache_dir=tmp_path / "cache")
     first = _tree_bytes(generate(options, StageTimer(show_progress=False)).tree)
-    cache_dir = writers.page_cache_dir(options)
+    cache_dir = page_cache.page_cache_dir(options)
     assert (cache_dir / "bib.pickle").is_file() and not list(cache_dir.glob("*.tmp"))
     made: list[str] = []
     entry = writers.bibtex_entry
@@ -388,13 +389,13 @@ def test_page_cache_in_many_parts_reads_back_whole(tmp_path: Path, monkeypatch: 
     """The page cache is pickled a part at a time; a rebuild finds every page and BibTeX entry in it."""
     from generator.build import StageTimer, generate
     from generator.config import BuildOptions
-    from generator.website import writers
+    from generator.website import page_cache
 
-    monkeypatch.setattr(writers.PageCache, "PART", 7)
+    monkeypatch.setattr(page_cache.PageCache, "PART", 7)
     options = BuildOptions(sources=(HERE.parent / "content" / "sources",), cache_dir=tmp_path / "cache")
     first = generate(options, StageTimer(show_progress=False))
     first_bytes = _tree_bytes(first.tree)
-    cache = writers.PageCache(writers.page_cache_dir(options))
+    cache = page_cache.PageCache(page_cache.page_cache_dir(options))
     assert len(cache.previous) == len(first.pages) - len(FRONT_PAGES) > 500  # every page but the front pages
     assert len(cache.previous_bib) == len(first.corpus.papers)
     rendered = _count_renders(monkeypatch, tmp_path / "renders.log")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from generator.build import StageTimer, generate
 from generator.config import BuildOptions
-from generator.website.writers import read_tree
+from generator.website.tree import read_tree
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"

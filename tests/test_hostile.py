@@ -28,7 +28,7 @@ from generator.ingest.readers import read_sources
 from generator.text import normalise_text
 from generator.website.chrome import CHROME_SCRIPT
 from generator.website.escaping import split_math
-from generator.website.writers import read_tree
+from generator.website.tree import read_tree
 
 FIXTURE = Path(__file__).parent / "fixtures" / "hostile"
 HOSTILE_FILE_NAME = "2025-05-30-<img src=x onerror=alert(3)>.txt"

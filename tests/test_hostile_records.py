@@ -43,7 +43,7 @@ from generator.text import RESERVED_SEGMENTS, abstract_key, content_hash, normal
 from generator.website.charts import MAX_COLUMNS, topic_timeline_chart
 from generator.website.meta import first_sentence
 from generator.website.pages import check_page_owners, day_md
-from generator.website.writers import read_tree
+from generator.website.tree import read_tree
 
 TOPICS = ROOT / "content" / "topics.yml"
 

@@ -17,7 +17,8 @@ from generator.website.escaping import escape_text, split_math
 from generator.website.feeds import latest_entries
 from generator.website.latex_text import display_text
 from generator.website.pages import PageBuilder
-from generator.website.writers import render_page, search_docs
+from generator.website.render import render_page
+from generator.website.writers import search_docs
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from conftest import ROOT, copy_project
 
 from generator.ingest.records import merge_records
 from generator.models import Listing, RawRecord
-from generator.website.writers import read_tree
+from generator.website.tree import read_tree
 
 EXTRA = Path(__file__).parent / "fixtures" / "extra"
 SEEDS = sorted((ROOT / "content" / "sources").iterdir())

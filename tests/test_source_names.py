@@ -17,7 +17,7 @@ from generator.ingest.dates import SourceSettings, listing_date, resolve_dates
 from generator.ingest.records import build_sources, merge_records
 from generator.ingest.source_names import source_title, stem_label
 from generator.models import Listing, RawRecord
-from generator.website.writers import read_tree
+from generator.website.tree import read_tree
 
 HERE = Path(__file__).resolve().parent
 MINI = HERE / "fixtures" / "mini" / "2025-01-02.txt"

@@ -28,7 +28,7 @@ from generator.text import RESERVED_SEGMENTS
 from generator.website.citekeys import citation_keys
 from generator.website.latex_text import display_text
 from generator.website.meta import first_sentence
-from generator.website.paper_metadata import key_fields, metadata_links, page_metadata
+from generator.website.paper_metadata import metadata_links, page_metadata
 from generator.website.views import ListItem, NearRef, PaperTopic, SeenIn, SimilarRef, TopicLink, TopicRef
 
 MONTH_NAMES = [
@@ -47,12 +47,19 @@ class PageGroup:
 
 
 @dataclass(frozen=True)
-class KeyedPage:
-    """A page not made yet: its path, a key of everything it shows (None: always make it), its maker."""
+class LazyPage:
+    """A page not made yet: its path, its maker, and whether a previous build's copy may be reused.
+
+    A reusable page is reused when its `PageSpec` (template, context, front matter) digests to the
+    same `spec_key` as the copy the page cache holds, and the cache's folder is this code's and these
+    options' (`page_cache.page_cache_dir`): what the page renders from and the code that renders it
+    are unchanged. There is no second, hand-written list of what a page shows.
+    """
 
     path: str
-    key: str | None
     make: Callable[[], PageSpec]
+    reusable: bool = True
+    """False for the few hub pages that sum up the whole corpus: always rendered."""
 
 
 def content_key(value: Any, *texts: str) -> str:
@@ -79,6 +86,11 @@ class PageSpec:
     """Values for the template (the page's `link` function is added by the writer)."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Front matter as plain text: `title`, `description`, `hide`, `og_type`, `feed` (escaped by the writer)."""
+
+
+def spec_key(spec: PageSpec) -> str:
+    """A digest of everything a page renders from: its path, template, context and front matter."""
+    return content_key((spec.path, spec.template, spec.context, spec.meta))
 
 
 def paper_md(paper_id: str) -> str:
@@ -210,7 +222,6 @@ class PageBuilder:
         directory_urls: bool = True,
     ) -> None:
         self.corpus = corpus
-        self._item_keys: dict[str, tuple[Any, ...]] = {}
         self.site_name = site_name
         self.directory_urls = directory_urls
         self.page_size = page_size
@@ -314,105 +325,30 @@ class PageBuilder:
         groups += [PageGroup("digests", i, min(i + days_per_group, sources)) for i in range(0, sources, days_per_group)]
         return groups
 
-    def keyed_pages(self, group: PageGroup) -> Iterable[KeyedPage]:
-        """The pages of one group, each with a key of everything it shows, made only on demand.
-
-        Two builds that give a page the same key render it to the same bytes (given the same
-        templates and options), so the writer may carry it over instead of rendering it.
-        """
+    def lazy_pages(self, group: PageGroup) -> Iterable[LazyPage]:
+        """The pages of one group, made only on demand."""
         if group.kind == "front":  # few pages, each summing up the whole corpus: always made
             makers = (self.home, self.topics_index, self.dates_index, self.digests_index, self.week)
             for path, make in zip(HUB_PAGES, makers, strict=True):
-                yield KeyedPage(path, None, make)
+                yield LazyPage(path, make, reusable=False)
         elif group.kind == "papers":
             for paper in self.corpus.papers[group.start : group.stop]:
-                yield KeyedPage(paper_md(paper.id), self.paper_key(paper), functools.partial(self.paper_page, paper))
+                yield LazyPage(paper_md(paper.id), functools.partial(self.paper_page, paper))
         elif group.kind == "topic":
             for topic in self.topic_counts()[group.start : group.stop]:
-                chunks = self.topic_chunks(topic["slug"])
-                archived = max(0, len(chunks) - 2)
-                newest = [p for chunk in chunks[archived:] for p in chunk]
-                key = content_key(("topic", topic, archived, [self.item_key(p) for p in newest]))
-                make = functools.partial(self.topic_page, topic)
-                yield KeyedPage(topic_md(topic["slug"]), key, make)
+                archived = max(0, len(self.topic_chunks(topic["slug"])) - 2)
+                yield LazyPage(topic_md(topic["slug"]), functools.partial(self.topic_page, topic))
                 for number in range(1, archived + 1):
-                    items = [self.item_key(p) for p in chunks[number - 1]]
-                    key = content_key(("topic archive", topic["slug"], topic["name"], number, archived, items))
                     make = functools.partial(self.topic_archive_page, topic, number)
-                    yield KeyedPage(topic_md(topic["slug"], number), key, make)
+                    yield LazyPage(topic_md(topic["slug"], number), make)
         elif group.kind == "days":
             for day in list(self.days)[group.start : group.stop]:
-                papers = self.days[day]
-                key = content_key(("day", day, self.day_digests(day), [self.item_key(p) for p in papers]))
-                yield KeyedPage(day_md(day), key, functools.partial(self.day_page, day))
+                yield LazyPage(day_md(day), functools.partial(self.day_page, day))
         elif group.kind == "digests":
             for source in self.corpus.sources[group.start : group.stop]:
-                items = [self.item_key(self.papers[i]) for i in source.paper_ids if i in self.papers]
-                key = content_key(("digest", source, items))
-                yield KeyedPage(digest_md(source.slug), key, functools.partial(self.digest_page, source))
+                yield LazyPage(digest_md(source.slug), functools.partial(self.digest_page, source))
         else:
             raise ValueError(f"unknown page group {group.kind!r}")
-
-    def paper_key(self, paper: Paper) -> str:
-        """Everything a paper's page shows: the paper, its topics, duplicates, similar papers, listings.
-
-        Built from plain tuples (their repr is computed in C; a dataclass repr is not).
-        """
-        sim = self.corpus.similarity
-        papers = self.papers
-        near = [
-            (n.id, n.score, n.kind, papers[n.id].title, papers[n.id].last_date)
-            for n in sim.near_duplicates.get(paper.id, ())
-            if n.id in papers
-        ]
-        similar = [
-            (s.id, s.score, papers[s.id].title)
-            for s in sim.similar.get(paper.id, ())[: self.similar_count]
-            if s.id in papers
-        ]
-        appearances = []
-        for a in paper.appearances:
-            source = self.sources.get(a.source)
-            appearances.append(
-                (
-                    a.source,
-                    a.date,
-                    a.position,
-                    a.line,
-                    source.title if source else None,
-                    source.slug if source else None,
-                )
-            )
-        fields = (
-            paper.id,
-            paper.title,
-            paper.arxiv_id,
-            paper.url,
-            paper.authors,
-            key_fields(paper),
-            self.cite_keys[paper.id],
-        )
-        return content_key(("paper", fields, appearances, self._topic_key(paper), near, similar), paper.abstract)
-
-    def item_key(self, paper: Paper) -> tuple[Any, ...]:
-        """Everything a listing entry of the paper shows."""
-        key = self._item_keys.get(paper.id)
-        if key is None:
-            key = self._item_keys[paper.id] = (
-                paper.id,
-                paper.title,
-                paper.last_date,
-                self._topic_key(paper),
-                bool(self.corpus.similarity.near_duplicates.get(paper.id)),
-            )
-        return key
-
-    def _topic_key(self, paper: Paper) -> tuple[Any, ...]:
-        return tuple(
-            (a.slug, a.reason, self.topics[a.slug].name)
-            for a in self.corpus.topics.assignments.get(paper.id, ())
-            if a.slug in self.topics
-        )
 
     def paper_page(self, paper: Paper) -> PageSpec:
         """The page of one paper: abstract, where it appeared, topics, duplicates, similar, links."""
