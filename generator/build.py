@@ -27,7 +27,8 @@ from generator.runtime.cache import stage_dir
 from generator.runtime.parallel import DEFAULT, IN_PROCESS, Forked, Parallelism, take_in_turn
 from generator.runtime.processes import gc_paused, gc_thawed, release_free_memory
 from generator.website.page_cache import PageCache, carry_over, page_cache_dir, render_keyed
-from generator.website.pages import PageBuilder, PageGroup, check_page_owners, spec_key
+from generator.website.page_model import PageGroup, check_page_owners, spec_key
+from generator.website.pages import PageBuilder
 from generator.website.render import RenderedPage
 from generator.website.tree import TreeWriter, WriterPart, WriteStats
 from generator.website.writers import bib_files, feed_files, papers_json, search_files

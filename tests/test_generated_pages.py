@@ -20,7 +20,7 @@ from test_site import check_links
 from generator.plugin import GeneratedPage, toc_tokens
 from generator.runtime.parallel import IN_PROCESS, Parallelism
 from generator.website.chrome import CHROME_SCRIPT, parts_of
-from generator.website.pages import page_url, relative_url
+from generator.website.page_model import page_url, relative_url
 from generator.website.tree import read_tree
 
 # A forked worker shares the pages of even these few papers. Other tests leave a server thread

@@ -42,7 +42,7 @@ from generator.models import Appearance, Corpus, Paper, Similarity, Source, Topi
 from generator.text import RESERVED_SEGMENTS, abstract_key, content_hash, normalise_text, title_key, unique_segment
 from generator.website.charts import MAX_COLUMNS, topic_timeline_chart
 from generator.website.meta import first_sentence
-from generator.website.pages import check_page_owners, day_md
+from generator.website.page_model import check_page_owners, day_md
 from generator.website.tree import read_tree
 
 TOPICS = ROOT / "content" / "topics.yml"

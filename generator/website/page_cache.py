@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from generator.config import BuildOptions
 from generator.runtime.cache import stage_dir
-from generator.website.pages import PageSpec
+from generator.website.page_model import PageSpec
 from generator.website.render import RenderedPage, render_page
 from generator.website.tree import TreeWriter
 

@@ -23,7 +23,7 @@ from generator.models import Paper
 from generator.website.bibtex import bibtex_entry
 from generator.website.escaping import escape_attribute, escape_text, front_matter_value
 from generator.website.feeds import absolute_url
-from generator.website.pages import Linker, PageSpec
+from generator.website.page_model import Linker, PageSpec
 
 
 def _finalize(value: Any) -> Any:

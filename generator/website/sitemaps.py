@@ -26,7 +26,7 @@ from xml.sax.saxutils import escape
 from generator.corpus_order import first_seen_order
 from generator.models import Corpus
 from generator.website.feeds import site_base
-from generator.website.pages import day_md, digest_md, paper_md
+from generator.website.page_model import day_md, digest_md, paper_md
 
 SITEMAP_URLS = 50_000
 """The most URLs the protocol allows in one sitemap file (the default `sitemap_urls`)."""
