@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from generator.models import Appearance, Paper
 from generator.text import content_hash
-from generator.website import bibtex
-from generator.website.bibtex import bibtex_entry, bibtex_escape, bibtex_file, bibtex_key
+from generator.website import bibtex, bibtex_text
+from generator.website.bibtex import bibtex_entry, bibtex_file, bibtex_key
+from generator.website.bibtex_text import bibtex_escape
 
 
 def _balanced(text: str) -> bool:
@@ -48,12 +49,12 @@ def _split(escaped: str) -> tuple[list[str], list[str]]:
 
 
 # The allow-lists, written out here so that the checker does not trust the module's own.
-TEXT_WORDS = bibtex._word_set(
+TEXT_WORDS = bibtex_text._word_set(
     """textbraceleft textbraceright textbackslash textasciicircum textasciitilde textless textgreater
     textbar o O ss ae AE oe OE aa AA l L i j u H r v d c k ensuremath relax"""
 )
 # Never allowed anywhere: what reads or writes files, defines, expands or changes catcodes.
-DANGEROUS = bibtex._word_set(
+DANGEROUS = bibtex_text._word_set(
     """input include InputIfFileExists openin openout read readline write immediate csname endcsname
     catcode def edef gdef xdef let futurelet newcommand renewcommand providecommand DeclareRobustCommand
     string expandafter noexpand scantokens everyeof lowercase uppercase special jobname detokenize
@@ -73,7 +74,7 @@ def _safe_math(content: str) -> bool:
         and not re.search(r"[%#&\\]", unescaped)
         and _balanced(content)
         and _balanced(re.sub(r"\\[{}]", "", content))
-        and words <= bibtex._MATH_WORDS
+        and words <= bibtex_text._MATH_WORDS
         and not words & DANGEROUS
     )
 
@@ -267,11 +268,11 @@ def test_safe_field_rejects(value: str) -> None:
 
 
 def test_allow_lists_hold_nothing_dangerous() -> None:
-    assert bibtex._TEXT_WORDS == TEXT_WORDS
-    assert not (bibtex._TEXT_WORDS | bibtex._MATH_WORDS) & DANGEROUS
-    assert not bibtex._TEXT_SYMBOLS & set("\\@{}") and not bibtex._MATH_SYMBOLS & set("\\@^")
-    written = {word for source in bibtex._MATH_CHARS.values() for word in re.findall(r"\\([A-Za-z]+)", source)}
-    assert written <= bibtex._MATH_WORDS
+    assert bibtex_text._TEXT_WORDS == TEXT_WORDS
+    assert not (bibtex_text._TEXT_WORDS | bibtex_text._MATH_WORDS) & DANGEROUS
+    assert not bibtex_text._TEXT_SYMBOLS & set("\\@{}") and not bibtex_text._MATH_SYMBOLS & set("\\@^")
+    written = {word for source in bibtex_text._MATH_CHARS.values() for word in re.findall(r"\\([A-Za-z]+)", source)}
+    assert written <= bibtex_text._MATH_WORDS
 
 
 @given(st.text())
@@ -327,9 +328,8 @@ def test_escape_property_tex_tricks(text: str) -> None:
 @given(st.text(alphabet=st.characters(max_codepoint=127)))
 def test_ascii_fast_path_maps_each_character(text: str) -> None:
     """ASCII text is escaped in one pass; the result is each character's own escape, in order."""
-    from generator.website import bibtex
 
-    assert bibtex._escape_text(text) == "".join(bibtex._ASCII_SPECIAL.get(c, c) for c in text)
+    assert bibtex_text._escape_text(text) == "".join(bibtex_text._ASCII_SPECIAL.get(c, c) for c in text)
 
 
 def make_paper(
@@ -446,7 +446,7 @@ def _unwrap(author: str) -> str:
 @example(names=["an$D"])  # a brace group inside a word: not the separator `and`
 def test_author_field_property(names: list[str]) -> None:
     """Each name stays one BibTeX name with at most one comma, a non-empty part each side."""
-    authors = [bibtex._author(name) for name in names if bibtex._clean(name)]
+    authors = [bibtex._author(name) for name in names if bibtex_text._clean(name)]
     field = " and ".join(authors)
     assert len(_bibtex_names(field)) == len(authors) or not authors
     for author in authors:
@@ -482,7 +482,7 @@ def test_entry_property(title: str, authors: list[str], arxiv_id: str, url: str)
         else:
             _check_value(value[1:-1] if name == "title" else value)
     words = set(re.findall(r"\\([A-Za-z]+)", entry))
-    assert words <= TEXT_WORDS | bibtex._MATH_WORDS and not words & DANGEROUS
+    assert words <= TEXT_WORDS | bibtex_text._MATH_WORDS and not words & DANGEROUS
 
 
 def test_unsafe_field_falls_back_to_plain_ascii(
@@ -538,9 +538,9 @@ def test_ascii_words_fast_path_equals_folding(text: str) -> None:
     """ASCII titles skip folding and decomposition: the words are those the full path finds."""
     import unicodedata
 
-    from generator.website import bibtex
+    from generator.website import bibtex, bibtex_text
 
-    folded = unicodedata.normalize("NFKD", "".join(bibtex._FOLD.get(c, c) for c in text))
+    folded = unicodedata.normalize("NFKD", "".join(bibtex_text._FOLD.get(c, c) for c in text))
     assert bibtex._ascii_words(text) == bibtex._WORD.findall(folded.encode("ascii", "ignore").decode("ascii"))
 
 
@@ -549,7 +549,7 @@ _URL_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 
 @given(st.text(alphabet=st.sampled_from(list('ab:/?{}\\ \t\n\r"%é^|<>`\x00'))))
 def test_url_field_encodes_each_breaking_character(text: str) -> None:
-    url = bibtex._CONTROL.sub("", text).strip()
+    url = bibtex_text._CONTROL.sub("", text).strip()
     expected = "".join(c if c in _URL_CHARS else "".join(f"%{b:02X}" for b in c.encode()) for c in url)
     assert bibtex._url_field(text) == expected
     assert bibtex._URL_SAFE.fullmatch(expected)
