@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.visitor import gzipped
+from benchmarks.static_server import gzipped
 
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking")
 """Flags for chromium in containers and CI (as in tests/conftest.py)."""
@@ -143,7 +143,7 @@ def time_first_result(
 
 
 class _GzipHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files as they are, gzipped (`bench.visitor.gzipped`) for clients that accept gzip; no log lines."""
+    """Serves files as they are, gzipped (`static_server.gzipped`) for clients that accept gzip; no log lines."""
 
     def log_message(self, format: str, *args: object) -> None:
         pass

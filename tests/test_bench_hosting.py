@@ -17,22 +17,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from benchmarks import hosting
+from benchmarks import hosting, hosting_report
 from benchmarks.__main__ import bench as bench_cli
 from benchmarks.corpus import write_corpus
-from benchmarks.hosting import (
-    MIB,
-    corpus_queries,
-    evaluate_targets,
-    fmt,
-    format_report,
-    kind_of,
-    rare_word,
-    read_day,
-    site_bytes,
-    write_json,
-)
-from benchmarks.visitor import Query, SearchUI, Served, compressible, median_run, serve, summarize
+from benchmarks.hosting import corpus_queries, kind_of, rare_word, read_day, site_bytes
+from benchmarks.hosting_report import MIB, evaluate_targets, fmt, format_report
+from benchmarks.results import write_json
+from benchmarks.static_server import Served, compressible, serve, summarize
+from benchmarks.visitor import Query, SearchUI, median_run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -205,7 +197,7 @@ def _result(n: int, *, site_bytes_: int, slow: float, old_first: bool) -> dict[s
         "requests": 30,
         "queries": [{"query": "two-word topic", "bytes": 1_000_000}, {"query": "old title", "bytes": 500_000}],
     }
-    kinds = {k: {"bytes": 0, "files": 0} for k in hosting.KINDS}
+    kinds = {k: {"bytes": 0, "files": 0} for k in hosting_report.KINDS}
     kinds["paper pages"] = {"bytes": site_bytes_, "files": n}
     site = {
         "bytes": site_bytes_,
