@@ -71,8 +71,9 @@ def _load(
     plugin = config.plugins.get("paper-digest")
     if not isinstance(plugin, DigestPlugin):
         raise click.ClickException(f"{config_file}: the paper-digest plugin is not enabled under `plugins:`")
-    if sources:
-        plugin.source_override = [Path(s) for s in sources]
+    # MkDocs keeps plugin instances between loads in one process (for `mkdocs serve`): an
+    # override from an earlier command must not outlive it.
+    plugin.source_override = [Path(s) for s in sources] if sources else None
     return config, plugin
 
 

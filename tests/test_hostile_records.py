@@ -446,3 +446,16 @@ def test_sources_over_the_project_root_skip_the_site_and_the_cache(
     assert built_titles(project) == before  # neither site/papers.json nor the cache was read as a source
     assert re.search(r"holds .*site, which is not read as sources", again.output), again.output[-2000:]
     assert "papers.json" not in again.output
+
+
+def test_a_sources_override_does_not_outlive_its_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MkDocs reuses plugin instances within a process: `--sources` of one command must not stick."""
+    from test_bad_input import invoke_cli
+
+    project = make_project(tmp_path / "project", {})
+    monkeypatch.chdir(project)
+    missing = invoke_cli("check", "--sources", "no-such-folder")
+    assert missing.exit_code == 1 and "no-such-folder" in missing.output, missing.output[-2000:]
+    configured = invoke_cli("check")
+    assert configured.exit_code == 0, configured.output[-2000:]
+    assert "no-such-folder" not in configured.output
