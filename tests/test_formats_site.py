@@ -79,6 +79,7 @@ def test_paper_page_shows_authors_categories_and_links(site: Path) -> None:
     assert 'href="https://arxiv.org/pdf/2202.12139"' in page
     assert 'href="https://doi.org/10.1109/ICSTW55395.2022.00035"' in page
     assert "Hugging Face upvotes: 83" in page
+    assert "First arXiv version: February 24, 2022" in page  # dates as pages write them
     assert 'href="https://github.com/example/2202.12139"' in page
     old = (site / "papers" / "cs-0503050" / "index.html").read_text("utf-8")
     assert 'href="https://arxiv.org/abs/cs/0503050"' in old

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from generator.ingest.source_names import long_date
 from generator.models import Paper
 
 CATEGORY_SLUG_PREFIX = "arxiv:"
@@ -45,7 +46,7 @@ def page_metadata(paper: Paper) -> PaperMetadata:
         upvotes=paper.upvotes,
         journal_ref=paper.journal_ref or "",
         comment=paper.comment or "",
-        published=paper.published.isoformat() if paper.published else "",
+        published=long_date(paper.published) if paper.published else "",
     )
 
 
