@@ -6,13 +6,11 @@ nothing in the built site."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import copy_project
+from conftest import copy_project, run_cli
 from replay_server import OWN, SHARED, ReplayServer, Reply, arxiv_recordings
 
 pytestmark = [
@@ -26,16 +24,7 @@ FAST = ["--interval", "0", "--backoff", "0", "--retries", "2", "--timeout", "5"]
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "generator.cli", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    return run_cli(*args, cwd=project)
 
 
 def fetch_all(project: Path, server: ReplayServer) -> list[str]:

@@ -29,7 +29,11 @@ class SourceSettings:
 
 def date_from_name(name: str) -> dt.date | None:
     """An ISO date `YYYY-MM-DD` in the file name, if it names a real day."""
-    match = _ISO_IN_NAME.search(name)
+    return day_of(_ISO_IN_NAME.search(name))
+
+
+def day_of(match: re.Match[str] | None) -> dt.date | None:
+    """The day of a `(year)(month)(day)` match, or None when there is no match or no such day."""
     if not match:
         return None
     try:

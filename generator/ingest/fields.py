@@ -19,6 +19,7 @@ from typing import Any
 import ftfy
 
 from generator.errors import Problem
+from generator.ingest.dates import day_of
 from generator.models import RawRecord
 from generator.text import normalise_text
 
@@ -102,13 +103,7 @@ def iso_day(value: Any) -> dt.date | None:
     """The day of an ISO 8601 date or timestamp (`2025-06-02T00:39:01.000Z`), or None."""
     if not isinstance(value, str):
         return None
-    match = _ISO_DAY.match(value.strip())
-    if not match:
-        return None
-    try:
-        return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-    except ValueError:
-        return None
+    return day_of(_ISO_DAY.match(value.strip()))
 
 
 def rfc2822_day(value: Any) -> dt.date | None:

@@ -1,11 +1,7 @@
-"""Pages: the view models each page template receives. Pure: no I/O, no HTML or Markdown.
+"""Pages: one maker per kind of page, each giving the `PageSpec` its template receives.
 
-Every page is a `PageSpec`: the Markdown path it becomes (its place among MkDocs' pages),
-its template, a context of plain values and its front matter. Untrusted text stays plain
-`str` here; the writers' template environment escapes every non-`Markup` value. Pages link
-to each other by docs-root paths (`papers/<id>.md`); the writer turns them into the relative
-URLs MkDocs gives those pages (`page_url`, `relative_url`), because generated pages are
-HTML that MkDocs does not run through Markdown (see writers.py).
+Pure: no I/O, no HTML or Markdown. What the makers share (specs, paths, links, the corpus
+lookups) is `generator.website.page_model`, whose docstring says how pages link and are escaped.
 """
 
 from __future__ import annotations
