@@ -3,7 +3,9 @@
 Every paper's title and abstract are folded (markup, accents, case; see
 `similarity_text`) and tokenized once. The engine is a TF-IDF model of those tokens
 (sublinear tf, l2 rows): its cosine ranks similar papers and its high-cosine pairs also
-feed the near-duplicate check (`neardup`), which works on the same folded tokens. Two
+feed the near-duplicate check (`neardup`), which works on the same folded tokens. The
+tokens and the fitted model are the build's one text model (`textmodel.TextModel`), handed on
+to the topics stage by `find_similarity_and_text`. Two
 thresholds on one engine: a near-duplicate is verified on exact token sequences, a
 similar paper only needs cosine >= MIN_SIMILAR.
 

@@ -15,7 +15,8 @@ Secondary topics need clear phrase evidence of their own and a fair share of the
 Stable under growth. Everything computed across papers is fitted on the fit set only: the
 oldest K papers (`generator.corpus_order`: the order and the ladder every stage shares; K is the
 largest step of 100, 125, 156, ..., 8563, 10703, ... not above the number of papers N, K = N
-below 100). That is the TF-IDF vocabulary and IDF, the topic centroids
+below 100). That is the TF-IDF vocabulary and IDF (the build's one text model, fitted by the
+similarity stage and handed on: `generator.analysis.textmodel`), the topic centroids
 (from the fit set's confident papers), and the thresholds that keep the limits below. "Oldest"
 is by first appearance: undated papers first (an undated seed corpus stays the base when dated
 daily files are added), then by date, then id. The fitted
@@ -48,10 +49,10 @@ Limits, and how they are enforced (learned on the fit set, `_learn_limits`):
 
 The stage is pure and deterministic: papers are sorted by id first, nothing depends on input
 order, string hashing or unseeded randomness. For large corpora a forked worker process
-(`parallel.in_background`) scans most papers for phrases while this process counts their words
-and then scans the rest (the target machine has two cores); the result is the same either way. With a cache
-(`cache_dir`), what is read from each paper's own text is kept between builds; the model is
-fitted anew each time from those features, so a warm run gives exactly the cold run's result.
+(`parallel.in_background`) scans part of the papers for phrases while this process scans the
+rest (the target machine has two cores); the result is the same either way. With a cache
+(`cache_dir`), each paper's phrase evidence is kept between builds; centroids and limits are
+learned anew each time, so a warm run gives exactly the cold run's result.
 Floating-point sums are per row in a fixed order (TF-IDF entries sorted by column), so a paper's
 scores are bit for bit the same whichever other papers are in the corpus. Without a taxonomy,
 topics are discovered by clustering instead (`generator.analysis.discover`).
