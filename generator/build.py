@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from generator.analysis.similarity import find_similarity
+from generator.analysis.similarity import find_similarity_and_text
 from generator.analysis.taxonomy import load_taxonomy
 from generator.analysis.topics import assign_topics
 from generator.config import BuildOptions
@@ -110,10 +110,14 @@ def load_corpus(
     if not papers:
         raise DigestError("no papers found in the sources: " + ", ".join(str(path) for path in options.sources))
     with timer.stage("similarity"):
-        similarity = find_similarity(papers, cache_dir=stage_dir(options.cache_dir, "similarity"))
+        # The text model is fitted once, here, and handed to topics (`analysis.textmodel`).
+        similarity, text = find_similarity_and_text(papers, cache_dir=stage_dir(options.cache_dir, "similarity"))
     with timer.stage("topics"):
         taxonomy = load_taxonomy(options.topics_file) if options.topics_file else None
-        topics = assign_topics(papers, taxonomy, cache_dir=stage_dir(options.cache_dir, "topics"), parallel=parallel)
+        topics = assign_topics(
+            papers, taxonomy, cache_dir=stage_dir(options.cache_dir, "topics"), parallel=parallel, text=text
+        )
+    del text
     corpus = Corpus(tuple(papers), tuple(sources), similarity, topics)
     return corpus, problems
 

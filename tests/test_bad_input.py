@@ -329,7 +329,7 @@ FAILURES: dict[str, tuple[Callable[[Path, pytest.MonkeyPatch], object], tuple[st
         (),
     ),
     "crash reading sources": (lambda p, m: m.setattr("generator.build.read_sources", boom), ()),
-    "crash comparing papers": (lambda p, m: m.setattr("generator.build.find_similarity", boom), ()),
+    "crash comparing papers": (lambda p, m: m.setattr("generator.build.find_similarity_and_text", boom), ()),
     "crash assigning topics": (lambda p, m: m.setattr("generator.build.assign_topics", boom), ()),
     "crash rendering pages": (lambda p, m: m.setattr("generator.build.render_keyed", boom), ()),
     "crash building the search index": (lambda p, m: m.setattr("generator.build.search_files", boom), ()),
@@ -454,7 +454,7 @@ def test_build_killed_between_site_renames_gets_the_site_back(
 ) -> None:
     project, before = built
     (project / "site").rename(project / "site.old")  # as if killed right after `site -> site.old`
-    monkeypatch.setattr("generator.build.find_similarity", boom)
+    monkeypatch.setattr("generator.build.find_similarity_and_text", boom)
     assert invoke_cli("build").exit_code != 0
     assert_unchanged(project, before)
 

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 import logging
 import os
 import random
 import re
-from array import array
 from collections import Counter
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import generator.analysis.topics as topics_module
-from generator.analysis import topic_features
 from generator.analysis.taxonomy import OTHER, PhraseMatcher, load_taxonomy, normalise_for_matching, parse_taxonomy
 from generator.analysis.topics import assign_topics
 from generator.errors import ConfigError
@@ -323,14 +317,15 @@ def test_worker_process_gives_the_same_result(seed_papers, taxonomy, seed_topics
     import generator.analysis.discover as discover
 
     # A forked worker even for these few papers (other tests may leave a thread running; the
-    # worker only matches phrases and counts words, so forking is safe here).
+    # worker only matches phrases, so forking is safe here).
     forked = Parallelism(fork=True, topics_from=10)
     with caplog.at_level(logging.DEBUG, logger="generator.runtime.parallel"):
         assert assign_topics(seed_papers, taxonomy, parallel=forked) == seed_topics
-        texts = [p.title + " " + p.abstract for p in seed_papers]
-        parallel = discover._hashed_tfidf(texts, forked)
+        # Discovery runs in this process whatever `parallel` says (its words come from the text model).
+        assert discover.discover_topics(seed_papers, parallel=forked) == discover.discover_topics(
+            seed_papers, parallel=IN_PROCESS
+        )
     assert not [r for r in caplog.records if "continuing in this process" in r.getMessage()]  # no worker died
-    assert (discover._hashed_tfidf(texts, IN_PROCESS) != parallel).nnz == 0
 
 
 def test_small_corpora_do_not_warn(taxonomy, caplog):
@@ -367,154 +362,6 @@ def test_a_dead_worker_is_replaced_by_this_process():
 # --- the cache and the faster paths give the same result --------------------------------------
 
 
-def test_word_counts_give_the_vectorizer_matrix_exactly(seed_papers):
-    import numpy as np
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    extra = [make_paper("Ünïcode Straße — naïve ÆON models", "Fine_tuning of X-rays; café au lait. A b c.")]
-    ordered = sorted(seed_papers, key=lambda p: p.id)
-    cases = [(ordered, np.arange(len(ordered))), (ordered, np.arange(0, len(ordered), 3))]
-    cases += [([*ordered[:30], *extra], np.arange(31)), ([*ordered[:30], *extra], np.arange(20)), (extra, np.arange(1))]
-    for papers, fit in cases:
-        texts = [topic_features.paper_text(p) for p in papers]
-        terms: list[str] = []
-        words = topic_features._Words(topic_features._count_words(texts, {}, terms), terms)
-        ours = topics_module._tfidf(words, fit)
-        small = len(fit) < 50
-        theirs = TfidfVectorizer(
-            stop_words="english",
-            sublinear_tf=True,
-            min_df=1 if small else 2,
-            max_df=1.0 if small else 0.5,
-            dtype=np.float32,
-        )
-        theirs = theirs.fit([texts[i] for i in fit]).transform(texts)
-        # The same entries in the same storage order, so every later floating-point sum agrees.
-        assert ours.shape == theirs.shape
-        assert np.array_equal(ours.indptr, theirs.indptr)
-        assert np.array_equal(ours.indices, theirs.indices)
-        assert np.array_equal(ours.data, theirs.data)
-
-
-_ASCII_WORDS = str.maketrans(
-    {
-        chr(c): (chr(c).lower() if chr(c).isalpha() else " ")
-        for c in range(128)
-        if not re.fullmatch(r"[a-z0-9_]", chr(c))
-    }
-)
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
-
-
-def _count_words_reference(texts: list[str], vocabulary: dict[str, int], terms: list[str]) -> topic_features._Rows:
-    """The former `topics._count_words` (a `Counter` per text), unchanged: the reference the numpy
-    one must match exactly (vocabulary and its order, terms, rows and their order and dtypes)."""
-    first_new = len(vocabulary)
-    fresh = itertools.count(1 << 40)
-    add = vocabulary.setdefault
-    lengths, ids, counts = array("q"), array("q"), array("q")
-    for text in texts:
-        tokens = text.translate(_ASCII_WORDS).split() if text.isascii() else _TOKEN.findall(text.lower())
-        counted = Counter(tokens)
-        lengths.append(len(counted))
-        ids.extend(map(add, counted, fresh))
-        counts.extend(counted.values())
-    id_array = np.frombuffer(ids, dtype=np.int64)
-    new_words = list(itertools.islice(vocabulary.items(), first_new, None))
-    if new_words:
-        placeholders = np.fromiter((v for _, v in new_words), dtype=np.int64, count=len(new_words))
-        numbers = np.empty(len(new_words), dtype=np.int64)
-        for k, (word, _) in enumerate(new_words):
-            if len(word) < 2 or word in topic_features._STOP_WORDS:
-                numbers[k] = -1
-            else:
-                numbers[k] = len(terms)
-                terms.append(word)
-            vocabulary[word] = int(numbers[k])
-        is_new = id_array >= (1 << 40)
-        id_array = id_array.copy()
-        id_array[is_new] = numbers[np.searchsorted(placeholders, id_array[is_new])]
-    keep = id_array >= 0
-    row_of = np.repeat(np.arange(len(lengths), dtype=np.int64), np.frombuffer(lengths, dtype=np.int64))
-    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row_of[keep], minlength=len(lengths)), out=indptr[1:])
-    return topic_features._Rows(
-        indptr, (id_array[keep].astype(np.int32), np.frombuffer(counts, dtype=np.int64)[keep].astype(np.int32))
-    )
-
-
-def _assert_counts_like_reference(texts: list[str], vocabulary: dict[str, int], terms: list[str]) -> None:
-    """`_count_words` and the reference, each from its own copy of `vocabulary` and `terms`, give
-    the same vocabulary (keys, values, order), terms and rows; `vocabulary` and `terms` are then
-    updated as both updated theirs."""
-    ours_vocabulary, ours_terms = dict(vocabulary), list(terms)
-    ours = topic_features._count_words(texts, ours_vocabulary, ours_terms)
-    theirs = _count_words_reference(texts, vocabulary, terms)
-    assert list(ours_vocabulary.items()) == list(vocabulary.items())
-    assert ours_terms == terms
-    for a, b in zip((ours.indptr, *ours.cols), (theirs.indptr, *theirs.cols), strict=True):
-        assert a.dtype == b.dtype
-        assert np.array_equal(a, b)
-
-
-def test_word_counts_match_the_counter_reference_on_the_seeds(seed_papers, monkeypatch):
-    texts = [topic_features.paper_text(p) for p in sorted(seed_papers, key=lambda p: p.id)]
-    texts.append("Ünïcode Straße — naïve ÆON models; Fine_tuning of X-rays, café au lait. A b c. İi \u212a")
-    for chunk in (topic_features._WORDS_CHUNK, 7):
-        monkeypatch.setattr(topic_features, "_WORDS_CHUNK", chunk)
-        _assert_counts_like_reference(texts, {}, [])
-        # Half, then the rest with the vocabulary as it was left (stop words at -1) ...
-        vocabulary: dict[str, int] = {}
-        terms: list[str] = []
-        _assert_counts_like_reference(texts[::2], vocabulary, terms)
-        _assert_counts_like_reference(texts[1::2], vocabulary, terms)
-        # ... and as a cache gives it back (its terms only).
-        cached = dict(zip(terms[:500], range(500), strict=True))
-        _assert_counts_like_reference(texts, cached, terms[:500])
-    _assert_counts_like_reference([], {}, [])
-    _assert_counts_like_reference(["", "", " .,; ", "a", ""], {}, [])
-
-
-def test_word_counts_from_a_vocabulary_of_any_strings():
-    # Keys no token can equal (with a space, a NUL byte, an unpaired surrogate; empty) keep their
-    # place and number, as do long keys, stop words at -1 and those after them.
-    vocabulary = {"model": 0, "a b": 1, "": -1, "x\x00": 2, "\ud800ab": 3, "the": -1, "x" * 30: 4, "lean": 5}
-    terms = ["model", "a b", "x\x00", "\ud800ab", "x" * 30, "lean"]
-    texts = ["A b model, x\x00 LEAN the " + "X" * 30, "ab x \ud800ab a\u00a0b lean proofs", ""]
-    _assert_counts_like_reference(texts, vocabulary, terms)
-
-
-_WORD_PIECES = st.one_of(
-    st.sampled_from(
-        [
-            *("a", "I", "x", "the", "The", "and", "model", "Models", "MODEL", "lean", "x_1", "_", "__init__", "3d"),
-            *("42", "café", "Straße", "ÆON", "naïve", "İstanbul", "\u212aelvin", "ﬁne", "αβ", "Ω", "数学", "e\u0301t"),
-            *("𝔸𝔹", "ab\ud800cd", "x\x00y"),
-        ]
-    ),
-    st.text(alphabet="abcXYZ019_éß", min_size=1, max_size=8),
-    st.text(alphabet="abcXYZ019_éßΩ", min_size=17, max_size=40),  # long words: _Vocabulary's dict
-    st.text(alphabet=st.characters(codec="utf-8"), max_size=6),
-)
-_SEPARATORS = st.sampled_from(["", " ", "  ", "\n", "\t", ".", ", ", "-", "'", "—", "\u00a0", "(", "$", "\\", "\x00"])
-_TEXTS = st.lists(
-    st.lists(st.tuples(_WORD_PIECES, _SEPARATORS), max_size=30).map(lambda pairs: "".join(w + s for w, s in pairs)),
-    max_size=8,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(first=_TEXTS, then=_TEXTS, cached=st.booleans(), chunk=st.sampled_from([1, 3, 4096]))
-def test_word_counts_match_the_counter_reference(first, then, cached, chunk):
-    with mock.patch.object(topic_features, "_WORDS_CHUNK", chunk):
-        vocabulary: dict[str, int] = {}
-        terms: list[str] = []
-        _assert_counts_like_reference(first, vocabulary, terms)
-        if cached:  # as the cache gives the vocabulary back: its terms only
-            vocabulary = dict(zip(terms, range(len(terms)), strict=True))
-        _assert_counts_like_reference(then, vocabulary, terms)
-
-
 def test_phrase_counts_agree_with_find(seed_papers, taxonomy):
     matcher = PhraseMatcher(taxonomy)
     texts = [normalise_for_matching(t) for p in seed_papers for t in (p.title, p.abstract)]
@@ -539,7 +386,6 @@ def test_cache_gives_the_same_result(seed_papers, taxonomy, seed_topics, tmp_pat
 
 
 def test_damaged_stale_or_foreign_caches_are_ignored(seed_papers, taxonomy, seed_topics, tmp_path):
-    import numpy as np
 
     cache = tmp_path / "c"
     cache.mkdir()
@@ -548,7 +394,7 @@ def test_damaged_stale_or_foreign_caches_are_ignored(seed_papers, taxonomy, seed
     with np.load(cache / "topics.npz") as data:  # replaced by a good one
         arrays = {name: data[name] for name in data.files}
     # Inconsistent arrays: ignored. (A cache of other code is never in this folder: test_cache.py.)
-    np.savez(cache / "topics.npz", **{**arrays, "word_indptr": arrays["word_indptr"][:-1]})
+    np.savez(cache / "topics.npz", **{**arrays, "evidence_indptr": arrays["evidence_indptr"][:-1]})
     assert assign_topics(seed_papers, taxonomy, cache_dir=cache) == seed_topics
     # Another taxonomy: its phrase evidence is not reused.
     data = yaml.safe_load(TAXONOMY_FILE.read_text(encoding="utf-8"))

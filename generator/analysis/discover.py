@@ -1,9 +1,11 @@
 """Discovered topics: cluster the papers when no taxonomy is configured, and name the clusters.
 
-TF-IDF vectors (unigrams, English stop words removed) are reduced with truncated SVD, normalised
-and clustered with k-means (`MiniBatchKMeans` for large corpora), always with a fixed seed, so
-the same papers give the same topics. Each cluster is named after its most distinctive phrases,
-found by comparing the cluster's bigram and unigram TF-IDF profile with the whole corpus and
+The build's TF-IDF vectors (`generator.analysis.textmodel`, as topics weigh them: a title's words
+twice, words of fewer than two or more than half of the fit set's papers left out) are reduced
+with truncated SVD, normalised and clustered with k-means (`MiniBatchKMeans` for large corpora),
+always with a fixed seed, so the same papers give the same topics. Each cluster is named after
+its most distinctive phrases, found by comparing the cluster's bigram and unigram TF-IDF profile
+(of its most central papers' texts, a naming vectorizer of its own) with the whole corpus and
 preferring bigrams, and written the way the papers write them (`Theorem Proving · Lean`,
 never `0_model_learning_data`). The same limits as for a taxonomy apply: 1-3 topics per paper
 and no topic listed by more than a quarter of the papers (see `generator.analysis.topics`).
@@ -16,20 +18,20 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from generator.analysis.taxonomy import OTHER
+from generator.analysis.textmodel import TextModel, fit_text_model
 from generator.analysis.topic_features import paper_text
 from generator.analysis.topic_limits import enforce_share
+from generator.analysis.topics import topic_tfidf
 from generator.models import Paper, Topic, TopicAssignment, Topics
-from generator.runtime.parallel import DEFAULT, Parallelism, in_background
+from generator.runtime.parallel import DEFAULT, Parallelism
 from generator.text import RESERVED_SEGMENTS, make_slug
 
 log = logging.getLogger(__name__)
@@ -87,17 +89,22 @@ SINGLE_WORD_PENALTY = 0.6
 
 
 def discover_topics(
-    papers: Sequence[Paper], n_clusters: int | None = None, *, parallel: Parallelism = DEFAULT
+    papers: Sequence[Paper],
+    n_clusters: int | None = None,
+    *,
+    parallel: Parallelism = DEFAULT,
+    text: TextModel | None = None,
 ) -> Topics:
     """Cluster the papers into topics named by their distinctive phrases; 1-3 topics per paper.
 
-    For a large corpus a forked worker counts the words of half the papers (`parallel`).
+    `text` is the build's text model of these papers (fitted here without it). `parallel` is
+    accepted for the stage's signature; nothing here runs in another process.
     """
     ordered = sorted(papers, key=lambda p: p.id)
     if not ordered:
         return Topics(topics=(), assignments={})
     texts = [paper_text(p) for p in ordered]
-    vectors = _embed(texts, parallel)
+    vectors = _embed(text if text is not None else fit_text_model(ordered))
     if vectors is None:
         return Topics((OTHER,), {p.id: (TopicAssignment(OTHER.slug, 0.0, "no words to compare"),) for p in ordered})
     k = n_clusters or _choose_k(len(ordered))
@@ -145,27 +152,14 @@ def _choose_k(n_papers: int) -> int:
     return max(2, min(MAX_CLUSTERS, round(math.sqrt(n_papers / 3))))
 
 
-def _embed(texts: Sequence[str], parallel: Parallelism) -> np.ndarray | None:
-    """Dense, L2-normalised document vectors (TF-IDF, then SVD when there are enough papers)."""
-    n = len(texts)
+def _embed(text: TextModel) -> np.ndarray | None:
+    """Dense, L2-normalised document vectors (the build's TF-IDF, then SVD when there are enough papers)."""
+    n = len(text.ids)
     large = n >= LARGE_CORPUS
-    if large:
-        matrix = _hashed_tfidf(texts, parallel)
-    else:
-        vectorizer = TfidfVectorizer(
-            stop_words="english",
-            sublinear_tf=True,
-            token_pattern=_TOKENS,
-            min_df=2 if n >= 50 else 1,
-            max_df=0.5 if n >= 50 else 1.0,
-            dtype=np.float32,
-        )
-        try:
-            matrix = vectorizer.fit_transform(texts)
-        except ValueError:
-            return None
-    if matrix.shape[1] == 0 or matrix.nnz == 0:
+    matrix = topic_tfidf(text)
+    if matrix is None or matrix.nnz == 0:
         return None
+    matrix = matrix.astype(np.float32)
     components = min(64 if large else SVD_COMPONENTS, matrix.shape[1] - 1, n - 1)
     if components >= 2 and matrix.shape[1] > SVD_COMPONENTS:
         svd = TruncatedSVD(n_components=components, random_state=SEED, n_iter=3 if large else 5)
@@ -176,33 +170,6 @@ def _embed(texts: Sequence[str], parallel: Parallelism) -> np.ndarray | None:
     else:
         reduced = matrix.toarray()
     return np.asarray(normalize(reduced), dtype=np.float64)
-
-
-def _hashed_tfidf(texts: Sequence[str], parallel: Parallelism) -> Any:
-    """TF-IDF of a large corpus, counted in two halves at once (hashing needs no shared vocabulary).
-
-    Terms in fewer than two papers or in more than half of them are dropped, as for small corpora.
-    """
-    half = len(texts) // 2
-    second = in_background(lambda: _hashed_counts(texts[half:]), parallel)  # the texts are inherited
-    first = _hashed_counts(texts[:half])
-    counts = sp.vstack([first, second.result()], format="csr")
-    df = np.bincount(counts.indices, minlength=counts.shape[1])
-    keep = np.flatnonzero((df >= 2) & (df <= 0.5 * len(texts)))
-    return TfidfTransformer(sublinear_tf=True).fit_transform(counts[:, keep])
-
-
-def _hashed_counts(texts: Sequence[str]) -> Any:
-    """Term counts of the texts in a hashed feature space."""
-    vectorizer = HashingVectorizer(
-        stop_words="english",
-        token_pattern=_TOKENS,
-        n_features=2**20,
-        alternate_sign=False,
-        norm=None,
-        dtype=np.float32,
-    )
-    return vectorizer.transform(texts)
 
 
 def _cluster(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

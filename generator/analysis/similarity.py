@@ -3,7 +3,9 @@
 Every paper's title and abstract are folded (markup, accents, case; see
 `similarity_text`) and tokenized once. The engine is a TF-IDF model of those tokens
 (sublinear tf, l2 rows): its cosine ranks similar papers and its high-cosine pairs also
-feed the near-duplicate check (`neardup`), which works on the same folded tokens. Two
+feed the near-duplicate check (`neardup`), which works on the same folded tokens. The
+tokens and the fitted model are the build's one text model (`textmodel.TextModel`), handed on
+to the topics stage by `find_similarity_and_text`. Two
 thresholds on one engine: a near-duplicate is verified on exact token sequences, a
 similar paper only needs cosine >= MIN_SIMILAR.
 
@@ -113,6 +115,7 @@ from generator.analysis.textmodel import (
     SVD_SAMPLE,
     WEIGHT_SCALE,
     Model,
+    TextModel,
     _gather,
     fit_model,
 )
@@ -132,6 +135,15 @@ def find_similarity(papers: Sequence[Paper], *, cache_dir: Path | None = None) -
     Pure and deterministic: the result depends only on the set of papers, not on
     their order nor on `cache_dir`, where work is kept for the next run. Every paper
     id is a key of both dicts.
+    """
+    return find_similarity_and_text(papers, cache_dir=cache_dir)[0]
+
+
+def find_similarity_and_text(papers: Sequence[Paper], *, cache_dir: Path | None = None) -> tuple[Similarity, TextModel]:
+    """`find_similarity`, and the build's text model it fitted, for the topics stage.
+
+    The text model is the engine's tokens and its vocabulary, document frequencies and IDF
+    (`textmodel.TextModel`), the same as `textmodel.fit_text_model(papers)` gives.
     """
     # One BLAS/OpenMP thread per caller: the products here are many and small, where
     # threads cost more than they give; the stage runs its own THREADS where it pays.
@@ -153,7 +165,7 @@ def _digest(paper: Paper) -> bytes:
     return h.digest()
 
 
-def _find_similarity(papers: Sequence[Paper], cache_dir: Path | None) -> Similarity:
+def _find_similarity(papers: Sequence[Paper], cache_dir: Path | None) -> tuple[Similarity, TextModel]:
     clock = _Clock()
     ordered = sorted(papers, key=lambda p: p.id)
     ids = [p.id for p in ordered]
@@ -161,7 +173,7 @@ def _find_similarity(papers: Sequence[Paper], cache_dir: Path | None) -> Similar
         raise ValueError("paper ids must be unique")
     n = len(ordered)
     if n == 0:
-        return Similarity(near_duplicates={}, similar={})
+        return Similarity(near_duplicates={}, similar={}), TextModel((), *_empty_text())
     digests = [_digest(p) for p in ordered]
     old = _load_state(cache_dir) if cache_dir is not None else None
     table, token_hashes = build_text_table(ordered, digests, old)
@@ -203,7 +215,13 @@ def _find_similarity(papers: Sequence[Paper], cache_dir: Path | None) -> Similar
         _save_state(cache_dir, state)
         clock.lap("cache written")
     log.info("similarity: %d papers in %.2fs", n, time.perf_counter() - clock.started)
-    return Similarity(near_duplicates=near, similar=similar)
+    return Similarity(near_duplicates=near, similar=similar), TextModel(tuple(ids), table, model)
+
+
+def _empty_text() -> tuple[TextTable, Model]:
+    """The text model of no papers."""
+    table, _ = build_text_table([])
+    return table, fit_model(table, np.zeros(0, np.int64), cells=False)[0]
 
 
 def _engine(

@@ -1,17 +1,22 @@
-"""The text model of the similarity stage: TF-IDF over folded tokens, fitted on the fit set.
+"""The build's one text model: TF-IDF over folded tokens, fitted once on the fit set.
 
-Vocabulary and IDF come from the fit set (`generator.corpus_order.fit_rows`); weights are
-sublinear tf, l2-normalised rows, rounded to multiples of 2^-15 (WEIGHT_SCALE) so every dot
-product is exact. For large corpora the model also holds a TruncatedSVD embedding (rounded to
-2^-11, EMBED_SCALE) and k-means cells of about CELL_SIZE fit-set papers for the inverted-file
-search (`generator.analysis.shortlists`). See `generator.analysis.similarity` for why.
+One tokenizer (`similarity_text.tokenize_corpus`: markup, accents and case folded), one
+vocabulary, document frequencies and IDF, from the fit set (`generator.corpus_order.fit_rows`),
+fitted once per build by the similarity stage and handed on as a `TextModel` to topics and
+discovered topics, which weigh the same tokens with it (`TextModel.weights`: their own title
+weighting and document-frequency window over the same vocabulary, unrounded). The similarity
+engine's weights are sublinear tf, l2-normalised rows, rounded to multiples of 2^-15
+(WEIGHT_SCALE) so every dot product is exact. For large corpora the model also holds a
+TruncatedSVD embedding (rounded to 2^-11, EMBED_SCALE) and k-means cells of about CELL_SIZE
+fit-set papers for the inverted-file search (`generator.analysis.shortlists`). See
+`generator.analysis.similarity` for why.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,6 +27,9 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from generator.analysis.neardup import (
     TextTable,
 )
+from generator.analysis.similarity_text import tokenize_corpus
+from generator.corpus_order import fit_rows
+from generator.models import Paper
 
 EXACT_LIMIT = 8000
 """Up to this many fit-set papers every pair is scored; above it the inverted-file search runs."""
@@ -68,6 +76,10 @@ class Model:
     words: list[str]
     """Model vocabulary (sorted); column j of every vector is words[j]."""
     idf: np.ndarray
+    df: np.ndarray | None = None
+    """Per column: in how many fit-set papers the word occurs (`TextModel.weights` prunes by it)."""
+    fit_size: int = 0
+    """Papers in the fit set."""
     components: np.ndarray | None = None
     """SVD components (float32, component words x components), or None in exact mode."""
     component_words: np.ndarray | None = None
@@ -101,14 +113,17 @@ def _keep_words(words: Sequence[str]) -> np.ndarray:
     return np.fromiter((len(w) > 1 and w not in ENGLISH_STOP_WORDS for w in words), bool, len(words))
 
 
-def _count(table: TextTable, columns: np.ndarray, rows: np.ndarray | None = None) -> sp.csr_matrix:
+def _count(
+    table: TextTable, columns: np.ndarray, rows: np.ndarray | None = None, width: int | None = None
+) -> sp.csr_matrix:
     """Per row (all, or the given ones in that order): how often each column occurs.
 
     `columns` maps token ids to columns (-1: ignored). Each row's columns come sorted,
     a canonical order for the sums made from them.
     """
     n = len(table.title_start) if rows is None else len(rows)
-    width = max(int(columns.max()) + 1 if len(columns) else 1, 1)
+    if width is None:
+        width = max(int(columns.max()) + 1 if len(columns) else 1, 1)
     parts_indices, parts_counts, row_nnz = [], [], np.zeros(n, np.int64)
     for begin in range(0, n, _ROWS_AT_ONCE):
         end = min(n, begin + _ROWS_AT_ONCE)
@@ -142,8 +157,9 @@ def _count(table: TextTable, columns: np.ndarray, rows: np.ndarray | None = None
 _LOG_TF = np.array([0.0] + [1.0 + math.log(t) for t in range(1, 4096)], np.float64)
 
 
-def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
-    """TF-IDF rows (sublinear tf, l2 rows) from counts, weights integer / WEIGHT_SCALE.
+def _weigh(counts: sp.csr_matrix, idf: np.ndarray, scale: float | None = WEIGHT_SCALE) -> sp.csr_matrix:
+    """TF-IDF rows (sublinear tf, l2 rows) from counts, weights integer / `scale` (unrounded
+    floats when `scale` is None).
 
     Each row depends only on its own counts, bit for bit (rows are done in pieces, to
     keep the temporaries small).
@@ -167,7 +183,10 @@ def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
         )
         norms = np.sqrt(squares @ np.ones(width))  # one sequential sum per row, in column order
         weights /= np.repeat(norms, np.diff(part_indptr))
-        weights *= WEIGHT_SCALE
+        if scale is None:
+            values[first:last] = weights
+            continue
+        weights *= scale
         values[first:last] = np.rint(weights)  # integers up to 2^15: products exact in float64
     return sp.csr_matrix((values, counts.indices, counts.indptr), shape=(n, width))
 
@@ -180,9 +199,11 @@ def tfidf_matrix(table: TextTable, model: Model, rows: np.ndarray | None = None)
     return _weigh(_count(table, _columns(table.words, model), rows), model.idf)
 
 
-def fit_model(table: TextTable, rows: np.ndarray, key: bytes = b"") -> tuple[Model, sp.csr_matrix]:
-    """Vocabulary and IDF (smooth, as scikit-learn's) of the fit-set rows, SVD and cells when
-    large; with the TF-IDF rows of every paper under that model."""
+def fit_model(
+    table: TextTable, rows: np.ndarray, key: bytes = b"", *, cells: bool = True
+) -> tuple[Model, sp.csr_matrix]:
+    """Vocabulary, document frequencies and IDF (smooth, as scikit-learn's) of the fit-set rows,
+    SVD and cells when large (and `cells`); with the TF-IDF rows of every paper under that model."""
     words = table.words
     present = np.bincount(table.ids, minlength=len(words)) > 0
     candidates = np.flatnonzero(_keep_words(words) & present)
@@ -199,7 +220,7 @@ def fit_model(table: TextTable, rows: np.ndarray, key: bytes = b"") -> tuple[Mod
     k = len(rows)
     by_df = {int(d): math.log((1 + k) / (1 + int(d))) + 1.0 for d in np.unique(df[chosen]).tolist()}
     idf = np.array([by_df[int(d)] for d in df[chosen].tolist()], np.float64)
-    model = Model(key=key, words=[words[int(t)] for t in by_word[chosen].tolist()], idf=idf)
+    model = Model(key=key, words=[words[int(t)] for t in by_word[chosen].tolist()], idf=idf, df=df[chosen], fit_size=k)
     # Model columns are the chosen ranks, renumbered: the order in each row stays sorted.
     # The entries of other words are dropped in place, a piece of rows at a time.
     column = np.full(len(by_word), -1, np.int32)
@@ -225,7 +246,7 @@ def fit_model(table: TextTable, rows: np.ndarray, key: bytes = b"") -> tuple[Mod
     counts = sp.csr_matrix((data, indices, kept), shape=(n, max(len(chosen), 1)))
     del data, indices
     matrix = _weigh(counts, idf)
-    if _approximate(k):
+    if cells and _approximate(k):
         _fit_cells(model, matrix, rows)
     return model, matrix
 
@@ -283,3 +304,81 @@ def embed(matrix: sp.csr_matrix, model: Model) -> np.ndarray:
         raw *= EMBED_SCALE
         out[begin : begin + step] = np.rint(raw)
     return out
+
+
+# --- the model as the build shares it -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextModel:
+    """The build's one text model: every paper's folded tokens and the model fitted on the fit set.
+
+    Made once per build by the similarity stage (`similarity.find_similarity_and_text`) and handed
+    to topics and discovered topics, which weigh the same tokens with the same vocabulary and IDF
+    (`weights`); made by `fit_text_model` when a stage runs on its own, with the same result.
+    """
+
+    ids: tuple[str, ...]
+    """Paper ids, one per row, ascending."""
+    table: TextTable
+    """Every paper's title and abstract tokens (`similarity_text.tokenize_corpus`), rows as `ids`."""
+    model: Model
+    """Vocabulary (sorted), document frequencies and IDF of the fit set (`corpus_order.fit_rows`)."""
+
+    def weights(self, *, title_weight: int = 1, min_df: int = 1, max_df: float = 1.0) -> sp.csr_matrix | None:
+        """TF-IDF rows of every paper (sublinear tf, IDF of the model, l2 rows, float64, unrounded).
+
+        A title's words count `title_weight` times; only the model's words in at least `min_df`
+        and at most `max_df` (a share) of the fit set's papers are columns, in the model's
+        (alphabetical) order, so each row is sorted and depends only on the paper's own tokens
+        and the model, bit for bit. None when no word is left.
+        """
+        model = self.model
+        if model.df is None:
+            raise ValueError("the model has no document frequencies")
+        keep = (model.df >= min_df) & (model.df <= max_df * model.fit_size)
+        kept = int(keep.sum())
+        if not kept:
+            return None
+        renumber = np.full(len(model.words) + 1, -1, np.int32)  # the last entry: tokens outside the model
+        renumber[:-1][keep] = np.arange(kept, dtype=np.int32)
+        columns = renumber[_columns(self.table.words, model)]
+        table = self.table
+        counts = _count(table, columns, width=kept)
+        if title_weight > 1:
+            titles = replace(table, abstract_end=table.title_end)  # rows not contiguous: counted by row
+            title_counts = _count(titles, columns, np.arange(len(table.title_start)), width=kept)
+            counts = counts + (title_weight - 1) * title_counts
+            counts.sort_indices()
+        return _weigh(counts, model.idf[keep], scale=None)
+
+
+def token_table(papers: Sequence[Paper]) -> TextTable:
+    """The tokens of every paper's title and abstract (`tokenize_corpus`), rows in the given order.
+
+    The similarity stage builds the same table with shingles and a cache (`similarity.build_text_table`);
+    this one has only what the model needs.
+    """
+    tokens = tokenize_corpus([text for p in papers for text in (p.title, p.abstract)])
+    offsets = tokens.offsets
+    n = len(papers)
+    return TextTable(
+        ids=tokens.ids,
+        title_start=offsets[0:-1:2],
+        title_end=offsets[1:-1:2],
+        abstract_start=offsets[1:-1:2],
+        abstract_end=offsets[2::2],
+        words=tokens.words,
+        marked_truncated=np.zeros(n, bool),
+        shingles=np.zeros(0, np.uint32),
+        shingle_offsets=np.zeros(n + 1, np.int64),
+    )
+
+
+def fit_text_model(papers: Sequence[Paper]) -> TextModel:
+    """The build's text model, made here: what `similarity.find_similarity_and_text` hands on for
+    the same papers (the same vocabulary, document frequencies and IDF; no SVD or cells)."""
+    ordered = sorted(papers, key=lambda p: p.id)
+    table = token_table(ordered)
+    model, _ = fit_model(table, fit_rows(ordered), cells=False)
+    return TextModel(tuple(p.id for p in ordered), table, model)

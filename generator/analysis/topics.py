@@ -15,7 +15,8 @@ Secondary topics need clear phrase evidence of their own and a fair share of the
 Stable under growth. Everything computed across papers is fitted on the fit set only: the
 oldest K papers (`generator.corpus_order`: the order and the ladder every stage shares; K is the
 largest step of 100, 125, 156, ..., 8563, 10703, ... not above the number of papers N, K = N
-below 100). That is the TF-IDF vocabulary and IDF, the topic centroids
+below 100). That is the TF-IDF vocabulary and IDF (the build's one text model, fitted by the
+similarity stage and handed on: `generator.analysis.textmodel`), the topic centroids
 (from the fit set's confident papers), and the thresholds that keep the limits below. "Oldest"
 is by first appearance: undated papers first (an undated seed corpus stays the base when dated
 daily files are added), then by date, then id. The fitted
@@ -48,10 +49,10 @@ Limits, and how they are enforced (learned on the fit set, `_learn_limits`):
 
 The stage is pure and deterministic: papers are sorted by id first, nothing depends on input
 order, string hashing or unseeded randomness. For large corpora a forked worker process
-(`parallel.in_background`) scans most papers for phrases while this process counts their words
-and then scans the rest (the target machine has two cores); the result is the same either way. With a cache
-(`cache_dir`), what is read from each paper's own text is kept between builds; the model is
-fitted anew each time from those features, so a warm run gives exactly the cold run's result.
+(`parallel.in_background`) scans part of the papers for phrases while this process scans the
+rest (the target machine has two cores); the result is the same either way. With a cache
+(`cache_dir`), each paper's phrase evidence is kept between builds; centroids and limits are
+learned anew each time, so a warm run gives exactly the cold run's result.
 Floating-point sums are per row in a fixed order (TF-IDF entries sorted by column), so a paper's
 scores are bit for bit the same whichever other papers are in the corpus. Without a taxonomy,
 topics are discovered by clustering instead (`generator.analysis.discover`).
@@ -65,13 +66,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize
 
 from generator import corpus_order
 from generator.analysis.taxonomy import OTHER, Taxonomy
-from generator.analysis.topic_features import _read_papers, _Rows, _Words
+from generator.analysis.textmodel import TextModel, fit_text_model
+from generator.analysis.topic_features import _read_papers, _Rows
 from generator.analysis.topic_limits import CONFIDENT_MARGIN, CONFIDENT_SCORE, _Choice, _choose, _learn_limits, _Scores
 from generator.models import Paper, TopicAssignment, Topics
 from generator.runtime.parallel import DEFAULT, Parallelism
@@ -92,40 +92,48 @@ def assign_topics(
     *,
     cache_dir: Path | None = None,
     parallel: Parallelism = DEFAULT,
+    text: TextModel | None = None,
 ) -> Topics:
     """Rank 1-3 topics for every paper; discover topics by clustering when `taxonomy` is None.
 
     With `cache_dir`, what is read from each paper's own title and abstract (its phrase matches
     and its word counts) is kept there between builds, so a rebuild reads only new papers. The
     result is the same with or without the cache, and with or without a worker process
-    (`parallel.topics_from`, `parallel.topics_share`).
+    (`parallel.topics_from`, `parallel.topics_share`). `text` is the build's text model (the
+    similarity stage's, for these papers); without it, it is fitted here, with the same result.
     """
     ordered = sorted(papers, key=lambda p: p.id)
+    if text is None:
+        text = fit_text_model(ordered)
+    elif text.ids != tuple(p.id for p in ordered):
+        raise ValueError("the text model is of other papers")
     if taxonomy is None:
         from generator.analysis.discover import discover_topics
 
-        return discover_topics(ordered, parallel=parallel)
+        return discover_topics(ordered, parallel=parallel, text=text)
     if not ordered:
         return Topics(topics=tuple(t.topic for t in taxonomy.topics), assignments={})
     # The stage makes no reference cycles but many small lists; without this, full collections
     # over the whole corpus's objects cost more than some steps themselves (0.2 s of 0.5 s
     # in a rebuild of 10k papers).
     with gc_paused():
-        return _assign(ordered, taxonomy, cache_dir, parallel)
+        return _assign(ordered, taxonomy, cache_dir, parallel, text)
 
 
-def _assign(ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path | None, parallel: Parallelism) -> Topics:
+def _assign(
+    ordered: Sequence[Paper], taxonomy: Taxonomy, cache_dir: Path | None, parallel: Parallelism, text: TextModel
+) -> Topics:
     """`assign_topics` for a taxonomy and at least one paper, sorted by id."""
-    features = _read_papers(ordered, taxonomy, cache_dir, parallel)
+    evidence = _read_papers(ordered, taxonomy, cache_dir, parallel)
     fit = fit_rows(ordered)
-    matrix = _tfidf(features.words, fit)
-    keyword = _keyword_scores(features.evidence, len(taxonomy.topics))
+    matrix = topic_tfidf(text)
+    keyword = _keyword_scores(evidence, len(taxonomy.topics))
     similarity = _centroid_similarity(matrix, keyword, fit)
     scores = _Scores(keyword, similarity, keyword + SIMILARITY_WEIGHT * similarity)
     generic = np.array([t.generic for t in taxonomy.topics], dtype=bool)
     limits = _learn_limits(scores.take(fit), generic)
     choice = _choose(scores, limits, generic)
-    assignments = _assignments(ordered, features.evidence, scores, choice, taxonomy)
+    assignments = _assignments(ordered, evidence, scores, choice, taxonomy)
     used_other = bool(choice.is_other.any())
     topics = tuple(t.topic for t in taxonomy.topics) + ((OTHER,) if used_other else ())
     _log_summary(assignments, len(ordered))
@@ -152,43 +160,21 @@ def fit_rows(papers: Sequence[Paper]) -> np.ndarray:
     return np.sort(corpus_order.fit_rows(papers))
 
 
-def _tfidf(words: _Words, fit: np.ndarray) -> Any:
-    """The TF-IDF matrix (sparse, rows L2-normalised) of all papers, with vocabulary and IDF of
-    the `fit` rows only; None without usable words.
+TITLE_WEIGHT = 2
+"""A title's words count twice in the vectors the centroids are made of (a title says more)."""
 
-    Exactly what `TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=2, max_df=0.5,
-    dtype=np.float32).fit(fit texts).transform(all texts)` gives (min_df=1, max_df=1.0 below 50
-    fit-set papers): words in alphabetical order, each row's entries sorted by column, so a row
-    depends only on the paper's own words and the model, bit for bit.
+
+def topic_tfidf(text: TextModel) -> Any:
+    """The build's text model as topics weigh it: TF-IDF rows of every paper (l2, float64), a
+    title's words counted TITLE_WEIGHT times; words in fewer than two or more than half of the
+    fit set's papers left out from 50 fit-set papers on. None without usable words.
+
+    As `TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=2, max_df=0.5)` fitted on
+    the fit set's title, title and abstract would weigh them, but over the build's one tokenizer
+    and vocabulary; each row depends only on the paper's own text and the model, bit for bit.
     """
-    term_ids, counts = words.rows.cols
-    n_papers = words.rows.n_rows
-    n_terms = len(words.vocabulary)
-    k = len(fit)
-    df = np.bincount(words.rows.take(fit).cols[0], minlength=n_terms)
-    keep = df > 0
-    if k >= 50:
-        keep &= (df <= 0.5 * k) & (df >= 2)
-    kept = np.flatnonzero(keep)
-    if not kept.size:
-        return None  # no usable words at all, or nothing left after pruning
-    vocabulary = words.vocabulary
-    column_of = np.full(n_terms, -1, dtype=np.int64)
-    column_of[sorted(kept.tolist(), key=vocabulary.__getitem__)] = np.arange(kept.size, dtype=np.int64)
-    columns = column_of[term_ids]
-    entry_kept = columns >= 0
-    row_of = np.repeat(np.arange(n_papers, dtype=np.int64), np.diff(words.rows.indptr))
-    indptr = np.zeros(n_papers + 1, dtype=np.int32)
-    np.cumsum(np.bincount(row_of[entry_kept], minlength=n_papers), out=indptr[1:])
-    matrix = sp.csr_array(
-        (counts[entry_kept], columns[entry_kept].astype(np.int32), indptr),
-        shape=(n_papers, kept.size),
-        dtype=np.float32,
-    )
-    matrix.sort_indices()
-    transformer = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True)
-    transformer.fit(matrix[fit] if k < n_papers else matrix)
-    return transformer.transform(matrix, copy=False)
+    large = text.model.fit_size >= 50
+    return text.weights(title_weight=TITLE_WEIGHT, min_df=2 if large else 1, max_df=0.5 if large else 1.0)
 
 
 def _centroid_similarity(matrix: Any, keyword: np.ndarray, fit: np.ndarray) -> np.ndarray:

@@ -65,8 +65,8 @@ class Parallelism:
     """From this many papers a forked worker shares keying, carrying over and rendering the pages."""
     topics_from: int = 5000
     """From this many texts to match a forked worker matches the phrases of part of them."""
-    topics_share: float = 0.65
-    """The worker's part of those texts (this process also counts the words of all of them)."""
+    topics_share: float = 0.5
+    """The worker's part of those texts (this process matches the rest)."""
     search_from: int = 6000
     """From this many docs to build, new processes share the search segments (a new day's stays here)."""
 
