@@ -78,8 +78,12 @@ def test_no_serious_axe_violation(
     try:
         response = page.goto(site_url + VIEWS[view])
         assert response is not None and response.status == 200
+        # Colours are measured as they end up: no transition may be half-way when axe reads them.
+        page.add_style_tag(content="*, *::before, *::after { transition: none !important; animation: none !important }")
         # Material's palette toggle sets this attribute; so does the saved choice on load.
         page.evaluate(f"document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+        page.wait_for_load_state("networkidle")  # KaTeX and the chrome script, where the page loads them
+        page.evaluate("document.fonts.ready.then(() => true)")
         if view == "search":
             page.locator(".ds__result").first.wait_for(state="visible")  # ?q= opens the panel with results
             page.wait_for_selector('[data-ds-root][data-ds-state="ready"]', state="attached")
