@@ -199,6 +199,7 @@ class Linker:
         return link
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def human_date(day: dt.date | None) -> str:
     """`May 29, 2025`, or `undated`."""
     return "undated" if day is None else f"{MONTH_NAMES[day.month - 1]} {day.day}, {day.year}"
@@ -228,17 +229,23 @@ class PageModel:
         self.papers = {paper.id: paper for paper in corpus.papers}
         self.topics = {topic.slug: topic for topic in corpus.topics.topics}
         self.sources = {source.name: source for source in corpus.sources}
+        self._topic_refs: dict[str, tuple[TopicRef, ...]] = {}
         self.cite_keys = citation_keys(corpus.papers)
         """Each paper's BibTeX key, the same on its page as in papers.bib (generator/website/citekeys.py)."""
 
     def topic_refs(self, paper: Paper) -> tuple[TopicRef, ...]:
-        """The paper's topics, ranked, with why it is there."""
+        """The paper's topics, ranked, with why it is there (made once a paper: every listing
+        entry of the paper and its page ask)."""
+        refs_made = self._topic_refs.get(paper.id)
+        if refs_made is not None:
+            return refs_made
         refs = []
         for rank, assignment in enumerate(self.corpus.topics.assignments.get(paper.id, ())):
             topic = self.topics.get(assignment.slug)
             if topic is not None:
                 refs.append(TopicRef(topic.name, topic_md(topic.slug), assignment.reason, rank == 0, topic.slug))
-        return tuple(refs)
+        refs_made = self._topic_refs[paper.id] = tuple(refs)
+        return refs_made
 
     def item(self, paper: Paper, link: Linker, *, topic: str | None = None) -> ListItem:
         """A compact listing entry for a paper, its links made by the listing page's `link`.
