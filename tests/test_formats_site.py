@@ -69,6 +69,15 @@ def test_one_page_per_paper_across_formats(site: Path) -> None:
     assert len(papers) == 103 and len(set(ids)) == 103
     both_days = [p for p in papers if len(p["appearances"]) >= 3 and p.get("arxiv_id") == "2202.12139"]
     assert len(both_days) == 1
+    # The metadata the formats give is in the data file too.
+    (record,) = both_days
+    assert record["categories"] == ["cs.SE", "cs.LG"] and record["primary_category"] == "cs.SE"
+    assert record["published"] == "2022-02-24" and record["upvotes"] == 83
+    assert (
+        record["doi"] == "10.1109/ICSTW55395.2022.00035"
+        and record["code_url"] == "https://github.com/example/2202.12139"
+    )
+    assert "journal_ref" in record and "comment" in record
 
 
 def test_paper_page_shows_authors_categories_and_links(site: Path) -> None:

@@ -71,8 +71,9 @@ class Record:
 def records(corpus: Corpus) -> list[Record]:
     """Every paper's record, oldest first (by the day it was first seen, then id).
 
-    The layout (README *Data files*): `id`, `title`, `abstract`, `url`, `arxiv_id` and `authors`
-    (only when known), `dates`, `appearances` as `[source, date, position]`, `topics`,
+    The layout (README *Data files*): `id`, `title`, `abstract`, `url`, `arxiv_id`, `authors`,
+    `categories`, `primary_category`, `published`, `doi`, `journal_ref`, `comment` and `code_url`
+    (only when known), `dates`, `upvotes` (only when known), `appearances` as `[source, date, position]`, `topics`,
     `near_duplicates` as `{id, score, kind}` (only when there are any) and `similar` as
     `[id, score]` (only when there are any). One record is encoded in two pieces by json's C
     encoder, the stable one first, which gives the shard estimate without a second encoding.
@@ -88,11 +89,26 @@ def records(corpus: Corpus) -> list[Record]:
             stable["arxiv_id"] = paper.arxiv_id
         if paper.authors:
             stable["authors"] = list(paper.authors)
+        # What the arXiv and Hugging Face formats tell (README *Formats read*), only when known.
+        if paper.categories:
+            stable["categories"] = list(paper.categories)
+        for name, value in (
+            ("primary_category", paper.primary_category),
+            ("published", paper.published.isoformat() if paper.published else None),
+            ("doi", paper.doi),
+            ("journal_ref", paper.journal_ref),
+            ("comment", paper.comment),
+            ("code_url", paper.code_url),
+        ):
+            if value:
+                stable[name] = value
         growing: dict[str, object] = {
             "dates": [day.isoformat() for day in paper.dates],
             "appearances": [[a.source, a.date.isoformat() if a.date else None, a.position] for a in paper.appearances],
             "topics": [a.slug for a in assignments.get(paper.id, ())],
         }
+        if paper.upvotes is not None:
+            growing["upvotes"] = paper.upvotes
         near = sim.near_duplicates.get(paper.id, ())
         if near:
             growing["near_duplicates"] = [{"id": n.id, "score": n.score, "kind": n.kind} for n in near]
