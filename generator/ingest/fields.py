@@ -20,6 +20,7 @@ import ftfy
 
 from generator.errors import Problem
 from generator.ingest.dates import day_of
+from generator.ingest.source_text import limit_lengths
 from generator.models import RawRecord
 from generator.text import normalise_text
 
@@ -158,8 +159,6 @@ class RecordMaker:
         `line` is the record's line when the format has lines, `number` its 1-based number in
         the file; `metadata` are further `RawRecord` fields, already cleaned.
         """
-        from generator.ingest.source_text import limit_lengths  # readers imports this package's readers
-
         place = (line, None if line else number)
         title_text, abstract_text = clean_text(title), clean_text(abstract)
         if not title_text:

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from generator.errors import Problem, SourceError
 from generator.ingest import arxiv_atom, arxiv_rss, arxiv_snapshot, fields, hf_daily
+from generator.ingest.source_text import Reader, decode_text
 from generator.ingest.xmlparse import parse_xml
 from generator.models import Listing
-
-if TYPE_CHECKING:
-    from generator.ingest.source_text import Reader
 
 XML_SUFFIXES = frozenset({".xml", ".atom", ".rss"})
 """Extensions whose files must be XML (an arXiv API answer or an RSS feed)."""
@@ -40,8 +37,6 @@ class ContentReader:
 
     def read(self, path: Path, name: str) -> tuple[Listing, list[Problem]]:
         """Read `path` with the reader its content calls for (see the module docstring)."""
-        from generator.ingest.source_text import decode_text  # readers imports this module
-
         data = path.read_bytes()
         head = data[:4096].removeprefix(b"\xef\xbb\xbf").lstrip()
         shown = str(path)

@@ -61,15 +61,9 @@ class LazyPage:
     """False for the few hub pages that sum up the whole corpus: always rendered."""
 
 
-def content_key(value: Any, *texts: str) -> str:
-    """A digest of a value's repr (dataclasses, tuples, dicts, dates and strings repr deterministically)
-    and of long `texts`, hashed as they are (their repr would cost 2 us per KB for nothing)."""
-    digest = hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=16)
-    for text in texts:
-        data = text.encode("utf-8", "surrogatepass")
-        digest.update(b"%d:" % len(data))
-        digest.update(data)
-    return digest.hexdigest()
+def content_key(value: Any) -> str:
+    """A digest of a value's repr (dataclasses, tuples, dicts, dates and strings repr deterministically)."""
+    return hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
