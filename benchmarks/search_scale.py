@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.search_bench import Typed, measure_visit, serve_site
+from benchmarks.sites import harness_path
 
 REPO = Path(__file__).resolve().parents[1]
 """The repository: theme_overrides/ and content/topics.yml come from here."""
@@ -285,7 +286,8 @@ def run_size(papers: int, work: Path, seed: int = 0, repeat: int = REPEAT) -> di
     size_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "benchmarks.search_scale", "--work", str(size_dir)]
     command += ["--seed", str(seed), "--build-step", str(papers)]
-    proc = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
+    env = {**os.environ, "PYTHONPATH": harness_path()}
+    proc = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(_RESULT_PREFIX))
     result: dict[str, Any] = json.loads(line[len(_RESULT_PREFIX) :])
     shutil.rmtree(size_dir / "site-project", ignore_errors=True)

@@ -299,7 +299,7 @@ def run_measured(
     return ProcessRun(process.returncode, stdout, wall, round(cpu, 2), peak, after if after > before else None, stopped)
 
 
-def _harness_path() -> str:
+def harness_path() -> str:
     """PYTHONPATH for a child process that imports `benchmarks` (which is not installed): the repository first."""
     here = str(Path(__file__).resolve().parents[1])
     rest = os.environ.get("PYTHONPATH", "")
@@ -308,7 +308,7 @@ def _harness_path() -> str:
 
 def run_child(args: list[str], log_file: Path, *, cwd: Path | None = None) -> ChildRun:
     """Run `python -m benchmarks.worker ARGS`, its stderr going to `log_file`; raise on failure."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": _harness_path()}
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": harness_path()}
     run = run_measured([sys.executable, "-m", "benchmarks.worker", *args], log_file, cwd=cwd, env=env)
     if run.returncode != 0:
         tail = log_file.read_text("utf-8", errors="replace").splitlines()[-15:]

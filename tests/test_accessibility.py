@@ -6,12 +6,12 @@ axe-core is an npm package: scripts/test.sh installs it into node_modules/ (git-
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import launch_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -41,16 +41,10 @@ def contexts() -> Iterator[dict[str, Any]]:
     Not conftest's session-wide `browser`: that would keep Playwright's event loop running from this
     module (first in alphabetical order) on, and tests that start Playwright themselves
     (test_bench_hosting) cannot while it runs."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed: run scripts/test.sh, which installs it")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
-        )
+        browser = launch_chromium(playwright)
         made = {name: browser.new_context(viewport={"width": w, "height": h}) for name, (w, h) in SIZES.items()}
         yield made
         browser.close()

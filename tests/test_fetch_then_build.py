@@ -6,7 +6,6 @@ nothing in the built site."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,6 @@ pytestmark = [
     ),
 ]
 FAST = ["--interval", "0", "--backoff", "0", "--retries", "2", "--timeout", "5"]
-
-
-def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli(*args, cwd=project)
 
 
 def fetch_all(project: Path, server: ReplayServer) -> list[str]:
@@ -47,7 +42,7 @@ def fetch_all(project: Path, server: ReplayServer) -> list[str]:
         ],
         ["rss", "cs.LG", "--endpoint", server.url + "/rss"],
     ):
-        result = cli(project, "fetch", *args, *FAST)
+        result = run_cli("fetch", *args, *FAST, cwd=project)
         assert result.returncode == 0, result.stderr
         written.append(result.stdout.strip())
     return written
@@ -71,7 +66,7 @@ def test_fetched_files_build_into_the_site(tmp_path: Path) -> None:
         new = sorted(p.name for p in sources.iterdir() if p.name not in shipped)
         assert len(new) == 3 and new[0].startswith("arxiv-testing-") and new[1] == "hf-2025-06-02.json"
 
-        build = cli(project, "build", "--strict")
+        build = run_cli("build", "--strict", cwd=project)
         assert build.returncode == 0, build.stderr[-3000:]
         site = project / "site"
         papers = json.loads((site / "papers.json").read_text("utf-8"))["papers"]
@@ -90,6 +85,6 @@ def test_fetched_files_build_into_the_site(tmp_path: Path) -> None:
         again = fetch_all(project, server)
         assert again == written
         assert sorted(p.name for p in sources.iterdir() if p.name not in shipped) == new
-        rebuild = cli(project, "build", "--strict")
+        rebuild = run_cli("build", "--strict", cwd=project)
         assert rebuild.returncode == 0, rebuild.stderr[-3000:]
         assert site_bytes(site) == first

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import checked_page
 from playwright.sync_api import expect
 
 from generator.runtime.parallel import IN_PROCESS
@@ -71,13 +72,8 @@ def site_docs(site: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page; fails the test on any uncaught script error."""
-    context = browser.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == []
+    with checked_page(browser) as made:
+        yield made
 
 
 def search_for(page: Any, text: str, *, paste: bool = False) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import checked_page
 
 pytestmark = pytest.mark.browser
 
@@ -23,25 +24,15 @@ DATED_TITLE = "Mamo: a Mathematical Modeling Benchmark with Solvers"
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh 1280x800 page; fails the test on any uncaught script error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == []
+    with checked_page(browser, viewport={"width": 1280, "height": 800}) as made:
+        yield made
 
 
 @pytest.fixture
 def phone(browser: Any) -> Iterator[Any]:
     """A fresh 390x844 page (a phone)."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == []
+    with checked_page(browser, viewport={"width": 390, "height": 844}, has_touch=True) as made:
+        yield made
 
 
 def search(page: Any, text: str) -> None:
