@@ -32,7 +32,7 @@ from generator.website.page_model import (
     paper_md,
     topic_md,
 )
-from generator.website.paper_metadata import metadata_links, page_metadata
+from generator.website.paper_metadata import metadata_links, page_metadata, quoted_url
 from generator.website.views import NearRef, PaperTopic, SeenIn, SimilarRef
 
 
@@ -107,7 +107,7 @@ class PageBuilder(PageModel):
                 )
             ]
         if paper.url:
-            links.insert(0, ("Source page", quote(paper.url, safe=":/?&=#%+@,;~")))
+            links.insert(0, ("Source page", quoted_url(paper.url)))
         links += metadata_links(paper)
         return PageSpec(
             paper_md(paper.id),

@@ -50,11 +50,17 @@ def page_metadata(paper: Paper) -> PaperMetadata:
     )
 
 
+def quoted_url(url: str) -> str:
+    """An untrusted http(s) URL made safe for an `href`: every character that could end the
+    attribute or start markup percent-encoded, the URL's own delimiters kept."""
+    return quote(url, safe=":/?&=#%+@,;~")
+
+
 def metadata_links(paper: Paper) -> list[tuple[str, str]]:
     """(label, URL) of the code repository and the DOI, when known (URLs quoted for an attribute)."""
     links: list[tuple[str, str]] = []
     if paper.code_url:
-        links.append(("Code", quote(paper.code_url, safe=":/?&=#%+@,;~")))
+        links.append(("Code", quoted_url(paper.code_url)))
     if paper.doi:
         links.append(("DOI", "https://doi.org/" + quote(paper.doi, safe="/:;()._-")))
     return links
