@@ -112,8 +112,11 @@ def merge_records(
             other = entries[first]
             # Two versions of one arXiv paper may carry different titles (a paper retitled in v2
             # is announced again as a replacement): that is the same paper, not a clash of ids.
-            same_arxiv = all((e.record.arxiv_id or "").lower() == key[-1] for e in (entry, other))
-            if key[0] == "id" and other.title_key != entry.title_key and not same_arxiv:
+            if (
+                key[0] == "id"
+                and other.title_key != entry.title_key
+                and not all((e.record.arxiv_id or "").lower() == key[1] for e in (entry, other))
+            ):
                 problems.append(
                     Problem(
                         "warning",
