@@ -27,7 +27,7 @@ from generator.runtime.cache import stage_dir
 from generator.runtime.parallel import DEFAULT, IN_PROCESS, Forked, Parallelism, take_in_turn
 from generator.runtime.processes import gc_paused, gc_thawed, release_free_memory
 from generator.website.page_cache import PageCache, carry_over, page_cache_dir, render_keyed
-from generator.website.page_model import PageGroup, check_page_owners, spec_key
+from generator.website.page_model import PageGroup, check_page_owners
 from generator.website.pages import PageBuilder
 from generator.website.render import RenderedPage
 from generator.website.tree import TreeWriter, WriterPart, WriteStats
@@ -187,16 +187,16 @@ def write_group(
     rendered: dict[str, RenderedPage],
     cache: PageCache | None = None,
 ) -> list[str]:
-    """Write one group's pages: carried over when what a page renders from is unchanged
-    (`pages.spec_key`), else rendered; returns those carried over."""
+    """Write one group's pages: carried over when what a page is made from is unchanged (its key,
+    `page_model.InputDigests`), else made and rendered; returns those carried over."""
     carried = []
+    digests = builder.input_digests
     for page in builder.lazy_pages(group):
-        spec = page.make()
-        key = spec_key(spec) if cache is not None and page.reusable else None
+        key = digests.key(page) if cache is not None and page.reusable else None
         if cache is not None and key is not None and carry_over(page.path, key, writer, cache, rendered):
             carried.append(page.path)
         else:
-            render_keyed(((spec, key),), options, writer, rendered, cache)
+            render_keyed(((page.spec(), key),), options, writer, rendered, cache)
     return carried
 
 

@@ -1,7 +1,7 @@
 """The page cache: what the previous build rendered, by path, and when it may be reused.
 
-A page is carried over (hard-linked from the previous tree) when its `pages.spec_key` (a digest of
-the template, context and front matter it renders from) equals the cached one; the cache lives in
+A page is carried over (hard-linked from the previous tree) when its key (`page_model.InputDigests`:
+a digest of the function that makes it and the inputs it is made from) equals the cached one; the cache lives in
 the pages stage's folder for these options and this code (`cache.stage_dir`), so a change of code,
 templates or options starts it afresh. BibTeX entries are cached beside it (`bib.pickle`).
 """
@@ -29,7 +29,7 @@ class CacheEntry(NamedTuple):
     """A page of a previous build, as the page cache keeps it."""
 
     key: str
-    """The digest of what the page was rendered from (`pages.spec_key`)."""
+    """The digest of what the page was made by and from (`page_model.InputDigests.key`)."""
     digest: str
     """The digest of its bytes (the tree's index finds the bytes by it)."""
     page: RenderedPage
@@ -163,7 +163,7 @@ def page_cache_dir(options: BuildOptions) -> Path:
 
 
 def carry_over(path: str, key: str, writer: TreeWriter, cache: PageCache, rendered: dict[str, RenderedPage]) -> bool:
-    """Hard-link the page at `path` from the previous tree when the cache has it with the same `spec_key`."""
+    """Hard-link the page at `path` from the previous tree when the cache has it with the same key."""
     hit = cache.previous.get(path)
     if hit is None or hit.key != key or not writer.reuse_page(path, hit.digest):
         return False
@@ -179,7 +179,7 @@ def render_keyed(
     rendered: dict[str, RenderedPage],
     cache: PageCache | None = None,
 ) -> None:
-    """Render and write each page spec; record it under its `spec_key` (when it has one) for the next build."""
+    """Render and write each page spec; record it under its key (when it has one) for the next build."""
     for spec, key in pages:
         data, result = render_page(spec, options)
         digest = writer.write_page(spec.path, data)

@@ -19,6 +19,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FunctionType
 from typing import Any
 
 from markupsafe import Markup
@@ -28,7 +29,7 @@ from generator.errors import DigestError
 from generator.models import Corpus, Paper, Source
 from generator.text import RESERVED_SEGMENTS
 from generator.website.citekeys import citation_keys
-from generator.website.views import ListItem, TopicLink, TopicRef
+from generator.website.views import ItemInput, ListItem, TopicLink, TopicRef
 
 MONTH_NAMES = [
     "January", "February", "March", "April", "May", "June",
@@ -47,23 +48,74 @@ class PageGroup:
 
 @dataclass(frozen=True)
 class LazyPage:
-    """A page not made yet: its path, its maker, and whether a previous build's copy may be reused.
+    """A page not made yet: its path, its maker and the inputs the maker makes it from.
 
-    A reusable page is reused when its `PageSpec` (template, context, front matter) digests to the
-    same `spec_key` as the copy the page cache holds, and the cache's folder is this code's and these
-    options' (`page_cache.page_cache_dir`): what the page renders from and the code that renders it
-    are unchanged. There is no second, hand-written list of what a page shows.
+    `make` is a module-level function that reads nothing but `inputs` (no closure, no `self`), so
+    the page is a function of `(make, inputs)` and the code: its key (`InputDigests.key`) digests
+    the maker's name, the path and the inputs, and a reusable page is carried over from the
+    previous build when the page cache (in the pages folder of this code and these options,
+    `page_cache.page_cache_dir`) holds the same key. Its spec is made only when it is rendered.
+    There is no second, hand-written list of what a page shows.
     """
 
     path: str
-    make: Callable[[], PageSpec]
+    make: Callable[..., PageSpec]
+    inputs: tuple[Any, ...] = ()
     reusable: bool = True
-    """False for the few hub pages that sum up the whole corpus: always rendered."""
+    """False for the few hub pages that sum up the whole corpus: always rendered (their maker may be a method)."""
+
+    def spec(self) -> PageSpec:
+        """The page's spec, made from its inputs."""
+        return self.make(*self.inputs)
 
 
 def content_key(value: Any) -> str:
     """A digest of a value's repr (dataclasses, tuples, dicts, dates and strings repr deterministically)."""
     return hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+class InputDigests:
+    """Page keys: digests of a page's maker, path and inputs, each paper and source digested once a build.
+
+    A paper is among the inputs of its own page and of every listing and page that shows it;
+    its digest (of its `repr`, which has every field) is made once and reused. Tuples and lists
+    are walked for the papers and sources in them; a named tuple is its type's name and its
+    items' `repr`; any other value is digested by its `repr`.
+    """
+
+    SHARED = (Paper, Source)
+    """The types digested once a build (by identity: the corpus keeps them alive)."""
+
+    def __init__(self) -> None:
+        self._digests: dict[int, tuple[object, str]] = {}
+
+    def key(self, page: LazyPage) -> str:
+        """The page's key: what it is made by and from."""
+        make = page.make
+        if not isinstance(make, FunctionType) or make.__closure__ or "<locals>" in make.__qualname__:
+            raise TypeError(f"{page.path}: a reusable page's maker must be a module-level function, not {make!r}")
+        parts = [make.__module__, make.__qualname__, repr(page.path)]
+        self._walk(page.inputs, parts)
+        return hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+    def _walk(self, values: tuple[Any, ...] | list[Any], parts: list[str]) -> None:
+        """Append the parts of a tuple's or list's items: bracketed for a nested one, a digest for a shared one."""
+        for value in values:
+            kind = type(value)
+            if kind is tuple or kind is list:
+                parts.append("(" if kind is tuple else "[")
+                self._walk(value, parts)
+                parts.append(")")
+            elif kind in self.SHARED:
+                known = self._digests.get(id(value))
+                if known is None:
+                    known = self._digests[id(value)] = (value, content_key(value))
+                parts.append(known[1])
+            elif isinstance(value, tuple):  # a named tuple: its type and items (tuple's repr is C code)
+                parts.append(kind.__qualname__)
+                parts.append(tuple.__repr__(value))
+            else:
+                parts.append(repr(value))
 
 
 @dataclass(frozen=True)
@@ -79,11 +131,6 @@ class PageSpec:
     """Values for the template (the page's `link` function is added by the writer)."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Front matter as plain text: `title`, `description`, `hide`, `og_type`, `feed` (escaped by the writer)."""
-
-
-def spec_key(spec: PageSpec) -> str:
-    """A digest of everything a page renders from: its path, template, context and front matter."""
-    return content_key((spec.path, spec.template, spec.context, spec.meta))
 
 
 def paper_md(paper_id: str) -> str:
@@ -199,6 +246,40 @@ def human_date(day: dt.date | None) -> str:
     return "undated" if day is None else f"{MONTH_NAMES[day.month - 1]} {day.day}, {day.year}"
 
 
+def list_item(entry: ItemInput, link: Linker, *, on_topic: bool = False) -> ListItem:
+    """A compact listing entry for a paper, its links made by the listing page's `link`.
+
+    Listings do not repeat what the paper's page says: the title, the date, and the primary
+    topic (on a topic's own pages (`on_topic`): whether it is primary there, and why the paper
+    is listed). Links are made here rather than by the template: a call from a template costs
+    several times a call from here, and a listing has three links an entry (400,000 entries at
+    100k papers).
+    """
+    ref = entry.ref
+    return ListItem(
+        entry.title,
+        link(paper_md(entry.id)),
+        human_date(entry.date),
+        # The paper's page lists all its topics: a listing links the primary one, and a topic's
+        # own pages none (they say why the paper is there instead).
+        () if on_topic or ref is None else (TopicLink(ref.name, link(ref.md)),),
+        entry.near_duplicate,
+        on_topic and ref is not None and ref.primary,
+        ref.reason if on_topic and ref is not None else "",
+    )
+
+
+def source_summary(source: Source) -> dict[str, Any]:
+    """A listing as the pages that list listings show it: title, page, date, size, file name."""
+    return {
+        "title": source.title,
+        "md": digest_md(source.slug),
+        "date": human_date(source.date),
+        "count": len(source.paper_ids),
+        "name": source.name,
+    }
+
+
 HOME_NEWEST = 10
 """Papers of the newest digest on the home page (the rest are a link away, on the digest's page)."""
 
@@ -224,6 +305,8 @@ class PageModel:
         self.topics = {topic.slug: topic for topic in corpus.topics.topics}
         self.sources = {source.name: source for source in corpus.sources}
         self._topic_refs: dict[str, tuple[TopicRef, ...]] = {}
+        self.input_digests = InputDigests()
+        """The pages' keys (what each is made by and from), each paper digested once."""
         self.cite_keys = citation_keys(corpus.papers)
         """Each paper's BibTeX key, the same on its page as in papers.bib (generator/website/citekeys.py)."""
 
@@ -241,33 +324,18 @@ class PageModel:
         refs_made = self._topic_refs[paper.id] = tuple(refs)
         return refs_made
 
-    def item(self, paper: Paper, link: Linker, *, topic: str | None = None) -> ListItem:
-        """A compact listing entry for a paper, its links made by the listing page's `link`.
-
-        Listings do not repeat what the paper's page says: the title, the date, and the primary
-        topic (on a topic's own pages: whether it is primary there, and why the paper is listed).
-
-        On a topic's pages, `topic` is that topic's slug. Links are made here rather than by the
-        template: a call from a template costs several times a call from here, and a listing
-        has three links an entry (400,000 entries at 100k papers).
-        """
+    def item_input(self, paper: Paper, topic: str | None = None) -> ItemInput:
+        """What a paper's listing entry is made from (`list_item`); on a topic's pages `topic` is its slug."""
         refs = self.topic_refs(paper)
-        primary, reason = False, ""
+        ref = refs[0] if refs else None
         if topic is not None:
-            for ref in refs:
-                if ref.slug == topic:
-                    primary, reason = ref.primary, ref.reason
-        return ListItem(
-            paper.title,
-            link(paper_md(paper.id)),
-            human_date(paper.last_date),
-            # The paper's page lists all its topics: a listing links the primary one, and a topic's
-            # own pages none (they say why the paper is there instead).
-            () if topic is not None else tuple(TopicLink(ref.name, link(ref.md)) for ref in refs[:1]),
-            bool(self.corpus.similarity.near_duplicates.get(paper.id)),
-            primary,
-            reason,
-        )
+            ref = next((r for r in refs if r.slug == topic), None)
+        near = bool(self.corpus.similarity.near_duplicates.get(paper.id))
+        return ItemInput(paper.id, paper.title, paper.last_date, ref, near)
+
+    def item(self, paper: Paper, link: Linker, *, topic: str | None = None) -> ListItem:
+        """A paper's listing entry on the page whose links `link` makes (`list_item`)."""
+        return list_item(self.item_input(paper, topic), link, on_topic=topic is not None)
 
     def linker(self, path: str) -> Linker:
         """The links from the page at `path`."""
@@ -321,18 +389,9 @@ class PageModel:
         groups += [PageGroup("digests", i, min(i + days_per_group, sources)) for i in range(0, sources, days_per_group)]
         return groups
 
-    def source_summary(self, source: Source) -> dict[str, Any]:
-        return {
-            "title": source.title,
-            "md": digest_md(source.slug),
-            "date": human_date(source.date),
-            "count": len(source.paper_ids),
-            "name": source.name,
-        }
-
     def source_view(self, source: Source, link: Linker) -> dict[str, Any]:
         return {
-            **self.source_summary(source),
+            **source_summary(source),
             "items": [self.item(self.papers[i], link) for i in source.paper_ids if i in self.papers],
         }
 
@@ -377,7 +436,7 @@ class PageModel:
         names = {t.slug: t.name for t in self.corpus.topics.topics}
         return {slug: sorted(days.items()) for slug, days in sorted(series.items())}, names
 
-    def day_digests(self, day: dt.date | None) -> list[dict[str, Any]]:
-        """The listings a day's papers come from."""
+    def day_sources(self, day: dt.date | None) -> tuple[Source, ...]:
+        """The listings a day's papers come from, by file name."""
         names = sorted({a.source for p in self.days[day] for a in p.appearances if a.date == day})
-        return [self.source_summary(self.sources[name]) for name in names if name in self.sources]
+        return tuple(self.sources[name] for name in names if name in self.sources)

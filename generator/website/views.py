@@ -1,20 +1,25 @@
-"""The small records listing and paper templates receive (view models).
+"""The small records listing and paper templates receive (view models), and what they are made from.
 
 Templates read these by attribute. Slotted dataclasses rather than dicts: Jinja2 looks an
 attribute up with `getattr` first and only then by key, so each `entry.title` of a dict
 raised and caught an AttributeError; at 100k papers the templates read 3.5 million of them.
+
+The `*Input` records are what page makers receive instead (`page_model.LazyPage.inputs`): plain
+values gathered from the corpus, digested for the page's key, and turned into the views above
+(links, dates as text) only when the page is rendered.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from markupsafe import Markup
 
 
-@dataclass(frozen=True, slots=True)
-class TopicRef:
-    """One of a paper's topics, with why it is there."""
+class TopicRef(NamedTuple):
+    """One of a paper's topics, with why it is there (page inputs, see below)."""
 
     name: str
     md: str
@@ -87,3 +92,42 @@ class SimilarRef:
     title: str
     href: Markup
     score: str
+
+
+class ItemInput(NamedTuple):
+    """What a listing entry is made from (`page_model.list_item`): the paper's id, title and newest
+    day, the one topic reference the entry uses, and whether the paper has possible duplicates."""
+
+    id: str
+    title: str
+    date: dt.date | None
+    ref: TopicRef | None
+    """On a topic's pages: the paper's reference to that topic; elsewhere its primary topic."""
+    near_duplicate: bool
+
+
+class NearInput(NamedTuple):
+    """A likely duplicate as a paper page is made from it."""
+
+    id: str
+    title: str
+    score: float
+    kind: str
+    date: dt.date | None
+
+
+class SimilarInput(NamedTuple):
+    """A similar paper as a paper page is made from it."""
+
+    id: str
+    title: str
+    score: float
+
+
+class SeenInput(NamedTuple):
+    """One appearance of a paper with the title and slug of its listing (None: no digest page)."""
+
+    date: dt.date | None
+    source: str
+    slug: str | None
+    position: int
