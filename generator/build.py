@@ -228,7 +228,7 @@ def write_pages(
     job = _PageJob(builder, options, writer, cache)
 
     def write_bib() -> None:
-        for rel, data in bib_files(builder.corpus, options, cache, builder.cite_keys).items():
+        for rel, data in bib_files(builder.corpus, options, cache, builder.cite_keys, builder.input_digests).items():
             writer.write(rel, data)
 
     with gc_paused():  # also while the worker's share is unpickled and merged in

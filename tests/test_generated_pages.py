@@ -359,6 +359,17 @@ def test_packed_pages_are_carried_over_by_link_and_sparse_packs_compacted(tmp_pa
     assert third.pages["papers/p5.md"][0] != old_pack.name
 
 
+_MADE_ENTRIES: list[str] = []
+"""The papers `_counted_bibtex_entry` made an entry for."""
+
+
+def _counted_bibtex_entry(paper: Any, **kwargs: Any) -> str:
+    from generator.website.bibtex import bibtex_entry
+
+    _MADE_ENTRIES.append(paper.id)
+    return bibtex_entry(paper, **kwargs)
+
+
 def test_bibtex_entries_are_reused_from_the_side_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """papers.bib entries are stashed to `bib.pickle` once made; an unchanged rebuild makes none."""
     from generator.build import StageTimer, generate
@@ -366,17 +377,16 @@ def test_bibtex_entries_are_reused_from_the_side_file(tmp_path: Path, monkeypatc
     from generator.website import page_cache, writers
 
     options = BuildOptions(sources=(HERE / "fixtures" / "mini",), cache_dir=tmp_path / "cache")
+    # Counted from the first build on: an entry's maker is part of its cache key (a module-level
+    # function: the key takes no closure), so both builds must make entries with the same one.
+    monkeypatch.setattr(writers, "bibtex_entry", _counted_bibtex_entry)
+    made = _MADE_ENTRIES
+    made.clear()
     first = _tree_bytes(generate(options, StageTimer(show_progress=False)).tree)
+    assert made  # the first build made every entry
+    made.clear()
     cache_dir = page_cache.page_cache_dir(options)
     assert (cache_dir / "bib.pickle").is_file() and not list(cache_dir.glob("*.tmp"))
-    made: list[str] = []
-    entry = writers.bibtex_entry
-
-    def counted(paper: Any, **kwargs: Any) -> str:
-        made.append(paper.id)
-        return entry(paper, **kwargs)
-
-    monkeypatch.setattr(writers, "bibtex_entry", counted)
     again = generate(options, StageTimer(show_progress=False))
     assert made == []  # every entry came from the side file; every paper page was carried over
     assert _tree_bytes(again.tree) == first

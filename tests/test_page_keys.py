@@ -19,8 +19,10 @@ from generator.build import load_corpus
 from generator.config import BuildOptions
 from generator.models import Corpus, Paper, Similarity, SimilarPaper, Topics
 from generator.runtime.parallel import IN_PROCESS
+from generator.website.page_cache import PageCache
 from generator.website.page_model import InputDigests, LazyPage, PageSpec, content_key
 from generator.website.pages import PageBuilder, make_day_page, make_digest_page
+from generator.website.writers import bib_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,3 +171,26 @@ def test_keys_tell_inputs_apart() -> None:
     assert key("a\x1fb") != key("a", "b")
     assert digests.key(LazyPage("dates/2025/01/01.md", make_day_page, (paper,))) != key(paper)  # the path
     assert digests.key(LazyPage("dates/undated.md", make_digest_page, (paper,))) != key(paper)  # the maker
+
+
+def test_a_bibtex_entry_is_reused_only_when_what_it_is_made_from_is_unchanged(corpus: Corpus, tmp_path: Path) -> None:
+    options = BuildOptions(sources=(ROOT / "content" / "sources",), cache_dir=tmp_path)
+    first = PageCache(tmp_path / "pages")
+    before = bib_file(corpus, options)
+    assert bib_file(corpus, options, first) == before
+    first.save()
+    target = corpus.papers[0].id
+    changes: list[dict[str, Any]] = [
+        {"arxiv_id": "2501.00001"},
+        {"primary_category": "cs.XX"},  # shown beside an arXiv id
+        {"authors": ("Ada Lovelace",)},
+        {"title": "Another title"},
+    ]
+    for change in changes:  # one after the other, each build reusing the previous one's entries
+        corpus = with_paper(corpus, target, **change)
+        fresh = bib_file(corpus, options)
+        assert fresh != before  # the change shows in papers.bib
+        cache = PageCache(tmp_path / "pages")
+        assert bib_file(corpus, options, cache) == fresh  # and is not served stale
+        cache.save()
+        before = fresh

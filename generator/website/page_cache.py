@@ -39,12 +39,8 @@ class CacheEntry(NamedTuple):
 class BibCacheEntry(NamedTuple):
     """A paper's entry of a previous `papers.bib`."""
 
-    fingerprint: tuple[Any, ...]
-    """Everything the entry is made of (title, authors, first date, arXiv id, URL)."""
-    base_key: str
-    """Its citation key before a disambiguator was added to make it unique ("" when not made here)."""
-    key: str | None
-    """The key it was written with."""
+    key: str
+    """The digest of what the entry was made by and from (`page_model.InputDigests.digest`)."""
     text: str
     """The entry."""
 
@@ -72,7 +68,7 @@ class PageCache:
         self.pickled: list[bytes] = []
         """Parts of this build's entries that a worker pickled already (`add_pickled`); not in `current`."""
         self.previous_bib: dict[str, BibCacheEntry] = self._load(self.bib_path) or {}
-        """BibTeX of `papers.bib` by paper id: (what the entry is made of, base key, key, entry)."""
+        """BibTeX of `papers.bib` by paper id: (the digest of what the entry is made from, the entry)."""
         self.current_bib: dict[str, BibCacheEntry] = {}
         self._bib_stash: Path | None = None
         for stale in cache_dir.glob("bib.*.tmp"):  # stashed by a build that failed

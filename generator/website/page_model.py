@@ -75,7 +75,8 @@ def content_key(value: Any) -> str:
 
 
 class InputDigests:
-    """Page keys: digests of a page's maker, path and inputs, each paper and source digested once a build.
+    """Page keys: digests of a page's maker, path and inputs, each paper and source digested once a build
+    (BibTeX entries are reused by the same digests, `writers.bib_file`).
 
     A paper is among the inputs of its own page and of every listing and page that shows it;
     its digest (of its `repr`, which has every field) is made once and reused. Tuples and lists
@@ -91,11 +92,18 @@ class InputDigests:
 
     def key(self, page: LazyPage) -> str:
         """The page's key: what it is made by and from."""
-        make = page.make
+        return self.digest(page.make, page.path, page.inputs)
+
+    def digest(self, make: Callable[..., Any], name: str, inputs: tuple[Any, ...]) -> str:
+        """A digest of what `make(*inputs)` gives under `name` (a page's path, a BibTeX entry's paper id).
+
+        `make` must be a module-level function (no closure, not a method or a partial): then it
+        reads nothing but its inputs and the code, whose changes the cache's folder keys.
+        """
         if not isinstance(make, FunctionType) or make.__closure__ or "<locals>" in make.__qualname__:
-            raise TypeError(f"{page.path}: a reusable page's maker must be a module-level function, not {make!r}")
-        parts = [make.__module__, make.__qualname__, repr(page.path)]
-        self._walk(page.inputs, parts)
+            raise TypeError(f"{name}: a reusable output's maker must be a module-level function, not {make!r}")
+        parts = [make.__module__, make.__qualname__, repr(name)]
+        self._walk(inputs, parts)
         return hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
     def _walk(self, values: tuple[Any, ...] | list[Any], parts: list[str]) -> None:

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
 
 from generator.config import BuildOptions
 from generator.models import Corpus, Paper, Topics
 from generator.runtime.cache import stage_dir
 from generator.runtime.parallel import DEFAULT, Parallelism
-from generator.website.bibtex import bibtex_entry, bibtex_file, bibtex_key
+from generator.website.bibtex import bibtex_entry, bibtex_file
 from generator.website.datafiles import data_files
 from generator.website.feeds import FeedEntry, absolute_url, latest_entries, make_feeds
 from generator.website.latex_text import display_text
 from generator.website.page_cache import BibCacheEntry, PageCache
+from generator.website.page_model import InputDigests
 from generator.website.paper_metadata import category_filters
 from generator.website.search import SearchDoc, build_search_files
 
@@ -101,7 +101,11 @@ BIB_SHARD = "data/papers-{:04d}.bib"
 
 
 def bib_files(
-    corpus: Corpus, options: BuildOptions, cache: PageCache | None = None, keys: Mapping[str, str] | None = None
+    corpus: Corpus,
+    options: BuildOptions,
+    cache: PageCache | None = None,
+    keys: Mapping[str, str] | None = None,
+    digests: InputDigests | None = None,
 ) -> dict[str, bytes]:
     """`papers.bib`, or, when it would pass `data_shard_bytes`, its entries in parts of at most that size.
 
@@ -110,7 +114,7 @@ def bib_files(
     into `data/papers-0001.bib`, ... each with the file's header, and `papers.bib` is then a short
     BibTeX file of `@comment` lines naming the parts (BibTeX ignores it; a person reads it).
     """
-    text = bib_file(corpus, options, cache, keys)
+    text = bib_file(corpus, options, cache, keys, digests)
     limit = options.data_shard_bytes
     if len(text) <= limit:
         return {"papers.bib": text}
@@ -137,11 +141,18 @@ def bib_files(
 
 
 def bib_file(
-    corpus: Corpus, options: BuildOptions, cache: PageCache | None = None, keys: Mapping[str, str] | None = None
+    corpus: Corpus,
+    options: BuildOptions,
+    cache: PageCache | None = None,
+    keys: Mapping[str, str] | None = None,
+    digests: InputDigests | None = None,
 ) -> bytes:
-    """`papers.bib` whole: a BibTeX entry per paper (keys and entries of unchanged papers reused from `cache`).
+    """`papers.bib` whole: a BibTeX entry per paper (entries of unchanged papers reused from `cache`).
 
-    `keys`: each paper's citation key (the pages' `PageBuilder.cite_keys`); made here when not given.
+    `keys`: each paper's citation key (the pages' `PageBuilder.cite_keys`); made here when not
+    given. An entry is reused when the digest of what it is made by and from (`bibtex_entry`, the
+    paper, its URL and key: `InputDigests.digest`, shared with the pages when `digests` is given)
+    equals the cached one.
     """
 
     def url_for(paper: Paper) -> str:
@@ -149,33 +160,16 @@ def bib_file(
 
     if cache is None:
         return bibtex_file(corpus.papers, url_for, keys=keys).encode("utf-8")
-
-    def fingerprint(paper: Paper) -> tuple[Any, ...]:
-        # Everything an entry is made of (bibtex.py: title, authors, first date, arXiv id, URL).
-        return (paper.id, paper.title, paper.authors, paper.first_date, paper.arxiv_id, paper.primary_category,
-                url_for(paper))  # fmt: skip
-
-    fingerprints = {paper.id: fingerprint(paper) for paper in corpus.papers}
-
-    base_keys: dict[str, str] = {}
-
-    def key_for(paper: Paper) -> str:
-        hit = cache.previous_bib.get(paper.id)
-        if hit is not None and hit.fingerprint == fingerprints[paper.id] and hit.base_key:
-            base_keys[paper.id] = hit.base_key
-        else:
-            base_keys[paper.id] = bibtex_key(paper)
-        return base_keys[paper.id]
+    made_from = digests or InputDigests()
 
     def entry(paper: Paper, *, url: str, key: str | None = None) -> str:
+        digest = made_from.digest(bibtex_entry, paper.id, (paper, url, key))
         hit = cache.previous_bib.get(paper.id)
-        fp = fingerprints[paper.id]
-        reuse = hit is not None and hit.fingerprint == fp and hit.key == key
-        text = hit.text if hit is not None and reuse else bibtex_entry(paper, url=url, key=key)
-        cache.current_bib[paper.id] = BibCacheEntry(fp, base_keys.get(paper.id, ""), key, text)
+        text = hit.text if hit is not None and hit.key == digest else bibtex_entry(paper, url=url, key=key)
+        cache.current_bib[paper.id] = BibCacheEntry(digest, text)
         return text
 
-    text = bibtex_file(corpus.papers, url_for, entry, key_for, keys)
+    text = bibtex_file(corpus.papers, url_for, entry, keys=keys)
     cache.stash_bib()
     return text.encode("utf-8")
 
