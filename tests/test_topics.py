@@ -501,3 +501,21 @@ def test_share_limits_are_learned_on_the_fit_set(taxonomy, monkeypatch):
     assert 0.25 <= share(topics, {p.id for p in papers}) < 0.5
     small = assign_topics(papers[:40], taxonomy)
     assert {k: topics.assignments[k] for k in small.assignments} == small.assignments
+
+
+def test_the_taxonomy_loader_reads_what_pyyamls_python_loader_reads(tmp_path: Path) -> None:
+    """Oracle for the C loader the taxonomy is read with: the same data, the same refusals."""
+    from generator.analysis.taxonomy import SAFE_LOADER
+
+    shipped = TAXONOMY_FILE.read_text("utf-8")
+    assert yaml.load(shipped, Loader=SAFE_LOADER) == yaml.safe_load(shipped)
+    tricky = "- slug: a\n  name: 'Ünïcode: “quotes”'\n  phrases: [x, 'y: z', 1.5, null, yes, 2025-01-01]\n"
+    assert yaml.load(tricky, Loader=SAFE_LOADER) == yaml.safe_load(tricky)
+    bad = tmp_path / "bad.yml"
+    bad.write_text("- slug: a\n  phrases: [unclosed\n", "utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_taxonomy(bad)
+    unsafe = tmp_path / "unsafe.yml"
+    unsafe.write_text("- !!python/object/apply:os.system ['true']\n", "utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_taxonomy(unsafe)
