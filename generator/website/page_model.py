@@ -313,6 +313,8 @@ class PageModel:
         self.topics = {topic.slug: topic for topic in corpus.topics.topics}
         self.sources = {source.name: source for source in corpus.sources}
         self._topic_refs: dict[str, tuple[TopicRef, ...]] = {}
+        self._near = frozenset(pid for pid, near in corpus.similarity.near_duplicates.items() if near)
+        """The papers with possible duplicates."""
         self.input_digests = InputDigests()
         """The pages' keys (what each is made by and from), each paper digested once."""
         self.cite_keys = citation_keys(corpus.papers)
@@ -336,9 +338,12 @@ class PageModel:
         """What a paper's listing entry is made from (`list_item`); on a topic's pages `topic` is its slug."""
         refs = self.topic_refs(paper)
         ref = refs[0] if refs else None
-        if topic is not None:
-            ref = next((r for r in refs if r.slug == topic), None)
-        near = bool(self.corpus.similarity.near_duplicates.get(paper.id))
+        if topic is not None and ref is not None and ref.slug != topic:
+            ref = None
+            for other in refs:
+                if other.slug == topic:
+                    ref = other
+        near = paper.id in self._near
         return ItemInput(paper.id, paper.title, paper.last_date, ref, near)
 
     def item(self, paper: Paper, link: Linker, *, topic: str | None = None) -> ListItem:

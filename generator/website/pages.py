@@ -247,23 +247,31 @@ class PageBuilder(PageModel):
         likely duplicates and similar papers, its listings' titles, its topics and citation key."""
         papers, sim = self.papers, self.corpus.similarity
         near = tuple(
-            NearInput(n.id, papers[n.id].title, n.score, n.kind, papers[n.id].last_date)
-            for n in sim.near_duplicates.get(paper.id, ())
-            if n.id in papers
+            [
+                NearInput(n.id, papers[n.id].title, n.score, n.kind, papers[n.id].last_date)
+                for n in sim.near_duplicates.get(paper.id, ())
+                if n.id in papers
+            ]
         )
         similar = tuple(
-            SimilarInput(s.id, papers[s.id].title, s.score)
-            for s in sim.similar.get(paper.id, ())[: self.similar_count]
-            if s.id in papers
+            [
+                SimilarInput(s.id, papers[s.id].title, s.score)
+                for s in sim.similar.get(paper.id, ())[: self.similar_count]
+                if s.id in papers
+            ]
         )
-        seen = []
-        for appearance in paper.appearances:
-            source = self.sources.get(appearance.source)
-            name, slug = (source.title, source.slug) if source else (appearance.source, None)
-            seen.append(SeenInput(appearance.date, name, slug, appearance.position))
+        sources = self.sources
+        seen = tuple(
+            [
+                SeenInput(a.date, source.title, source.slug, a.position)
+                if (source := sources.get(a.source)) is not None
+                else SeenInput(a.date, a.source, None, a.position)
+                for a in paper.appearances
+            ]
+        )
         refs, key = self.topic_refs(paper), self.cite_keys[paper.id]
         return LazyPage(
-            paper_md(paper.id), make_paper_page, (paper, near, similar, tuple(seen), refs, key, self.directory_urls)
+            paper_md(paper.id), make_paper_page, (paper, near, similar, seen, refs, key, self.directory_urls)
         )
 
     def paper_page(self, paper: Paper) -> PageSpec:
