@@ -196,10 +196,16 @@ class DigestPlugin(BasePlugin[DigestConfig]):
         root = self.result.tree
         packed = self.result.stats.pages
         titles = nav_titles(config.nav)
+        packs: dict[str, str] = {}  # a few packs hold every page: their paths made once, not a Path a page
+        by_uri = files.src_uris  # the writer's paths are POSIX already (get_file_from_path parses each)
         for src_uri in self.result.stats.files:  # the writer's index: no directory walk
             # A page's "source" is its pack: GeneratedPage never reads it as a file.
-            path = root / PACK_DIR / packed[src_uri][0] if src_uri in packed else root / src_uri
-            existing = files.get_file_from_path(src_uri)
+            if src_uri in packed:
+                name = packed[src_uri][0]
+                path = packs.get(name) or packs.setdefault(name, str(root / PACK_DIR / name))
+            else:
+                path = str(root / src_uri)
+            existing = by_uri.get(src_uri)
             if existing is not None:
                 log.warning("paper-digest: %s in docs_dir is replaced by the generated page", src_uri)
                 files.remove(existing)
@@ -208,7 +214,7 @@ class DigestPlugin(BasePlugin[DigestConfig]):
                 if src_uri in HUB_PAGES or not src_uri.endswith(".md")
                 else InclusionLevel.NOT_IN_NAV
             )
-            file = File.generated(config, src_uri, abs_src_path=str(path), inclusion=inclusion)
+            file = File.generated(config, src_uri, abs_src_path=path, inclusion=inclusion)
             files.append(file)
             rendered = self.result.pages.get(src_uri)
             if rendered is not None and src_uri in packed:
