@@ -7,8 +7,35 @@ import functools
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True, kw_only=True)
+class Metadata:
+    """What the arXiv and Hugging Face formats tell about a paper besides its text, as a reader
+    found it (`RawRecord`) or merged from every appearance (`Paper`, rules in `ingest/merge.py`).
+
+    Keyword-only, so that both records keep their positional fields first; declared once here
+    for both.
+    """
+
+    categories: tuple[str, ...] = ()
+    """arXiv categories (`cs.CL`), primary first when known; empty when the format has none."""
+    primary_category: str | None = None
+    """arXiv primary category, when known."""
+    upvotes: int | None = None
+    """Hugging Face Daily Papers upvotes (a paper: the most any appearance gave), when known."""
+    code_url: str | None = None
+    """A code repository (http(s)) given by the source (Hugging Face `githubRepo`)."""
+    doi: str | None = None
+    """DOI of the published version, when given."""
+    journal_ref: str | None = None
+    """Journal reference, when given (untrusted text)."""
+    comment: str | None = None
+    """The authors' arXiv comment (pages, conference), when given (untrusted text)."""
+    published: dt.date | None = None
+    """Day of the paper's first arXiv version, when given (metadata, not an appearance's date)."""
+
+
 @dataclass(frozen=True)
-class RawRecord:
+class RawRecord(Metadata):
     """One paper entry as a reader found it, before normalisation and merging."""
 
     source: str
@@ -33,22 +60,6 @@ class RawRecord:
     """The record's own date, when given (highest priority when dating an appearance)."""
     normalised: bool = False
     """True when `title` and `abstract` already went through `normalise_text` (listing lines do)."""
-    categories: tuple[str, ...] = ()
-    """arXiv categories (`cs.CL`), primary first when known; empty when the format has none."""
-    primary_category: str | None = None
-    """arXiv primary category, when the format says which."""
-    upvotes: int | None = None
-    """Hugging Face Daily Papers upvotes, when known."""
-    code_url: str | None = None
-    """A code repository (http(s)) given by the source (Hugging Face `githubRepo`)."""
-    doi: str | None = None
-    """DOI of the published version, when given."""
-    journal_ref: str | None = None
-    """Journal reference, when given (untrusted text)."""
-    comment: str | None = None
-    """The authors' arXiv comment (pages, conference), when given (untrusted text)."""
-    published: dt.date | None = None
-    """Day of the paper's first arXiv version, when given (metadata, not the appearance's date)."""
     updated: dt.date | None = None
     """Day of the paper's latest arXiv version, when given."""
     announce_type: str | None = None
@@ -86,7 +97,7 @@ class Appearance:
 
 
 @dataclass(frozen=True)
-class Paper:
+class Paper(Metadata):
     """One distinct paper after exact duplicates were merged."""
 
     id: str
@@ -103,22 +114,6 @@ class Paper:
     """External URL given by a record file, when known."""
     authors: tuple[str, ...] = ()
     """Author names, when given."""
-    categories: tuple[str, ...] = ()
-    """arXiv categories, primary first (see `ingest/merge.py` for which appearance gives them)."""
-    primary_category: str | None = None
-    """arXiv primary category, when known."""
-    upvotes: int | None = None
-    """Hugging Face Daily Papers upvotes (the most any appearance gave), when known."""
-    code_url: str | None = None
-    """A code repository link, when a source gave one."""
-    doi: str | None = None
-    """DOI of the published version, when known."""
-    journal_ref: str | None = None
-    """Journal reference, when known (untrusted text)."""
-    comment: str | None = None
-    """The authors' arXiv comment, when known (untrusted text)."""
-    published: dt.date | None = None
-    """Day of the first arXiv version, when known (metadata; appearances carry the listing days)."""
 
     @property
     def path(self) -> str:

@@ -120,3 +120,19 @@ def test_richness_prefers_arxiv_over_hugging_face_whatever_the_order() -> None:
         "2401-00001", "The full abstract.", ("X", "Y"), ("cs.CL",), 9
     )  # fmt: skip
     assert [a.source for a in paper.appearances] == ["hf.json", "hf2.json", "a.xml"]
+
+
+def test_every_metadata_field_is_merged_onto_the_paper() -> None:
+    """`Metadata` is declared once for records and papers; the merge gives a paper each of its fields."""
+    from dataclasses import fields
+
+    from generator.ingest.merge import merged_metadata
+    from generator.models import Metadata, Paper, RawRecord
+
+    names = {f.name for f in fields(Metadata)}
+    poor = RawRecord("a.txt", 1, 1, "Title", "Abstract.")
+    rich = RawRecord("b.json", 1, 1, "Title", "Abstract.", doi="10.1/x", upvotes=3, categories=("cs.CL",))
+    merged = merged_metadata([rich, poor])
+    assert set(merged) == names
+    assert merged["doi"] == "10.1/x" and merged["upvotes"] == 3 and merged["categories"] == ("cs.CL",)
+    assert names <= {f.name for f in fields(Paper)} and names <= {f.name for f in fields(RawRecord)}

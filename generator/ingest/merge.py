@@ -26,15 +26,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
-from generator.models import RawRecord
+from generator.models import Metadata, RawRecord
 
 FORMAT_RANK = {"arxiv-atom": 0, "arxiv-snapshot": 1, "arxiv-rss": 2, "hf-daily": 3}
 """Which format's metadata wins (lower first); every other layout ranks `OTHER_RANK`."""
 OTHER_RANK = 4
 
-_RICH_FIELDS = ("doi", "journal_ref", "comment", "published", "code_url")
+_RICH_FIELDS = tuple(f.name for f in fields(Metadata) if f.name not in ("categories", "primary_category", "upvotes"))
+"""The `Metadata` fields taken from the richest record that has them: all but the categories (taken
+together with the primary one) and the upvotes (the most any record gave); a new field needs no entry."""
 
 
 def title_links(entries: Sequence[tuple[str | None, str]]) -> tuple[list[tuple[int, int]], list[tuple[int, list[str]]]]:
