@@ -81,7 +81,7 @@ class GenerateResult:
 
     @property
     def tree(self) -> Path:
-        """Directory of the generated Markdown and static files."""
+        """Directory of the generated tree: the page packs (front matter + HTML) and the other generated files."""
         return self.stats.root
 
 

@@ -96,7 +96,7 @@ class BuildOptions:
     sources: tuple[Path, ...]
     """Source files and folders."""
     cache_dir: Path
-    """Generated Markdown and caches live here (outside docs_dir: no serve loop)."""
+    """The generated tree and the caches live here (outside docs_dir: no serve loop)."""
     year: int | None = None
     """Global year for header dates."""
     settings: dict[str, SourceSettings] = field(default_factory=dict)

@@ -5,8 +5,8 @@ text uses `currentColor`, and marks use Material's accent colour through a CSS v
 fixed fallback, which reads on light and dark backgrounds alike. Every piece of text that
 reaches the SVG (topic names come from a user's file) is XML-escaped, coordinates are
 formatted with fixed precision, and no ids are generated, so the output is deterministic and
-two charts can share a page. The output has no blank lines and no indentation, so Markdown
-keeps it as one raw HTML block.
+two charts can share a page. The output has no blank lines and no indentation (a hub page's
+template places it as it is).
 """
 
 from __future__ import annotations
