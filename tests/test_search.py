@@ -775,3 +775,26 @@ def test_excerpt_matches_collapsing_the_whole_text(pieces: list[str]) -> None:
     text = "".join(pieces)
     for limit in (10, 40, search_index.ABSTRACT_CHARS):
         assert search.excerpt(text, limit) == old_excerpt(text, limit)
+
+
+def test_a_segment_numbered_a_few_texts_at_a_time_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_field_terms` splits big segments' texts in chunks (memory); chunk edges change no byte."""
+    rng = random.Random(7)
+    words = ["model", "language", "the", "graphs", "naïve", "x²", "learning", "of", "Straße", "data-driven"]
+    payload: search_index.SegmentPayload = [
+        (
+            " ".join(rng.choice(words) for _ in range(rng.randint(0, 6))),
+            " ".join(rng.choice(words) for _ in range(rng.randint(0, 40))),
+            f"papers/p{i}/",
+            None if i % 7 == 0 else "2025-06-01",
+            "Topic names",
+            ["t"],
+        )
+        for i in range(50)
+    ]
+    whole = search_index.build_segment(payload)
+    for size in (1, 3, 49):
+        monkeypatch.setattr(search_index, "_TEXTS_AT_ONCE", size)
+        assert search_index.build_segment(payload) == whole
+    numbers, doc_of = search_index._field_terms([text for _, text, *_ in payload])
+    assert doc_of.max() < len(payload) and len(numbers) == len(doc_of) > 0
