@@ -136,3 +136,20 @@ def test_every_metadata_field_is_merged_onto_the_paper() -> None:
     assert set(merged) == names
     assert merged["doi"] == "10.1/x" and merged["upvotes"] == 3 and merged["categories"] == ("cs.CL",)
     assert names <= {f.name for f in fields(Paper)} and names <= {f.name for f in fields(RawRecord)}
+
+
+def test_a_record_files_metadata_is_used_only_where_no_richer_format_has_it(tmp_path: Path) -> None:
+    """Record files rank below the API formats (ingest/merge.py): their DOI fills a gap, their categories do not win."""
+    papers, _ = corpus(tmp_path, ["arxiv-2025-06-02.xml"])
+    arxiv = the_paper(papers)
+    (tmp_path / "mine.yaml").write_text(
+        f"- title: {TITLE}\n  abstract: {arxiv.abstract!r}\n  arxiv_id: '{arxiv.arxiv_id}'\n"
+        "  categories: [physics.gen-ph]\n  doi: 10.9999/mine\n  upvotes: 7\n",
+        "utf-8",
+    )
+    papers, problems = corpus(tmp_path, ["arxiv-2025-06-02.xml"])
+    paper = the_paper(papers)
+    assert not [p for p in problems if "mine.yaml" in p]
+    assert len(paper.appearances) == 2  # one page for both
+    assert paper.categories == arxiv.categories and "physics.gen-ph" not in paper.categories
+    assert paper.doi == (arxiv.doi or "10.9999/mine") and paper.upvotes == 7

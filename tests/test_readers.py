@@ -249,3 +249,46 @@ def test_read_cache_gives_the_same_listings_and_notices_changes(tmp_path: Path) 
     for path in cache.glob("*.pickle"):
         path.write_bytes(b"junk")
     assert read_sources([sources], cache) == changed
+
+
+def test_record_files_give_the_metadata_the_api_formats_give(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import yaml
+
+    good = {
+        "title": TITLES[0],
+        "abstract": ABSTRACTS[0],
+        "categories": ["cs.CL", "cs.AI"],
+        "primary_category": "cs.LG",
+        "doi": "10.1000/xyz",
+        "journal_ref": "Proc. ACL 2025",
+        "comment": "12 pages",
+        "code_url": "https://github.com/example/repo",
+        "upvotes": 42,
+        "published": "2024-06-28",
+    }
+    bad = {
+        "title": TITLES[1],
+        "abstract": ABSTRACTS[1],
+        "categories": "cs.CL, not a category",
+        "primary_category": "<b>",
+        "doi": 10,
+        "code_url": "javascript:alert(1)",
+        "upvotes": -3,
+        "published": "28 June",
+    }
+    listing, problems = read(tmp_path, "r.yaml", yaml.safe_dump([good, bad], sort_keys=False))
+    first, second = listing.records
+    assert first.categories == ("cs.LG", "cs.CL", "cs.AI") and first.primary_category == "cs.LG"
+    assert (first.doi, first.journal_ref, first.comment) == ("10.1000/xyz", "Proc. ACL 2025", "12 pages")
+    assert first.code_url == "https://github.com/example/repo" and first.upvotes == 42
+    assert first.published == dt.date(2024, 6, 28)
+    # Each bad field is a warning naming the record and the field; the record is still read.
+    assert second.categories == ("cs.CL",) and second.primary_category is None
+    assert second.doi is None and second.code_url is None and second.upvotes is None and second.published is None
+    text = [str(p) for p in problems]
+    assert all("(record 2)" in t for t in text) and all(p.level == "warning" for p in problems)
+    for name in ("categories", "primary_category", "doi", "code_url", "upvotes", "date"):
+        assert any(name in t for t in text), name
+    assert not any("unknown field" in t for t in text)

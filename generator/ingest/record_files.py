@@ -11,16 +11,17 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
 from generator.errors import Problem, SourceError
+from generator.ingest.fields import categories, category, http_url, short_text, upvotes
 from generator.ingest.listing import _ARXIV_ID
 from generator.ingest.source_text import decode_text, limit_lengths
-from generator.models import Listing, RawRecord
+from generator.models import Listing, Metadata, RawRecord
 from generator.text import normalise_text
 
 
@@ -151,12 +152,22 @@ def _expanded_chars(root: yaml.Node, sizes: dict[int, int]) -> int:
     return sizes[id(root)]
 
 
+def _category(value: Any) -> str | None:
+    """An arXiv category as a person writes one in a record file: `cs.CL`, `hep-th` (a word alone,
+    which a split `Computation and Language` would give, is not one)."""
+    found = category(value)
+    return found if found is not None and ("." in found or "-" in found) else None
+
+
 class RecordFileReader:
     """Reader for record files: YAML (a list), JSON (a list or `{"papers": [...]}`), JSON Lines."""
 
     FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"title", "abstract", "id", "arxiv_id", "url", "authors", "date", "source"}
+        {"title", "abstract", "id", "arxiv_id", "url", "authors", "date", "source"} | {f.name for f in fields(Metadata)}
     )
+    """A record's fields: its text, ids, links, authors, date and digest, and every `Metadata` field
+    (`categories`, `primary_category`, `doi`, `journal_ref`, `comment`, `code_url`, `upvotes`,
+    `published`), which a record file gives the way the arXiv and Hugging Face formats do."""
 
     def read(self, path: Path, name: str) -> tuple[Listing, list[Problem]]:
         """Read every record; invalid ones are reported with their line or number and skipped."""
@@ -295,7 +306,55 @@ class RecordFileReader:
             url=url.strip() if isinstance(url, str) else None,
             authors=tuple(normalise_text(a) for a in authors if normalise_text(a)),
             date=self._date(item.get("date"), problem),
+            **self._metadata(item, problem),
         )
+
+    def _metadata(self, item: dict[str, Any], problem: Any) -> dict[str, Any]:
+        """The `Metadata` fields a record gives, each checked like the API formats' (a bad one: a warning)."""
+        out: dict[str, Any] = {}
+        given = {name: item[name] for name in (f.name for f in fields(Metadata)) if item.get(name) is not None}
+        primary = None
+        if "primary_category" in given:
+            primary = _category(given["primary_category"])
+            if primary is None:
+                problem("warning", f"field 'primary_category' is not an arXiv category; ignored: "
+                                   f"{str(given['primary_category'])[:40]!r}")  # fmt: skip
+        listed: list[Any] = []
+        if "categories" in given:
+            value = given["categories"]
+            listed = value.replace(",", " ").split() if isinstance(value, str) else value
+            if not isinstance(listed, list):
+                problem("warning", "field 'categories' must be a list of arXiv categories (cs.CL); ignored")
+                listed = []
+            bad = [str(c)[:20] for c in listed if _category(c) is None]
+            listed = [c for c in listed if _category(c) is not None]
+            if bad:
+                problem(
+                    "warning", f"field 'categories': not arXiv categories, ignored: {', '.join(map(repr, bad[:5]))}"
+                )
+        found = categories(listed, primary)
+        if found:
+            out["categories"] = found
+            out["primary_category"] = primary
+        for name in ("doi", "journal_ref", "comment"):
+            if name in given:
+                text = short_text(given[name]) if isinstance(given[name], str) else None
+                if text is None:
+                    problem("warning", f"field {name!r} must be text; ignored")
+                out[name] = text
+        if "code_url" in given:
+            out["code_url"] = http_url(given["code_url"])
+            if out["code_url"] is None:
+                problem("warning", f"field 'code_url' must be an http(s) URL; ignored: {str(given['code_url'])[:60]!r}")
+        if "upvotes" in given:
+            out["upvotes"] = upvotes(given["upvotes"])
+            if out["upvotes"] is None:
+                problem(
+                    "warning", f"field 'upvotes' must be a count (0 or more); ignored: {str(given['upvotes'])[:20]!r}"
+                )
+        if "published" in given:
+            out["published"] = self._date(given["published"], problem)
+        return out
 
     @staticmethod
     def _arxiv_id(value: Any, problem: Any) -> str | None:
