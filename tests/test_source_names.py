@@ -151,3 +151,12 @@ def test_check_shows_each_source_title_and_warns_on_disagreeing_dates(project: P
     assert "the header date May 28 disagrees with the date 2025-06-01 in the file name" in checked.output
     strict = invoke_cli_in(project, "check", "--strict")
     assert strict.exit_code == 1
+
+
+def test_every_layout_named_when_undated_has_a_kind() -> None:
+    from generator.ingest.source_names import KEEP_KIND_UNDATED, KINDS, source_title
+
+    assert set(KINDS) >= KEEP_KIND_UNDATED
+    for layout in KEEP_KIND_UNDATED:
+        assert source_title("answer_testing.xml", None, layout) == f"{KINDS[layout]} answer testing"
+    assert source_title("answer_testing.yaml", None, "yaml") == "Listing answer testing"

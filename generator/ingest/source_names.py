@@ -30,6 +30,10 @@ KINDS = {
 }
 """What a dated source of each layout is called; any other layout (records) is `DEFAULT_KIND`."""
 
+KEEP_KIND_UNDATED = frozenset({"hf-daily", "arxiv-rss", "arxiv-atom", "arxiv-snapshot"})
+"""The layouts of fetched answers, named by their kind even when undated ("arXiv search
+testing", where "Listing" would say nothing and "arXiv search arxiv testing" repeat itself)."""
+
 DEFAULT_KIND = "Papers"
 """The kind of a dated record file (YAML, JSON, JSON Lines)."""
 
@@ -59,7 +63,6 @@ def stem_label(name: str) -> str:
 def source_title(name: str, day: dt.date | None, layout: str) -> str:
     """The display name of a source without a configured title (see the module docstring)."""
     if day is None:
-        # A fetched answer keeps its kind when undated ("arXiv search arxiv testing" would repeat itself).
-        kind = KINDS.get(layout, UNDATED_KIND) if layout.startswith(("hf-", "arxiv-")) else UNDATED_KIND
+        kind = KINDS[layout] if layout in KEEP_KIND_UNDATED else UNDATED_KIND
         return f"{kind} {stem_label(name)}"
     return f"{KINDS.get(layout, DEFAULT_KIND)}, {long_date(day)}"
