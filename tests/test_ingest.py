@@ -256,3 +256,14 @@ def test_real_pages_hf_days_and_snapshot() -> None:
     assert first.arxiv_id == "2008.01944" and first.primary_category == "q-bio.QM"
     assert first.authors == ("Jirong Yi", "Myung Cho", "Xiaodong Wu", "Raghu Mudumbai", "Weiyu Xu")
     assert first.title == "Optimal Pooling Matrix Design for Group Testing with Dilution (Row Degree) Constraints"
+
+
+def test_what_counts_as_an_arxiv_category() -> None:
+    """An archive and a subject class, or a hyphenated archive alone; a plain word is not one."""
+    from generator.ingest import fields
+
+    for real in ("cs.CL", "cond-mat.stat-mech", "q-bio.QM", "physics.gen-ph", "hep-th", "gr-qc", "math.GT"):
+        assert fields.category(real) == real
+    for not_one in ("and", "language", "cs", "math", "<b>", "cs.CL extra", "", None, 3):
+        assert fields.category(not_one) is None
+    assert fields.categories(["cs.AI", "and", "cs.CL", "cs.AI"], "cs.LG") == ("cs.LG", "cs.AI", "cs.CL")

@@ -27,7 +27,9 @@ from generator.text import normalise_text
 _NEW_ID = re.compile(r"(\d{4}\.\d{4,5})(?:v\d+)?")
 _OLD_ID = re.compile(r"([a-z][a-z\-]*)(?:\.[a-z]{2})?/(\d{7})(?:v\d+)?", re.I)
 _ID_PREFIX = re.compile(r"^(?:https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/|arxiv:|oai:arxiv\.org:)", re.I)
-_CATEGORY = re.compile(r"[a-z][a-z\-]*(?:\.[A-Za-z\-]{1,10})?")
+_CATEGORY = re.compile(r"[a-z][a-z\-]*\.[A-Za-z\-]{1,10}|[a-z]+(?:-[a-z]+)+")
+"""An arXiv category: an archive and a subject class (`cs.CL`, `cond-mat.stat-mech`) or a hyphenated
+archive alone (`hep-th`, `gr-qc`); every category arXiv uses is one of the two, and a plain word is not."""
 _ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _HTTP_URL = re.compile(r"https?://[^\s\"'<>\\]+")
 
@@ -87,10 +89,7 @@ def split_author_string(value: Any) -> list[str]:
 def categories(values: Iterable[Any], primary: str | None = None) -> tuple[str, ...]:
     """arXiv categories that look like ones (`cs.CL`, `hep-th`), primary first, no repeats."""
     found = [primary] if primary else []
-    for value in values:
-        text = clean_text(value)
-        if _CATEGORY.fullmatch(text):
-            found.append(text)
+    found += [text for text in map(category, values) if text is not None]
     return tuple(dict.fromkeys(found))
 
 

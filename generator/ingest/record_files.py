@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -152,11 +152,14 @@ def _expanded_chars(root: yaml.Node, sizes: dict[int, int]) -> int:
     return sizes[id(root)]
 
 
-def _category(value: Any) -> str | None:
-    """An arXiv category as a person writes one in a record file: `cs.CL`, `hep-th` (a word alone,
-    which a split `Computation and Language` would give, is not one)."""
-    found = category(value)
-    return found if found is not None and ("." in found or "-" in found) else None
+_METADATA_CHECKS: tuple[tuple[str, Callable[[Any], Any], str], ...] = (
+    ("doi", short_text, "text"),
+    ("journal_ref", short_text, "text"),
+    ("comment", short_text, "text"),
+    ("code_url", http_url, "an http(s) URL"),
+    ("upvotes", upvotes, "a count (0 or more)"),
+)
+"""The `Metadata` fields a record file may give that one helper of the API readers checks (None: refused)."""
 
 
 class RecordFileReader:
@@ -315,7 +318,7 @@ class RecordFileReader:
         given = {name: item[name] for name in (f.name for f in fields(Metadata)) if item.get(name) is not None}
         primary = None
         if "primary_category" in given:
-            primary = _category(given["primary_category"])
+            primary = category(given["primary_category"])
             if primary is None:
                 problem("warning", f"field 'primary_category' is not an arXiv category; ignored: "
                                    f"{str(given['primary_category'])[:40]!r}")  # fmt: skip
@@ -326,8 +329,9 @@ class RecordFileReader:
             if not isinstance(listed, list):
                 problem("warning", "field 'categories' must be a list of arXiv categories (cs.CL); ignored")
                 listed = []
-            bad = [str(c)[:20] for c in listed if _category(c) is None]
-            listed = [c for c in listed if _category(c) is not None]
+            checked = [(c, category(c)) for c in listed]
+            listed = [found for _, found in checked if found is not None]
+            bad = [str(c)[:20] for c, found in checked if found is None]
             if bad:
                 problem(
                     "warning", f"field 'categories': not arXiv categories, ignored: {', '.join(map(repr, bad[:5]))}"
@@ -336,22 +340,11 @@ class RecordFileReader:
         if found:
             out["categories"] = found
             out["primary_category"] = primary
-        for name in ("doi", "journal_ref", "comment"):
+        for name, convert, rule in _METADATA_CHECKS:
             if name in given:
-                text = short_text(given[name]) if isinstance(given[name], str) else None
-                if text is None:
-                    problem("warning", f"field {name!r} must be text; ignored")
-                out[name] = text
-        if "code_url" in given:
-            out["code_url"] = http_url(given["code_url"])
-            if out["code_url"] is None:
-                problem("warning", f"field 'code_url' must be an http(s) URL; ignored: {str(given['code_url'])[:60]!r}")
-        if "upvotes" in given:
-            out["upvotes"] = upvotes(given["upvotes"])
-            if out["upvotes"] is None:
-                problem(
-                    "warning", f"field 'upvotes' must be a count (0 or more); ignored: {str(given['upvotes'])[:20]!r}"
-                )
+                out[name] = convert(given[name])
+                if out[name] is None:
+                    problem("warning", f"field {name!r} must be {rule}; ignored: {str(given[name])[:60]!r}")
         if "published" in given:
             out["published"] = self._date(given["published"], problem)
         return out
