@@ -350,10 +350,6 @@ class PageModel:
         """A paper's listing entry on the page whose links `link` makes (`list_item`)."""
         return list_item(self.item_input(paper, topic), link, on_topic=topic is not None)
 
-    def linker(self, path: str) -> Linker:
-        """The links from the page at `path`."""
-        return Linker(path, self.directory_urls)
-
     @functools.cache  # noqa: B019 (one builder per build)
     def topic_counts(self) -> list[dict[str, Any]]:
         """Every topic with its paper count, in taxonomy order."""

@@ -289,7 +289,7 @@ class PageBuilder(PageModel):
             "index.md",
             "home.html.j2",
             {
-                "newest": self.source_view(newest, self.linker("index.md")) if newest else None,
+                "newest": self.source_view(newest, Linker("index.md", self.directory_urls)) if newest else None,
                 "totals": {
                     "papers": len(self.corpus.papers),
                     "appearances": sum(len(p.appearances) for p in self.corpus.papers),
@@ -379,7 +379,7 @@ class PageBuilder(PageModel):
         """The papers of the seven days up to the newest date in the corpus, grouped by day."""
         days = [d for d in self.days if d is not None]
         groups = []
-        link = self.linker("week.md")
+        link = Linker("week.md", self.directory_urls)
         if days:
             newest = days[0]
             start = dt.date.fromordinal(max(1, newest.toordinal() - 6))  # 0001-01-03 has no week before it
