@@ -329,17 +329,15 @@ SegmentPayload = list[tuple[str, str, str, str | None, str, list[str]]]
 def build_segment(payload: SegmentPayload) -> Segment:
     """The files of one segment from its docs (in doc number order)."""
     docs = len(payload)
-    titles = [row[0] for row in payload]
-    fields = [(titles, TITLE_BOOST), ([row[1] for row in payload], 1), ([row[4] for row in payload], 1)]
-    per_field = [(_field_terms(texts), boost) for texts, boost in fields]
-    del titles, fields
+    fields = ([row[0] for row in payload], [row[1] for row in payload], [row[4] for row in payload])
+    terms = [_field_terms(texts) for texts in fields]  # title, abstract, topic names
+    del fields
     stride = len(_TERMS) + 1  # after every field's words went through the pipeline: one numbering
     keys_parts, weights_parts, title_parts = [], [], []
     # Intermediate arrays are dropped as soon as they are used (`del`, `pop`): at 33,000 docs each
     # is 25-50 MB, and two segments are built at once at the search stage's peak.
-    for position in range(len(per_field)):
-        (numbers, doc_of), boost = per_field[position]
-        per_field[position] = ((np.empty(0, np.int64), np.empty(0, np.int64)), boost)
+    for position, boost in enumerate((TITLE_BOOST, 1, 1)):
+        numbers, doc_of = terms.pop(0)
         if not len(numbers):
             continue
         lengths = np.bincount(doc_of, minlength=docs).astype(np.float64)
@@ -351,7 +349,6 @@ def build_segment(payload: SegmentPayload) -> Segment:
         weights_parts.append(boost * (BM25_K1 + 1) * tf / (norm + tf))
         title_parts.append(np.full(len(unique), position == 0))
         del numbers, doc_of, lengths, unique, tf, doc, norm
-    del per_field
     files: dict[str, bytes] = {}
     boundaries: list[str] = []
     if keys_parts:
